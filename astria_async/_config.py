@@ -1,0 +1,109 @@
+"""Client settings and environment resolution; every default lives here."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+import attrs
+
+from ._retry import RetryPolicy
+from .errors import ConfigurationError
+
+__version__ = "0.1.0"
+
+DEFAULT_BASE_URL = "https://api.astria.ai"
+# Astria's gateway answers 504 after 30 s (astria-api §1.1), so a request that has not answered
+# in 60 s is not going to; uploads of training images get longer.
+DEFAULT_TIMEOUT = 60.0
+DEFAULT_UPLOAD_TIMEOUT = 300.0
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_MAX_CONCURRENCY = 32
+DEFAULT_CONNECTOR_LIMIT = 64
+
+# Precedence follows Astria's own tooling (astria-api §1.4).
+API_KEY_VARS = ("ASTRIA_AUTH_TOKEN", "ASTRIA_API_KEY")
+BASE_URL_VAR = "ASTRIA_BASE_URL"
+WORKSPACE_VARS = ("WORKSPACE_ID", "ASTRIA_WORKSPACE_ID")
+
+USER_AGENT = f"astria-async/{__version__}"
+
+
+def _first_env(env: Mapping[str, str], names: tuple[str, ...]) -> str | None:
+    for name in names:
+        value = env.get(name, "").strip()
+        if value:
+            return value
+    return None
+
+
+@attrs.frozen(kw_only=True)
+class Settings:
+    """Resolved configuration of one client (the key is kept out of repr)."""
+
+    api_key: str = attrs.field(repr=False)
+    base_url: str
+    workspace_id: str | None
+    timeout: float
+    upload_timeout: float
+    connect_timeout: float
+    retry: RetryPolicy
+    max_concurrency: int
+    connector_limit: int
+    idempotent: bool
+
+    def headers(self) -> dict[str, str]:
+        """Headers sent on every request."""
+        headers = {
+            "Authorization": f"Bearer {self.api_key}",
+            "Accept": "application/json",
+            "User-Agent": USER_AGENT,
+        }
+        if self.workspace_id is not None:
+            headers["X-Workspace-Id"] = self.workspace_id
+        return headers
+
+
+def resolve(
+    *,
+    api_key: str | None,
+    base_url: str | None,
+    workspace_id: str | int | None,
+    timeout: float | None,
+    retry: RetryPolicy | None,
+    max_concurrency: int,
+    connector_limit: int,
+    idempotent: bool,
+    env: Mapping[str, str] | None = None,
+) -> Settings:
+    """Merge explicit arguments with the environment into `Settings`."""
+    env = os.environ if env is None else env
+    key = api_key or _first_env(env, API_KEY_VARS)
+    if not key:
+        raise ConfigurationError(
+            "no Astria API key: pass api_key=... or set ASTRIA_AUTH_TOKEN or ASTRIA_API_KEY "
+            "(find it at astria.ai -> account -> API settings)"
+        )
+    url = (base_url or _first_env(env, (BASE_URL_VAR,)) or DEFAULT_BASE_URL).rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise ConfigurationError(f"base_url must start with http:// or https://, got {url!r}")
+    workspace = str(workspace_id) if workspace_id is not None else _first_env(env, WORKSPACE_VARS)
+    # Astria's CLI treats the literal "personal" as "no header" (astria-api §1.3).
+    if workspace is not None and workspace.strip().lower() in ("", "personal"):
+        workspace = None
+    if timeout is not None and timeout <= 0:
+        raise ConfigurationError(f"timeout must be > 0 seconds, got {timeout!r}")
+    if max_concurrency < 1 or connector_limit < 1:
+        raise ConfigurationError("max_concurrency and connector_limit must be >= 1")
+    return Settings(
+        api_key=key,
+        base_url=url,
+        workspace_id=workspace,
+        timeout=timeout or DEFAULT_TIMEOUT,
+        upload_timeout=max(timeout or 0.0, DEFAULT_UPLOAD_TIMEOUT),
+        connect_timeout=DEFAULT_CONNECT_TIMEOUT,
+        retry=retry or RetryPolicy(),
+        max_concurrency=max_concurrency,
+        connector_limit=connector_limit,
+        idempotent=idempotent,
+    )

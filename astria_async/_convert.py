@@ -1,0 +1,224 @@
+"""The cattrs converter: lenient structuring of real Astria payloads into models."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import attrs
+import cattrs
+from cattrs.gen import make_dict_structure_fn, override
+
+from .errors import APIResponseValidationError
+from .models import Pack, Prompt, Tune
+
+if TYPE_CHECKING:
+    from ._client import AstriaClient
+
+T = TypeVar("T", Tune, Prompt, Pack)
+
+_WRAP_KEYS: dict[type[Any], str] = {Tune: "tune", Prompt: "prompt", Pack: "pack"}
+_TRUE = {"true", "1", "yes", "t"}
+_FALSE = {"false", "0", "no", "f"}
+
+
+def _opt_int(value: Any, _: Any = None) -> int | None:
+    if value is None or value == "":
+        return None
+    return _int(value)
+
+
+def _int(value: Any, _: Any = None) -> int:
+    if isinstance(value, bool):
+        raise ValueError(f"expected an integer, got {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        number = float(value)  # "12" and "12.0" both appear in Rails payloads
+        if number.is_integer():
+            return int(number)
+    raise ValueError(f"expected an integer, got {value!r}")
+
+
+def _opt_float(value: Any, _: Any = None) -> float | None:
+    # Rails serialises decimals as strings: cfg_scale arrives as "3.0" (astria-api §4).
+    if value is None or value == "" or isinstance(value, bool):
+        return None if not isinstance(value, bool) else float(value)
+    return float(value)
+
+
+def _opt_bool(value: Any, _: Any = None) -> bool | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value != 0
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(f"expected a boolean, got {value!r}")
+
+
+def _opt_str(value: Any, _: Any = None) -> str | None:
+    # "" and null both mean "not set" (callbacks arrive as "" on some objects, §4).
+    if value is None or value == "":
+        return None
+    if isinstance(value, (str, int, float)):
+        return str(value)
+    raise ValueError(f"expected a string, got {type(value).__name__}")
+
+
+def _opt_datetime(value: Any, _: Any = None) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, tz=timezone.utc)
+    if not isinstance(value, str):
+        raise ValueError(f"expected an ISO-8601 timestamp, got {value!r}")
+    text = value.strip()
+    if text.endswith(("Z", "z")):  # Python 3.10's fromisoformat does not take "Z"
+        text = text[:-1] + "+00:00"
+    parsed = datetime.fromisoformat(text)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def _url(item: Any) -> str:
+    if isinstance(item, str):
+        return item
+    if isinstance(item, Mapping) and isinstance(item.get("url"), str):
+        return str(item["url"])
+    raise ValueError(f"expected a URL string or an object with 'url', got {item!r}")
+
+
+def _urls(value: Any, _: Any = None) -> tuple[str, ...]:
+    if not value:
+        return ()
+    if isinstance(value, (str, Mapping)):
+        value = [value]
+    return tuple(_url(item) for item in value)
+
+
+def _ints(value: Any, _: Any = None) -> tuple[int, ...]:
+    return tuple(_int(item) for item in value) if value else ()
+
+
+def _opt_mapping(value: Any, _: Any = None) -> Mapping[str, Any] | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        # Astria's CLI sends characteristics as one JSON string (astria-api §3.4).
+        value = json.loads(value)
+    if not isinstance(value, Mapping):
+        raise ValueError(f"expected an object, got {type(value).__name__}")
+    return value
+
+
+def _mappings(value: Any, _: Any = None) -> tuple[Mapping[str, Any], ...]:
+    if not value:
+        return ()
+    return tuple(item for item in value if isinstance(item, Mapping))
+
+
+def _prompts(value: Any, _: Any = None) -> tuple[Prompt, ...]:
+    if not value:
+        return ()
+    return tuple(_structure_one(item, Prompt, None) for item in value if isinstance(item, Mapping))
+
+
+_HOOKS: dict[Any, Callable[[Any, Any], Any]] = {
+    int: _int,
+    int | None: _opt_int,
+    float | None: _opt_float,
+    bool | None: _opt_bool,
+    str | None: _opt_str,
+    datetime | None: _opt_datetime,
+    tuple[str, ...]: _urls,
+    tuple[int, ...]: _ints,
+    Mapping[str, Any] | None: _opt_mapping,
+    tuple[Mapping[str, Any], ...]: _mappings,
+    tuple[Prompt, ...]: _prompts,
+}
+
+
+def _is(tp: Any) -> Callable[[Any], bool]:
+    return lambda t: bool(t == tp)
+
+
+def _make_converter(detailed: bool) -> cattrs.Converter:
+    conv = cattrs.Converter(detailed_validation=detailed, forbid_extra_keys=False)
+    for tp, hook in _HOOKS.items():
+        # Predicates, not single dispatch: `int | None` must not register for int and None.
+        conv.register_structure_hook_func(_is(tp), hook)
+    # Build each class's structuring function once, at import (the hot path reuses it).
+    for cls in (Tune, Prompt, Pack):
+        # `_client` is annotated with a name only imported for type checkers; it is omitted.
+        attrs.resolve_types(cls, localns={"AstriaClient": object})
+        skip: dict[str, Any] = {"raw": override(omit=True)}
+        if "_client" in attrs.fields_dict(cls):
+            skip["_client"] = override(omit=True)
+        conv.register_structure_hook(cls, make_dict_structure_fn(cls, conv, **skip))
+    return conv
+
+
+# The fast converter raises bare errors; on failure the detailed one names the field.
+_FAST = _make_converter(detailed=False)
+_DETAILED = _make_converter(detailed=True)
+
+
+def _field_of(exc: BaseException) -> str | None:
+    notes: list[str] = []
+    for error in getattr(exc, "exceptions", ()):
+        notes.extend(getattr(error, "__notes__", []))
+        inner = _field_of(error)
+        if inner:
+            return inner
+    for note in notes:
+        if note.startswith("Structuring class") and "@ attribute" in note:
+            return str(note.rsplit("@ attribute", 1)[1].strip().split(" ")[0].strip("'"))
+    return None
+
+
+def _structure_one(data: Any, cls: type[T], client: AstriaClient | None) -> T:
+    kind = _WRAP_KEYS[cls]
+    if not isinstance(data, Mapping):
+        raise APIResponseValidationError(
+            f"expected a {kind} object, got {type(data).__name__}", body=data)
+    if "id" not in data:
+        raise APIResponseValidationError(f"{kind} payload has no 'id'", field="id", body=data)
+    try:
+        obj = _FAST.structure(data, cls)
+    except Exception as fast_exc:
+        try:
+            _DETAILED.structure(data, cls)
+        except Exception as exc:
+            field = _field_of(exc)
+            where = f" field '{field}'" if field else ""
+            raise APIResponseValidationError(
+                f"{kind} payload{where} is invalid: {fast_exc}", field=field, body=data
+            ) from exc
+        raise APIResponseValidationError(f"{kind} payload is invalid: {fast_exc}",
+                                         body=data) from fast_exc
+    # Frozen classes: these two are attached after construction, like attrs' own __init__ does.
+    object.__setattr__(obj, "raw", data)
+    if client is not None and cls is not Pack:
+        object.__setattr__(obj, "_client", client)
+    return obj
+
+
+def unwrap(data: Any, key: str) -> Any:
+    """`{"tune": {...}}` → `{...}`; a flat object is returned as is."""
+    if isinstance(data, Mapping) and len(data) == 1 and isinstance(data.get(key), Mapping):
+        return data[key]
+    return data
+
+
+def structure(data: Any, cls: type[T], client: AstriaClient | None = None) -> T:
+    """Structure one payload (flat or wrapped under its resource name) into `cls`."""
+    return _structure_one(unwrap(data, _WRAP_KEYS[cls]), cls, client)

@@ -1,0 +1,201 @@
+"""Frozen attrs models of Astria objects; each keeps the untouched payload in `raw`."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+if TYPE_CHECKING:
+    from ._client import AstriaClient
+
+# `<lora:123:1>`, `<faceid:123:1>` and the newer `<model_type:ID:1>` references (astria-api §6).
+_REF = re.compile(r"<(?:lora|faceid|pti|[a-z_]+):(\d+):[\d.]+>")
+
+
+
+@attrs.frozen(kw_only=True)
+class Tune:
+    """A fine-tune or reference (astria-api §2). Trained when `trained_at` is set."""
+
+    id: int
+    title: str | None = None
+    name: str | None = None
+    token: str | None = None
+    is_api: bool | None = None
+    callback: str | None = None
+    branch: str | None = None
+    model_type: str | None = None
+    base_tune_id: int | None = None
+    args: str | None = None
+    steps: int | None = None
+    face_crop: bool | None = None
+    training_face_correct: bool | None = None
+    ckpt_url: str | None = None
+    ckpt_urls: tuple[str, ...] = ()
+    eta: datetime | None = None
+    started_training_at: datetime | None = None
+    trained_at: datetime | None = None
+    expires_at: datetime | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    url: str | None = None
+    orig_images: tuple[str, ...] = ()
+    cost_mc: int | None = None
+    characteristics: Mapping[str, Any] | None = None
+    auto_extend: bool | None = None
+    preset: str | None = None
+    prompts: tuple[Prompt, ...] = ()
+    raw: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False, hash=False)
+    _client: AstriaClient | None = attrs.field(default=None, eq=False, repr=False, hash=False)
+
+    @property
+    def is_trained(self) -> bool:
+        """True once training finished (or at once for FaceID/Gemini references)."""
+        return self.trained_at is not None
+
+    @property
+    def is_fast(self) -> bool:
+        """True for `branch=fast` mock tunes, which are free (astria-api §15)."""
+        return self.branch == "fast"
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], client: AstriaClient | None = None) -> Tune:
+        """Build from an API payload, flat or wrapped as `{"tune": {...}}`."""
+        from ._convert import structure
+
+        return structure(data, cls, client)
+
+
+@attrs.frozen(kw_only=True)
+class Prompt:
+    """One generation job (astria-api §4). Finished when it has images or a `user_error`."""
+
+    id: int
+    tune_id: int | None = None
+    text: str | None = None
+    negative_prompt: str | None = None
+    callback: str | None = None
+    cfg_scale: float | None = None
+    steps: int | None = None
+    seed: int | None = None
+    num_images: int | None = None
+    trained_at: datetime | None = None
+    started_training_at: datetime | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    url: str | None = None
+    images: tuple[str, ...] = ()
+    user_error: str | None = None
+    super_resolution: bool | None = None
+    inpaint_faces: bool | None = None
+    hires_fix: bool | None = None
+    face_correct: bool | None = None
+    face_swap: bool | None = None
+    ar: str | None = None
+    aspect_ratio: str | None = None
+    resolution: str | None = None
+    w: int | None = None
+    h: int | None = None
+    scheduler: str | None = None
+    style: str | None = None
+    controlnet: str | None = None
+    controlnet_conditioning_scale: float | None = None
+    controlnet_txt2img: bool | None = None
+    denoising_strength: float | None = None
+    input_image: str | None = None
+    pack_id: int | None = None
+    base_pack_id: int | None = None
+    order_id: int | None = None
+    orig_prompt_id: int | None = None
+    cost_mc: int | None = None
+    tunes: tuple[Mapping[str, Any], ...] = ()
+    raw: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False, hash=False)
+    _client: AstriaClient | None = attrs.field(default=None, eq=False, repr=False, hash=False)
+
+    @property
+    def is_failed(self) -> bool:
+        """True when Astria set a `user_error` (astria-api §11)."""
+        return bool(self.user_error)
+
+    @property
+    def succeeded(self) -> bool:
+        """True when images arrived and there is no `user_error`."""
+        return bool(self.images) and not self.user_error
+
+    @property
+    def is_finished(self) -> bool:
+        """Settled: images arrived or a `user_error` was set (Astria's CLI rule, §11)."""
+        return bool(self.images) or bool(self.user_error)
+
+    @property
+    def referenced_tune_ids(self) -> tuple[int, ...]:
+        """Tunes used through `<lora:ID:w>` / `<faceid:ID:w>` tokens, else the posted tune.
+
+        A LoRA or FaceID prompt is posted to a shared base model, so `tune_id` is that base
+        model, not the user's tune (astria-api §4).
+        """
+        ids = [int(m) for m in _REF.findall(self.text or "")]
+        ids += [int(t["id"]) for t in self.tunes if isinstance(t.get("id"), int)]
+        if ids:
+            return tuple(dict.fromkeys(ids))
+        return (self.tune_id,) if self.tune_id is not None else ()
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], client: AstriaClient | None = None) -> Prompt:
+        """Build from an API payload, flat or wrapped as `{"prompt": {...}}`."""
+        from ._convert import structure
+
+        return structure(data, cls, client)
+
+
+@attrs.frozen(kw_only=True)
+class Pack:
+    """A pack ("template" in the GUI): template prompts plus training config (astria-api §8)."""
+
+    id: int
+    slug: str | None = None
+    title: str | None = None
+    subtitle: str | None = None
+    base_tune_id: int | None = None
+    user_id: int | None = None
+    token: str | None = None
+    model_type: str | None = None
+    main_class_name: str | None = None
+    multiplier: float | None = None
+    cover_url: str | None = None
+    public_at: datetime | None = None
+    unlisted_at: datetime | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    costs: Mapping[str, Any] | None = None
+    cost_mc_hash: Mapping[str, Any] | None = None
+    prompts_per_class: Mapping[str, Any] | None = None
+    raw: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False, hash=False)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Pack:
+        """Build from an API payload, flat or wrapped as `{"pack": {...}}`."""
+        from ._convert import structure
+
+        return structure(data, cls, None)
+
+
+@attrs.frozen(kw_only=True)
+class PackRun:
+    """What `POST /p/:pack_id/tunes` answered: a tune, a message, or an order (astria-api §8.3).
+
+    `kind` is "tune" (training path; `tune` set), "order" (multi pack; `order_id`, `tune_ids`,
+    `prompt_ids` set) or "message" (prompts created on existing tunes; `message` set).
+    """
+
+    kind: str
+    tune: Tune | None = None
+    message: str | None = None
+    order_id: int | None = None
+    tune_ids: tuple[int, ...] = ()
+    prompt_ids: tuple[int, ...] = ()
+    raw: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False, hash=False)

@@ -1,0 +1,104 @@
+"""Shared pieces of the resource classes: the paginator and answer helpers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from ..errors import APIResponseValidationError, InvalidParamsError
+
+if TYPE_CHECKING:
+    from .._client import AstriaClient
+
+T = TypeVar("T")
+
+MAX_LIMIT = 120  # astria-api §3.1 / §5.3
+
+
+class Resource:
+    """Base of `client.tunes`, `client.prompts` and `client.packs`."""
+
+    def __init__(self, client: AstriaClient) -> None:
+        self._client = client
+        self._transport = client._transport
+
+
+def ident(value: Any, field: str) -> int:
+    """An object id from an int or a model with `.id`, checked before anything is sent."""
+    value = getattr(value, "id", value)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise InvalidParamsError(field, f"must be a positive integer id, got {value!r}")
+    return value
+
+
+def first_object(data: Any, what: str) -> Mapping[str, Any]:
+    """A create's answer; a JSON array yields its first element, as Astria's CLI guards for."""
+    if isinstance(data, list):
+        data = data[0] if data else None
+    if not isinstance(data, Mapping):
+        raise APIResponseValidationError(
+            f"expected a {what} object in the answer, got {type(data).__name__}", body=data)
+    return data
+
+
+def as_list(data: Any, what: str) -> list[Mapping[str, Any]]:
+    """A list endpoint's answer: a bare JSON array (astria-api §1.1)."""
+    if not isinstance(data, list):
+        raise APIResponseValidationError(
+            f"expected a JSON array of {what}s, got {type(data).__name__}", body=data)
+    return data
+
+
+def query(**params: Any) -> list[tuple[str, str]]:
+    """Query pairs: None dropped, booleans as true/false, lists repeated as `key[]`."""
+    pairs: list[tuple[str, str]] = []
+    for key, value in params.items():
+        if value is None:
+            continue
+        if isinstance(value, (list, tuple)):
+            pairs.extend((f"{key}[]", str(item)) for item in value)
+        elif isinstance(value, bool):
+            pairs.append((key, "true" if value else "false"))
+        else:
+            pairs.append((key, str(value)))
+    return pairs
+
+
+def check_page(limit: int | None, offset: int | None, max_offset: int) -> None:
+    """Refuse page sizes and offsets the server would reject, before sending."""
+    if limit is not None and (isinstance(limit, bool) or not 1 <= limit <= MAX_LIMIT):
+        raise InvalidParamsError(
+            "limit", f"must be an integer from 1 to {MAX_LIMIT}, got {limit!r}")
+    if offset is not None and (isinstance(offset, bool) or not 0 <= offset <= max_offset):
+        raise InvalidParamsError(
+            "offset", f"must be from 0 to {max_offset} (Astria answers 400 beyond it); "
+            f"page with before_id instead, got {offset!r}")
+
+
+class Paginator(Generic[T]):
+    """`await` it for one page; `async for` it to walk every page newest first with before_id."""
+
+    def __init__(self, fetch: Callable[[dict[str, Any]], Awaitable[list[T]]],
+                 params: dict[str, Any], *, id_of: Callable[[T], int] | None = None) -> None:
+        self._fetch = fetch
+        self._params = params
+        # None: the endpoint has no keyset paging, so iteration yields the single page.
+        self._id_of = id_of
+
+    def __await__(self) -> Generator[Any, None, list[T]]:
+        return self._fetch(dict(self._params)).__await__()
+
+    async def __aiter__(self) -> AsyncIterator[T]:
+        params = dict(self._params)
+        # Walking everything: use the largest page the API allows, and keyset paging only.
+        if self._id_of is not None:
+            params["limit"] = params.get("limit") or MAX_LIMIT
+            params.pop("offset", None)
+        while True:
+            page = await self._fetch(dict(params))
+            for item in page:
+                yield item
+            if not page or self._id_of is None:
+                return
+            # Newest first: the next page holds ids below the last one (astria-api §3.1).
+            params["before_id"] = self._id_of(page[-1])

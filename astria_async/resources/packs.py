@@ -1,0 +1,108 @@
+"""`client.packs`: list, get, create_tune."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .._convert import _ints, structure
+from .._forms import Body
+from ..errors import APIResponseValidationError, InvalidParamsError
+from ..models import Pack, PackRun, Tune
+from ..params import FileInput, PackTuneParams, PromptParams
+from ._base import Paginator, Resource, as_list, query
+
+
+class Packs(Resource):
+    """Packs, called templates in Astria's GUI (astria-api §8)."""
+
+    def list(self, *, gallery: bool = False, public: bool | None = None,
+             listed: bool | None = None, limit: int | None = None,
+             offset: int | None = None) -> Paginator[Pack]:
+        """Your packs (`GET /packs`) or the public ones (`gallery=True`, `GET /gallery/packs`).
+
+        Packs have no keyset paging, so `async for` yields the one page asked for.
+        """
+        path = "/gallery/packs" if gallery else "/packs"
+        params = {"public": public, "listed": listed, "limit": limit, "offset": offset}
+
+        async def fetch(page: dict[str, Any]) -> list[Pack]:
+            reply = await self._transport.request("GET", path, params=query(**page))
+            return [structure(item, Pack) for item in as_list(reply.data, "pack")]
+
+        return Paginator(fetch, params)
+
+    async def get(self, pack_id_or_slug: int | str) -> Pack:
+        """One pack by id or slug (`GET /p/:id_or_slug`)."""
+        reply = await self._transport.request("GET", f"/p/{_pack_ref(pack_id_or_slug)}")
+        return structure(reply.data, Pack)
+
+    async def create_tune(
+        self,
+        pack_id_or_slug: int | str,
+        *,
+        title: str,
+        name: str,
+        images: Sequence[FileInput] = (),
+        image_urls: Sequence[str] = (),
+        callback: str | None = None,
+        characteristics: Mapping[str, str] | None = None,
+        preset: str | None = None,
+        prompt_attributes: PromptParams | None = None,
+        prompts_callback: str | None = None,
+        tune_ids: Sequence[int] = (),
+        prompt_ids: Sequence[int] = (),
+        brief: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> PackRun:
+        """Train a tune from a pack and run its prompts (`POST /p/:pack_id/tunes`); it costs money.
+
+        With `tune_ids` the pack runs on existing tunes instead of training a new one.
+
+        Returns:
+            A `PackRun`: `kind` "tune" (the new tune), "order" (ids of the prompts created) or
+            "message" (prompts created; list them with `client.prompts.list(tune_id=...)`).
+
+        Raises:
+            InvalidParamsError: a parameter is invalid; nothing was sent.
+        """
+        params = PackTuneParams(
+            title=title, name=name, images=images, image_urls=image_urls, callback=callback,
+            characteristics=characteristics, preset=preset, prompt_attributes=prompt_attributes,
+            prompts_callback=prompts_callback, tune_ids=tuple(tune_ids),
+            prompt_ids=tuple(prompt_ids), brief=brief, extra=dict(extra or {}),
+        )
+        path = f"/p/{_pack_ref(pack_id_or_slug)}/tunes"
+        reply = await self._transport.request("POST", path,
+                                              body=Body("tune", params.to_payload()))
+        return self._run(reply.data)
+
+    def _run(self, data: Any) -> PackRun:
+        # The answer is polymorphic (astria-api §8.3): a tune, an order, or a bare message.
+        if isinstance(data, list):
+            data = data[0] if data else None
+        if not isinstance(data, Mapping):
+            raise APIResponseValidationError(
+                f"expected an object from POST /p/:id/tunes, got {type(data).__name__}", body=data)
+        order = data.get("order")
+        if isinstance(order, Mapping):
+            return PackRun(kind="order", order_id=order.get("id"),
+                           tune_ids=_ints(order.get("tune_ids")),
+                           prompt_ids=_ints(data.get("prompt_ids")), raw=data)
+        if "id" in data or isinstance(data.get("tune"), Mapping):
+            tune = structure(data, Tune, self._client)
+            return PackRun(kind="tune", tune=tune, raw=data)
+        message = data.get("message")
+        if isinstance(message, str):
+            return PackRun(kind="message", message=message,
+                           prompt_ids=_ints(data.get("prompt_ids")), raw=data)
+        raise APIResponseValidationError("unrecognised answer from POST /p/:id/tunes", body=data)
+
+
+def _pack_ref(value: int | str) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip():
+        raise InvalidParamsError("pack_id", f"must be a pack id or slug, got {value!r}")
+    text = str(value).strip()
+    if "/" in text or "?" in text:
+        raise InvalidParamsError("pack_id", f"a slug cannot contain '/' or '?', got {text!r}")
+    return text

@@ -1,0 +1,127 @@
+"""`client.tunes`: create, get, list, update, delete."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .._convert import structure
+from .._forms import Body
+from ..models import Tune
+from ..params import FileInput, PromptParams, TuneParams, validate_update
+from ._base import Paginator, Resource, as_list, check_page, first_object, ident, query
+
+MAX_TUNE_OFFSET = 200  # astria-api §3.1: offset above 200 answers 400
+
+
+class Tunes(Resource):
+    """Fine-tunes and references (astria-api §3)."""
+
+    async def create(
+        self,
+        *,
+        title: str,
+        name: str,
+        images: Sequence[FileInput] = (),
+        image_urls: Sequence[str] = (),
+        branch: str | None = None,
+        callback: str | None = None,
+        base_tune_id: int | None = None,
+        model_type: str | None = None,
+        token: str | None = None,
+        steps: int | None = None,
+        face_crop: bool | None = None,
+        training_face_correct: bool | None = None,
+        preset: str | None = None,
+        characteristics: Mapping[str, str] | None = None,
+        auto_extend: bool | None = None,
+        prompts: Sequence[PromptParams] = (),
+        extra: Mapping[str, Any] | None = None,
+    ) -> Tune:
+        """Create a tune; training starts at once and is paid unless `branch="fast"`.
+
+        Args:
+            title: the job's description; with account idempotency on it is the idempotency
+                key, so use a UUID or transaction id (astria-api §14).
+            name: the class noun (`man`, `woman`, `dog`, `ring`...).
+            images: local training images (paths, bytes or binary files), streamed as multipart.
+            image_urls: hosted training images.
+            prompts: prompts to run once training completes (`lora_scale` allowed here).
+            extra: API parameters this library does not know yet, sent as given.
+
+        Returns:
+            The new tune (FaceID/Gemini references come back already trained).
+
+        Raises:
+            InvalidParamsError: a parameter is invalid; nothing was sent.
+            GatewayTimeoutError: Astria timed out and the tune may exist; it was not re-sent
+                unless the client is `idempotent=True`.
+        """
+        params = TuneParams(
+            title=title, name=name, images=images, image_urls=image_urls, branch=branch,
+            callback=callback, base_tune_id=base_tune_id, model_type=model_type, token=token,
+            steps=steps, face_crop=face_crop, training_face_correct=training_face_correct,
+            preset=preset, characteristics=characteristics, auto_extend=auto_extend,
+            prompts=tuple(prompts), extra=dict(extra or {}),
+        )
+        return await self.create_from(params)
+
+    async def create_from(self, params: TuneParams) -> Tune:
+        """Create a tune from a prepared `TuneParams`."""
+        body = Body("tune", params.to_payload())
+        reply = await self._transport.request("POST", "/tunes", body=body)
+        return structure(first_object(reply.data, "tune"), Tune, self._client)
+
+    async def get(self, tune_id: int | Tune) -> Tune:
+        """Fetch one tune (`GET /tunes/:id`)."""
+        reply = await self._transport.request("GET", f"/tunes/{ident(tune_id, 'tune_id')}")
+        return structure(reply.data, Tune, self._client)
+
+    def list(
+        self,
+        *,
+        title: str | None = None,
+        name: str | Sequence[str] | None = None,
+        model_type: str | None = None,
+        branch: str | None = None,
+        before_id: int | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+        gallery: bool = False,
+        extra: Mapping[str, Any] | None = None,
+    ) -> Paginator[Tune]:
+        """Your tunes newest first (or the public gallery with `gallery=True`).
+
+        `await` the result for one page; `async for` it to walk all pages with `before_id`.
+        """
+        check_page(limit, offset, MAX_TUNE_OFFSET)
+        names = [name] if isinstance(name, str) else list(name) if name else None
+        params = {"title": title, "name": names, "model_type": model_type, "branch": branch,
+                  "before_id": before_id, "limit": limit, "offset": offset, **(extra or {})}
+        path = "/gallery/tunes" if gallery else "/tunes"
+
+        async def fetch(page: dict[str, Any]) -> list[Tune]:
+            reply = await self._transport.request("GET", path, params=query(**page))
+            return [structure(item, Tune, self._client) for item in as_list(reply.data, "tune")]
+
+        return Paginator(fetch, params, id_of=lambda t: t.id)
+
+    async def update(
+        self,
+        tune_id: int | Tune,
+        *,
+        title: str | None = None,
+        name: str | None = None,
+        auto_extend: bool | None = None,
+        characteristics: Mapping[str, str] | None = None,
+    ) -> Tune:
+        """Change a tune's title, class name, auto-extend or characteristics (`PATCH`)."""
+        payload = validate_update(title=title, name=name, auto_extend=auto_extend,
+                                  characteristics=characteristics)
+        reply = await self._transport.request("PATCH", f"/tunes/{ident(tune_id, 'tune_id')}",
+                                              body=Body("tune", payload))
+        return structure(first_object(reply.data, "tune"), Tune, self._client)
+
+    async def delete(self, tune_id: int | Tune) -> None:
+        """Delete a tune with its training and generated images (irreversible)."""
+        await self._transport.request("DELETE", f"/tunes/{ident(tune_id, 'tune_id')}", raw=True)

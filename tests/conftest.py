@@ -1,0 +1,25 @@
+"""Shared test setup."""
+
+from __future__ import annotations
+
+import inspect
+from types import SimpleNamespace
+from typing import Any
+
+import aiohttp
+import aioresponses.core
+from yarl import URL
+
+_NEEDS_WRITER = "stream_writer" in inspect.signature(aiohttp.ClientResponse.__init__).parameters
+
+
+class _CompatResponse(aiohttp.ClientResponse):
+    """aioresponses 0.7.9 predates aiohttp 3.14's required `stream_writer` argument."""
+
+    def __init__(self, method: str, url: URL, **kwargs: Any) -> None:
+        kwargs.setdefault("stream_writer", SimpleNamespace(output_size=0))
+        super().__init__(method, url, **kwargs)
+
+
+if _NEEDS_WRITER:
+    aioresponses.core.ClientResponse = _CompatResponse  # type: ignore[misc]
