@@ -90,10 +90,9 @@ class Paginator(Generic[T]):
 
     async def __aiter__(self) -> AsyncIterator[T]:
         params = dict(self._params)
-        # Walking everything: use the largest page the API allows, and keyset paging only.
         if self._id_of is not None:
+            # Walking everything: the largest page the API allows.
             params["limit"] = params.get("limit") or MAX_LIMIT
-            params.pop("offset", None)
         while True:
             page = await self._fetch(dict(params))
             for item in page:
@@ -101,4 +100,6 @@ class Paginator(Generic[T]):
             if not page or self._id_of is None:
                 return
             # Newest first: the next page holds ids below the last one (astria-api §3.1).
+            # An offset applies to the first page only; deep offsets answer 400.
             params["before_id"] = self._id_of(page[-1])
+            params.pop("offset", None)

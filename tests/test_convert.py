@@ -1,0 +1,147 @@
+"""Structuring real-shaped Astria payloads into models, leniently and with clear failures."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from astria_async import APIResponseValidationError, Pack, Prompt, Tune
+
+# Shaped like the tune in astria-api §2 (list example) and live payloads.
+TUNE: dict[str, Any] = {
+    "id": 1504944, "title": "job-7f3c", "name": "man", "is_api": True, "token": "ohwx",
+    "base_tune_id": None, "args": None, "steps": None, "face_crop": None,
+    "ckpt_url": None, "ckpt_urls": [], "branch": "flux1", "model_type": "lora",
+    "eta": "2024-05-01T10:20:00.000Z", "trained_at": "2024-05-01T10:19:31.123Z",
+    "started_training_at": "2024-05-01T10:05:00.000Z",
+    "expires_at": "2024-05-31T10:19:31.123Z",
+    "created_at": "2024-05-01T10:04:59.876Z", "updated_at": "2024-05-01T10:19:31.123Z",
+    "url": "https://api.astria.ai/tunes/1504944.json",
+    "orig_images": ["https://mp.astria.ai/abc", "https://mp.astria.ai/def"],
+    "cost_mc": 150000, "callback": "", "some_new_field": {"nested": 1},
+}
+
+PROMPT: dict[str, Any] = {
+    "id": 20000001, "callback": "", "text": "<lora:1504944:1.0> ohwx man in a suit",
+    "negative_prompt": "", "cfg_scale": "3.0", "steps": None, "seed": 42,
+    "trained_at": None, "started_training_at": None, "created_at": "2024-05-01T10:30:00.000Z",
+    "updated_at": "2024-05-01T10:30:00.000Z", "tune_id": 1504944,
+    "url": "https://api.astria.ai/tunes/1504944/prompts/20000001.json", "images": [],
+    "num_images": "4", "super_resolution": "true", "ar": "1:1",
+    "controlnet_conditioning_scale": None, "denoising_strength": "0.8",
+}
+
+
+def test_tune_fields_and_raw() -> None:
+    tune = Tune.from_dict(TUNE)
+    assert tune.id == 1504944 and tune.title == "job-7f3c"
+    assert tune.trained_at == datetime(2024, 5, 1, 10, 19, 31, 123000, tzinfo=timezone.utc)
+    assert tune.expires_at is not None and tune.trained_at is not None
+    assert tune.expires_at - tune.trained_at == timedelta(days=30)
+    assert tune.is_trained and not tune.is_fast
+    assert tune.ckpt_urls == () and tune.orig_images[1] == "https://mp.astria.ai/def"
+    assert tune.callback is None  # "" means not set
+    assert tune.raw is TUNE and tune.raw["some_new_field"] == {"nested": 1}
+
+
+def test_wrapped_and_flat_payloads_are_equal() -> None:
+    assert Tune.from_dict({"tune": TUNE}) == Tune.from_dict(TUNE)
+    assert Prompt.from_dict({"prompt": PROMPT}) == Prompt.from_dict(PROMPT)
+
+
+def test_prompt_numbers_as_strings_and_empty_strings() -> None:
+    prompt = Prompt.from_dict(PROMPT)
+    assert prompt.cfg_scale == 3.0 and prompt.num_images == 4
+    assert prompt.super_resolution is True and prompt.denoising_strength == 0.8
+    assert prompt.negative_prompt is None and prompt.callback is None
+    assert not prompt.is_finished and not prompt.is_failed and not prompt.succeeded
+
+
+def test_missing_keys_default() -> None:
+    tune = Tune.from_dict({"id": 5})
+    assert tune.title is None and tune.trained_at is None and tune.orig_images == ()
+    assert not tune.is_trained
+    prompt = Prompt.from_dict({"id": 6})
+    assert prompt.images == () and prompt.user_error is None and prompt.tunes == ()
+
+
+@pytest.mark.parametrize(("images", "user_error", "finished", "failed", "succeeded"), [
+    ([], None, False, False, False),
+    (["https://mp.astria.ai/x"], None, True, False, True),
+    ([{"url": "https://mp.astria.ai/y"}], "", True, False, True),
+    ([], "Content policy violation", True, True, False),
+    (["https://mp.astria.ai/x"], "partial failure", True, True, False),
+])
+def test_prompt_completion_rules(images: list[Any], user_error: str | None, finished: bool,
+                                 failed: bool, succeeded: bool) -> None:
+    prompt = Prompt.from_dict({"id": 1, "images": images, "user_error": user_error})
+    assert (prompt.is_finished, prompt.is_failed, prompt.succeeded) == (
+        finished, failed, succeeded)
+
+
+def test_images_objects_become_urls() -> None:
+    prompt = Prompt.from_dict({"id": 1, "images": [{"url": "https://a"}, "https://b"]})
+    assert prompt.images == ("https://a", "https://b")
+
+
+def test_referenced_tunes_come_from_tokens_then_tunes_then_tune_id() -> None:
+    lora = Prompt.from_dict({"id": 1, "tune_id": 1504944,
+                             "text": "<lora:111:1.0> <faceid:222:1> ohwx man"})
+    assert lora.referenced_tune_ids == (111, 222)
+    listed = Prompt.from_dict({"id": 1, "tune_id": 3159068, "text": "woman",
+                               "tunes": [{"id": 333, "title": "x"}]})
+    assert listed.referenced_tune_ids == (333,)
+    plain = Prompt.from_dict({"id": 1, "tune_id": 690204, "text": "sks man"})
+    assert plain.referenced_tune_ids == (690204,)
+
+
+def test_characteristics_as_object_or_json_string() -> None:
+    assert Tune.from_dict({"id": 1, "characteristics": {"a": "b"}}).characteristics == {"a": "b"}
+    tune = Tune.from_dict({"id": 1, "characteristics": '{"short_description": "tall"}'})
+    assert tune.characteristics == {"short_description": "tall"}
+
+
+def test_nested_prompts_of_a_tune() -> None:
+    tune = Tune.from_dict({**TUNE, "prompts": [PROMPT, {"id": 2, "images": ["https://x"]}]})
+    assert [p.id for p in tune.prompts] == [20000001, 2]
+    assert tune.prompts[1].succeeded
+
+
+def test_datetimes_naive_and_offset() -> None:
+    naive = Tune.from_dict({"id": 1, "created_at": "2024-05-01T10:00:00"})
+    assert naive.created_at == datetime(2024, 5, 1, 10, tzinfo=timezone.utc)
+    offset = Tune.from_dict({"id": 1, "created_at": "2024-05-01T12:00:00.5+02:00"})
+    assert offset.created_at is not None
+    assert offset.created_at.astimezone(timezone.utc).hour == 10
+
+
+@pytest.mark.parametrize(("payload", "field"), [
+    ({"title": "no id"}, "id"),
+    ({"id": "abc"}, "id"),
+    ({"id": 1, "trained_at": "yesterday"}, "trained_at"),
+    ({"id": 1, "steps": "many"}, "steps"),
+    ({"id": 1, "orig_images": [3]}, "orig_images"),
+])
+def test_invalid_payload_names_the_field(payload: dict[str, Any], field: str) -> None:
+    with pytest.raises(APIResponseValidationError) as info:
+        Tune.from_dict(payload)
+    assert info.value.field == field
+    assert field in str(info.value)
+
+
+@pytest.mark.parametrize("payload", [[TUNE], "tune", None, 5])
+def test_non_object_payload_is_refused(payload: Any) -> None:
+    with pytest.raises(APIResponseValidationError, match="expected a tune object"):
+        Tune.from_dict(payload)
+
+
+def test_pack_fields() -> None:
+    pack = Pack.from_dict({
+        "id": 5, "slug": "corporate-headshots", "title": "Corporate", "multiplier": "1.5",
+        "costs": {"man": {"cost_mc": 120000, "num_images": 40}},
+        "cost_mc_hash": {"man": 120000}, "public_at": "2024-01-01T00:00:00.000Z"})
+    assert pack.multiplier == 1.5 and pack.costs is not None
+    assert pack.costs["man"]["cost_mc"] == 120000
+    assert pack.public_at is not None and pack.public_at.year == 2024
