@@ -235,3 +235,12 @@ async def test_awaiting_a_list_is_one_page(server: Recorder, client: AstriaClien
     tunes = await client.tunes.list()
     assert [t.id for t in tunes] == [4]
     assert server.seen[0].query == []
+
+
+async def test_pack_lists(server: Recorder, client: AstriaClient) -> None:
+    server.answer = [{"id": 5, "slug": "corporate-headshots", "title": "Corporate"}]
+    mine = await client.packs.list()
+    public = [p async for p in client.packs.list(gallery=True, listed=True)]
+    assert [p.slug for p in mine] == ["corporate-headshots"] and public[0].id == 5
+    assert [(s.path, s.query) for s in server.seen] == [
+        ("/packs", []), ("/gallery/packs", [("listed", "true")])]
