@@ -82,10 +82,12 @@ def _opt_datetime(value: Any, _: Any = None) -> datetime | None:
         return datetime.fromtimestamp(value, tz=timezone.utc)
     if not isinstance(value, str):
         raise ValueError(f"expected an ISO-8601 timestamp, got {value!r}")
-    text = value.strip()
-    if text.endswith(("Z", "z")):  # Python 3.10's fromisoformat does not take "Z"
-        text = text[:-1] + "+00:00"
-    parsed = datetime.fromisoformat(text)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        # Python 3.10's fromisoformat does not take "Z"; 3.11+ gets here only for garbage.
+        text = value.strip()
+        parsed = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] in "Zz" else text)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 

@@ -75,7 +75,7 @@ def error_message(body: Any, fallback: str) -> str:
 
 
 def _decode(raw: bytes) -> Any:
-    return json.loads(raw) if raw.strip() else None
+    return None if not raw or raw.isspace() else json.loads(raw)
 
 
 class Transport:
@@ -91,6 +91,7 @@ class Transport:
         self._headers = settings.headers()
         self._proxies: dict[str, str | None] = {}
         self._env_proxies: dict[str, str] = {}
+        self._base_proxy: str | None = None
         self._timeout = aiohttp.ClientTimeout(
             total=settings.timeout, connect=settings.connect_timeout)
         self._upload_timeout = aiohttp.ClientTimeout(
@@ -113,6 +114,7 @@ class Transport:
             # Proxy variables are read once per session: aiohttp's trust_env=True re-reads them
             # on every request, measured 5-6x slower on loopback with aiohttp 3.14.
             self._env_proxies = urllib.request.getproxies_environment()
+            self._base_proxy = self.proxy_for(URL(self.settings.base_url))
         elif loop is not self._loop:
             raise ClientClosedError(
                 "this AstriaClient was first used in another event loop; create one client "
@@ -175,7 +177,7 @@ class Transport:
         assert limiter is not None
         settings = self.settings
         url = settings.base_url + path
-        proxy = self.proxy_for(URL(settings.base_url))
+        proxy = self._base_proxy
         timeout = self._upload_timeout if body is not None and body.multipart else self._timeout
         idempotent = settings.idempotent and method == "POST"
         attempt = 0
