@@ -1,0 +1,138 @@
+"""Batch job files: one prompt spec per JSON line, validated in full before anything is sent."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from ..errors import AstriaError, InvalidParamsError
+from ..params import PromptParams
+
+_FIELDS = frozenset(f.name for f in attrs.fields(PromptParams))
+_FILE_FIELDS = ("input_image", "mask_image")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@attrs.frozen
+class LineError:
+    """One problem in a job file, with the line it is on (1-based)."""
+
+    line: int
+    message: str
+    field: str | None = None
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.message}"
+
+
+class JobFileError(AstriaError):
+    """The job file has errors; `errors` lists every one with its line. Nothing was sent."""
+
+    def __init__(self, source: str, errors: list[LineError]) -> None:
+        self.source = source
+        self.errors = errors
+        first = errors[0] if errors else None
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        super().__init__(f"{source}: {first}{more}; nothing was sent")
+
+
+@attrs.frozen
+class Job:
+    """One prompt to create: the tune it is posted to, its parameters and a stable key."""
+
+    key: str
+    tune_id: int
+    params: PromptParams
+    spec: Mapping[str, Any] = attrs.field(eq=False)  # canonical JSON spec, for the journal
+    line: int = 0
+
+    @property
+    def dirname(self) -> str:
+        """A file-system-safe directory name for this job's images."""
+        return _UNSAFE.sub("_", self.key).strip("._") or "job"
+
+
+def canonical(spec: Mapping[str, Any]) -> str:
+    """Stable JSON text of a spec (sorted keys, no spaces): what the key hash is taken over."""
+    return json.dumps(spec, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def job_from_spec(spec: Mapping[str, Any], *, line: int = 0,
+                  base_dir: Path | None = None) -> Job:
+    """Build and validate one job from a spec mapping; raises InvalidParamsError."""
+    if not isinstance(spec, Mapping):
+        raise InvalidParamsError("line", f"must be a JSON object, got {type(spec).__name__}")
+    body = {k: v for k, v in spec.items() if k not in ("key", "tune_id")}
+    unknown = sorted(set(body) - _FIELDS)
+    if unknown:
+        raise InvalidParamsError(unknown[0], "is not a prompt parameter (put API parameters "
+                                 "this library does not know under \"extra\")")
+    tune_id = spec.get("tune_id")
+    if isinstance(tune_id, bool) or not isinstance(tune_id, int) or tune_id <= 0:
+        raise InvalidParamsError("tune_id", f"must be a positive integer, got {tune_id!r}")
+    key = spec.get("key")
+    if key is not None and (not isinstance(key, str) or not key.strip()):
+        raise InvalidParamsError("key", f"must be a non-empty string, got {key!r}")
+    fields = dict(body)
+    for name in _FILE_FIELDS:  # paths in a job file are relative to the file
+        if isinstance(fields.get(name), str) and base_dir is not None:
+            fields[name] = str(base_dir / fields[name])
+    if isinstance(fields.get("image_reference_urls"), list):
+        fields["image_reference_urls"] = tuple(fields["image_reference_urls"])
+    if "extra" in fields and not isinstance(fields["extra"], Mapping):
+        raise InvalidParamsError("extra", "must be a JSON object of API parameters")
+    params = PromptParams(**fields)
+    params.validate()
+    stored = {"tune_id": tune_id, **body}
+    digest = hashlib.sha256(canonical(stored).encode()).hexdigest()[:10]
+    return Job(key=key if key is not None else f"{line}-{digest}", tune_id=tune_id,
+               params=params, spec=stored, line=line)
+
+
+def parse_jobs(lines: Iterable[str], *, source: str = "<jobs>",
+               base_dir: Path | None = None) -> list[Job]:
+    """Validate every line, then the jobs; raises JobFileError listing each bad line."""
+    jobs: list[Job] = []
+    errors: list[LineError] = []
+    seen: dict[str, int] = {}
+    dirs: dict[str, str] = {}
+    for number, text in enumerate(lines, start=1):
+        if not text.strip():
+            continue  # blank lines are allowed, e.g. a trailing newline
+        try:
+            spec = json.loads(text)
+        except ValueError as exc:
+            errors.append(LineError(number, f"invalid JSON: {exc}"))
+            continue
+        try:
+            job = job_from_spec(spec, line=number, base_dir=base_dir)
+        except InvalidParamsError as exc:
+            errors.append(LineError(number, str(exc), exc.field))
+            continue
+        if job.key in seen:
+            errors.append(LineError(number, f"key {job.key!r} is already used on line "
+                                    f"{seen[job.key]}", "key"))
+            continue
+        if job.dirname in dirs:
+            errors.append(LineError(number, f"key {job.key!r} maps to the same image folder "
+                                    f"as key {dirs[job.dirname]!r}", "key"))
+            continue
+        seen[job.key] = number
+        dirs[job.dirname] = job.key
+        jobs.append(job)
+    if errors:
+        raise JobFileError(source, errors)
+    return jobs
+
+
+def load_jobs(path: str | Path) -> list[Job]:
+    """Read and validate a JSONL job file (see `parse_jobs`)."""
+    path = Path(path)
+    with path.open(encoding="utf-8") as fh:
+        return parse_jobs(fh, source=str(path), base_dir=path.parent)

@@ -1,0 +1,93 @@
+"""After a crash: find on the server the prompts whose create was journaled but not answered."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from ..models import Prompt
+from ._state import CREATING, Row
+
+if TYPE_CHECKING:
+    from .._client import AstriaClient
+
+# Attributes Astria echoes on a prompt (astria-api §4) that tell two same-text prompts apart.
+MATCH_FIELDS = (
+    "num_images", "seed", "negative_prompt", "cfg_scale", "steps", "w", "h", "aspect_ratio",
+    "resolution", "super_resolution", "face_correct", "inpaint_faces", "hires_fix", "face_swap",
+    "scheduler", "style", "controlnet", "denoising_strength",
+)
+# Stop walking a tune's prompts after this many without a created_at to bound by.
+MAX_SCAN = 2_000
+
+
+def matches(spec: Mapping[str, Any], prompt: Prompt) -> bool:
+    """True when the prompt carries the spec's text and every attribute both sides have."""
+    if (spec.get("text") or None) != (prompt.text or None):
+        return False
+    for field in MATCH_FIELDS:
+        want, got = spec.get(field), getattr(prompt, field, None)
+        if want is None or want == "" or got is None or got == "":
+            continue  # not asked for, or not echoed by the server: no evidence either way
+        if isinstance(want, float) or isinstance(got, float):
+            if not math.isclose(float(want), float(got), rel_tol=1e-6):
+                return False
+        elif want != got:
+            return False
+    return True
+
+
+def _created(prompt: Prompt) -> float | None:
+    return prompt.created_at.timestamp() if prompt.created_at is not None else None
+
+
+async def candidates(client: AstriaClient, tune_id: int, text: str | None, since: float,
+                     claimed: set[int]) -> list[Prompt]:
+    """Unclaimed prompts of a tune with this text created after `since`, oldest first."""
+    found: list[Prompt] = []
+    scanned = 0
+    # Newest first (astria-api §5.3): stop at the first prompt older than the journal entry.
+    async for prompt in client.prompts.list(tune_id=tune_id, text=text or None):
+        created = _created(prompt)
+        if created is not None and created < since:
+            break
+        scanned += 1
+        if scanned > MAX_SCAN:
+            break
+        if prompt.id not in claimed:
+            found.append(prompt)
+    found.sort(key=lambda p: p.id)
+    return found
+
+
+async def recover(client: AstriaClient, rows: Iterable[Row], *,
+                  skew: float) -> dict[str, Prompt | None]:
+    """Map each `creating` job to the prompt its create made, or None if none reached Astria.
+
+    `skew` widens the time window by the clock difference allowed between here and Astria.
+    """
+    rows = list(rows)
+    claimed = {r.prompt_id for r in rows if r.prompt_id is not None}
+    groups: dict[tuple[int, str | None], list[Row]] = {}
+    for row in rows:
+        if row.status == CREATING:
+            text = json.loads(row.spec).get("text")
+            groups.setdefault((row.tune_id, text), []).append(row)
+    result: dict[str, Prompt | None] = {}
+    for (tune_id, text), group in groups.items():
+        group.sort(key=lambda r: r.creating_at or 0.0)
+        since = (group[0].creating_at or 0.0) - skew
+        pool = await candidates(client, tune_id, text, since, claimed)
+        # Oldest journal entry takes the oldest matching prompt: creates were sent in that order.
+        for row in group:
+            start = (row.creating_at or 0.0) - skew
+            spec = json.loads(row.spec)
+            hit = next((p for p in pool if matches(spec, p)
+                        and (_created(p) is None or (_created(p) or 0.0) >= start)), None)
+            if hit is not None:
+                pool.remove(hit)
+                claimed.add(hit.id)
+            result[row.key] = hit
+    return result
