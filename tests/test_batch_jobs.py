@@ -18,7 +18,7 @@ from astria_async.batch import (
     parse_jobs,
 )
 from astria_async.batch._recover import matches
-from astria_async.batch._state import CREATED, CREATING, DONE, PENDING, Journal
+from astria_async.batch._state import CREATING, DONE, PENDING, Journal
 from astria_async.errors import ConfigurationError
 from astria_async.models import Prompt
 
