@@ -1,0 +1,100 @@
+"""Fault injection rules and the request log."""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+from typing import Any, Literal
+
+FaultKind = Literal["fail", "reset", "slow", "malformed"]
+
+
+def normalize(path: str) -> str:
+    """Strip the optional ``.json`` suffix (§1.1) so rules and counts see one path."""
+    return path[: -len(".json")] if path.endswith(".json") else path
+
+
+@dataclass
+class Fault:
+    """One armed fault; ``remaining=None`` keeps it armed forever."""
+
+    kind: FaultKind
+    prefix: str
+    remaining: int | None = 1
+    method: str | None = None
+    status: int = 500
+    retry_after: float | str | None = None
+    after_commit: bool = False
+    body: Any = None
+    seconds: float = 0.0
+
+    def matches(self, method: str, path: str) -> bool:
+        """Same method (if set) and the path starts with the prefix."""
+        if self.method is not None and self.method.upper() != method.upper():
+            return False
+        return normalize(path).startswith(normalize(self.prefix))
+
+
+class Faults:
+    """Armed faults, consumed in the order they were added."""
+
+    def __init__(self) -> None:
+        """No faults armed."""
+        self.rules: list[Fault] = []
+
+    def add(self, fault: Fault) -> Fault:
+        """Arm a fault."""
+        if fault.remaining is not None and fault.remaining < 1:
+            raise ValueError("count must be >= 1 (or None for every request)")
+        self.rules.append(fault)
+        return fault
+
+    def take(self, method: str, path: str) -> tuple[float, Fault | None]:
+        """Consume matching rules: total delay from ``slow`` plus the first terminal fault."""
+        delay = 0.0
+        terminal: Fault | None = None
+        for rule in list(self.rules):
+            if not rule.matches(method, path):
+                continue
+            if rule.kind == "slow":
+                delay += rule.seconds
+            elif terminal is None:
+                terminal = rule
+            else:
+                continue
+            if rule.remaining is not None:
+                rule.remaining -= 1
+                if rule.remaining == 0:
+                    self.rules.remove(rule)
+        return delay, terminal
+
+    def clear(self) -> None:
+        """Disarm everything."""
+        self.rules.clear()
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One request the fake answered (``status`` is None when the connection was dropped)."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    status: int | None
+    workspace: str | None
+    fault: FaultKind | None
+    at: float
+
+    @property
+    def route(self) -> str:
+        """The path without ``.json``."""
+        return normalize(self.path)
+
+
+def count(records: list[RequestRecord], method: str, pattern: str) -> int:
+    """Requests whose method matches (``*`` = any) and whose path fnmatches ``pattern``."""
+    return sum(
+        1 for r in records
+        if method == "*" or method.upper() == r.method
+        if fnmatch.fnmatchcase(r.route, normalize(pattern))
+    )

@@ -1,0 +1,193 @@
+"""Prompt creation and the /prompts routes (§4, §5)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._rails import UploadedFile
+from ._render import PROMPT_DEFAULTS, prompt_json
+from ._seed import FOUR_IMAGE_MODELS
+from ._store import REF_RE, PromptRec, Store, TuneRec, in_scope, page
+from ._validate import cast, validate_prompt
+from ._wire import Ctx, Reply, empty, not_found, unprocessable
+
+PROMPT_COST_MC = 3_000  # per image; a prompt's cost_mc already includes num_images (§15)
+# The attributes that make two prompts "the same" under account idempotency (§14).
+IDEMPOTENCY_FIELDS = (
+    "text", "cfg_scale", "steps", "seed", "callback", "negative_prompt", "super_resolution",
+    "face_correct", "ar", "num_images", "controlnet", "denoising_strength", "use_lpw",
+    "controlnet_conditioning_scale", "w", "h", "hires_fix", "scheduler", "controlnet_txt2img",
+    "inpaint_faces",
+)
+_FILE_FIELDS = ("input_image", "mask_image", "input_video", "video_first_frame",
+                "video_last_frame", "audio_reference")
+
+
+def _same_key(attrs: dict[str, Any]) -> tuple[Any, ...]:
+    def norm(key: str) -> Any:
+        value = attrs.get(key, PROMPT_DEFAULTS.get(key))
+        return None if value in ("", None) else value
+    return tuple(norm(key) for key in IDEMPOTENCY_FIELDS)
+
+
+def _media(store: Store, attrs: dict[str, Any], owner: int) -> dict[str, Any]:
+    """Store uploaded files (or direct-upload signed ids) and put their URLs in the fields."""
+    out = dict(attrs)
+    for name in _FILE_FIELDS:
+        value = out.get(name)
+        if isinstance(value, UploadedFile):
+            token = store.add_blob(value.data, value.content_type, owner)
+            out[name] = store.url(f"/mp/{token}")
+        elif isinstance(value, str) and value in store.signed_ids:
+            out[name] = store.url(f"/mp/{store.signed_ids[value]}")
+        url = out.pop(f"{name}_url", None)
+        if url and not out.get(name):
+            out[name] = url
+    return {k: v for k, v in out.items() if not isinstance(v, UploadedFile)}
+
+
+def referenced_tunes(store: Store, text: str) -> tuple[int, ...]:
+    """Tune ids named by ``<lora:ID:w>`` / ``<faceid:ID:w>`` tokens, each must exist (§6)."""
+    ids: list[int] = []
+    for match in REF_RE.finditer(text):
+        tune_id = int(match.group(2))
+        if tune_id not in store.tunes:
+            raise unprocessable(f"Tune {tune_id} referenced in the prompt text was not found")
+        if tune_id not in ids:
+            ids.append(tune_id)
+    return tuple(ids)
+
+
+def create_prompt(
+    ctx: Ctx, tune: TuneRec, raw: dict[str, Any], *, workspace: str | None = None,
+) -> tuple[PromptRec, bool]:
+    """Validate and create a prompt on ``tune``; returns (prompt, created)."""
+    store = ctx.store
+    attrs = cast(raw)
+    if tune.attrs.get("model_type") == "lora" and not tune.gallery:
+        # Flux/SDXL LoRAs run on a base model via <lora:id:w> (§5.1, §13).
+        raise unprocessable("model_type=lora is not supported. Use a checkpoint instead")
+    max_images = 4 if tune.id in FOUR_IMAGE_MODELS else 8
+    validate_prompt(attrs, flux=tune.attrs.get("branch") == "flux1", max_images=max_images)
+    refs = referenced_tunes(store, str(attrs.get("text") or ""))
+    if store.config.idempotent:
+        key = _same_key(attrs)
+        for existing in store.prompts.values():
+            if existing.tune_id == tune.id and _same_key(existing.attrs) == key:
+                return existing, False
+    deps = (tune.id, *[r for r in refs if r != tune.id])
+    mock = any(store.tunes[t].attrs.get("branch") == "fast" for t in deps)
+    prompt_id = store.next_id("prompt")
+    attrs = _media(store, attrs, prompt_id)
+    num_images = attrs.get("num_images") or 1
+    attrs["num_images"] = num_images
+    if attrs.get("workspace_id") is not None:
+        workspace = str(attrs["workspace_id"])
+    prompt = PromptRec(
+        id=prompt_id, tune_id=tune.id, attrs=attrs, workspace=workspace, created=ctx.now,
+        deps=deps, refs=refs, user_error=store.config.fail_rule(dict(attrs)),
+        images=store.mint_images(prompt_id, num_images),
+        cost_mc=0 if mock else PROMPT_COST_MC * num_images, mock=mock, updated=ctx.now,
+    )
+    store.prompts[prompt_id] = prompt
+    store.balance_mc -= prompt.cost_mc
+    store.watch("prompt", prompt_id, attrs.get("callback"))
+    return prompt, True
+
+
+def _tune(ctx: Ctx, tune_id: str) -> TuneRec:
+    tune = ctx.store.tunes.get(int(tune_id))
+    if tune is None:
+        raise not_found()
+    return tune
+
+
+def _prompt(ctx: Ctx, prompt_id: str, tune_id: str | None = None) -> PromptRec:
+    prompt = ctx.store.prompts.get(int(prompt_id))
+    # The nested form needs the tune the prompt was posted to (§5.2, §13 404).
+    if prompt is None or (tune_id is not None and prompt.tune_id != int(tune_id)):
+        raise not_found()
+    return prompt
+
+
+def post_tune_prompts(ctx: Ctx) -> Reply:
+    """POST /tunes/:id/prompts."""
+    prompt, _ = create_prompt(ctx, _tune(ctx, ctx.params[0]), ctx.root("prompt"),
+                              workspace=ctx.workspace)
+    return Reply(201, prompt_json(ctx.store, prompt, ctx.now))
+
+
+def post_prompts(ctx: Ctx) -> Reply:
+    """POST /prompts with ``prompt[tune_id]`` (board view wraps the answer, as the CLI reads)."""
+    attrs = ctx.root("prompt")
+    tune_id = attrs.get("tune_id")
+    if tune_id in (None, ""):
+        raise unprocessable("Tune must exist")
+    prompt, _ = create_prompt(ctx, _tune(ctx, str(tune_id)), attrs, workspace=ctx.workspace)
+    body = prompt_json(ctx.store, prompt, ctx.now)
+    return Reply(201, {"prompt": body} if ctx.query.get("view") == "board" else body)
+
+
+_FILTERS = ("tune_id", "pack_id", "base_pack_id", "order_id", "orig_prompt_id", "user_id")
+
+
+def _list(ctx: Ctx, tune_id: int | None) -> Reply:
+    before_id, offset, limit = ctx.paging(max_offset=10_000)
+    store = ctx.store
+    wanted = {key: str(ctx.query[key]) for key in _FILTERS if ctx.query.get(key) not in (None, "")}
+    if tune_id is not None:
+        wanted["tune_id"] = str(tune_id)
+    text = str(ctx.query.get("text") or "").lower()
+
+    def keep(prompt: PromptRec) -> bool:
+        if not in_scope(prompt.workspace, ctx.workspace):
+            return False
+        if wanted:
+            values = {**prompt.attrs, "tune_id": prompt.tune_id, "user_id": store.config.user_id}
+            if any(str(values.get(key)) != value for key, value in wanted.items()):
+                return False
+        return text in str(prompt.attrs.get("text") or "").lower()
+
+    chosen = page((p for p in store.newest_first() if keep(p)),
+                  before_id=before_id, offset=offset, limit=limit)
+    return Reply(200, [prompt_json(store, p, ctx.now) for p in chosen])
+
+
+def list_tune_prompts(ctx: Ctx) -> Reply:
+    """GET /tunes/:id/prompts."""
+    return _list(ctx, _tune(ctx, ctx.params[0]).id)
+
+
+def list_prompts(ctx: Ctx) -> Reply:
+    """GET /prompts with the §5.3 filters."""
+    return _list(ctx, None)
+
+
+def get_prompt(ctx: Ctx) -> Reply:
+    """GET /prompts/:id and GET /tunes/:tune_id/prompts/:id."""
+    tune_id, prompt_id = (None, ctx.params[0]) if len(ctx.params) == 1 else ctx.params
+    return Reply(200, prompt_json(ctx.store, _prompt(ctx, prompt_id, tune_id), ctx.now))
+
+
+def patch_prompt(ctx: Ctx) -> Reply:
+    """PATCH a prompt's pack / workspace assignment (§5.4)."""
+    tune_id, prompt_id = (None, ctx.params[0]) if len(ctx.params) == 1 else ctx.params
+    prompt = _prompt(ctx, prompt_id, tune_id)
+    changes = cast(ctx.root("prompt"))
+    for key in ("pack_id", "base_pack_id", "orig_prompt_id", "order_id"):
+        if key in changes:
+            prompt.attrs[key] = changes[key]
+    if changes.get("workspace_id") is not None:
+        prompt.workspace = str(changes["workspace_id"])
+    prompt.updated = ctx.now
+    return Reply(200, prompt_json(ctx.store, prompt, ctx.now))
+
+
+def delete_prompt(ctx: Ctx) -> Reply:
+    """DELETE: 200 + message on /prompts/:id, 204 on the nested form (§5.6)."""
+    if len(ctx.params) == 1:
+        ctx.store.delete_prompt(_prompt(ctx, ctx.params[0]).id)
+        return Reply(200, {"message": "Prompt successfully deleted"})
+    ctx.store.delete_prompt(_prompt(ctx, ctx.params[1], ctx.params[0]).id)
+    return empty(204)
+
