@@ -3,7 +3,10 @@
 from . import errors
 from ._client import AstriaClient
 from ._config import __version__
+from ._fairuse import FairUsePolicy
+from ._polling import WaitPolicy
 from ._retry import RetryPolicy
+from .callbacks import CallbackReceiver, parse_callback
 from .errors import (
     APIConnectionError,
     APIResponseValidationError,
@@ -12,15 +15,20 @@ from .errors import (
     AstriaError,
     AuthenticationError,
     BadRequestError,
+    CallbackError,
     ClientClosedError,
     ConfigurationError,
+    DownloadError,
+    FairUseError,
     GatewayTimeoutError,
     InvalidParamsError,
     NotFoundError,
     PermissionDeniedError,
+    PromptFailedError,
     RateLimitError,
     ServerError,
     ValidationError,
+    WaitTimeoutError,
 )
 from .models import Pack, PackRun, Prompt, Tune
 from .params import PackTuneParams, PromptParams, TuneParams
@@ -34,8 +42,13 @@ __all__ = [
     "AstriaError",
     "AuthenticationError",
     "BadRequestError",
+    "CallbackError",
+    "CallbackReceiver",
     "ClientClosedError",
     "ConfigurationError",
+    "DownloadError",
+    "FairUseError",
+    "FairUsePolicy",
     "GatewayTimeoutError",
     "InvalidParamsError",
     "NotFoundError",
@@ -44,6 +57,7 @@ __all__ = [
     "PackTuneParams",
     "PermissionDeniedError",
     "Prompt",
+    "PromptFailedError",
     "PromptParams",
     "RateLimitError",
     "RetryPolicy",
@@ -51,6 +65,9 @@ __all__ = [
     "Tune",
     "TuneParams",
     "ValidationError",
+    "WaitPolicy",
+    "WaitTimeoutError",
     "__version__",
     "errors",
+    "parse_callback",
 ]

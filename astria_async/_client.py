@@ -2,17 +2,35 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal, overload
 
 import aiohttp
 
+from ._board import Board, Clock, Sleep, run_all
 from ._config import DEFAULT_CONNECTOR_LIMIT, DEFAULT_MAX_CONCURRENCY, resolve
+from ._fairuse import DEFAULT_FAIR_USE, FairUse, FairUsePolicy
 from ._forms import Body
 from ._http import Reply, Transport
+from ._polling import PROMPT_WAIT, TUNE_WAIT, ApiSource, WaitPolicy
 from ._retry import RetryPolicy
+from .callbacks import callback_url
+from .download import DEFAULT_DOWNLOAD_CONCURRENCY, Downloader
+from .models import Prompt, Tune
 from .resources import Packs, Prompts, Tunes
+from .resources._base import ident
+
+
+def _trained(tune: Tune) -> bool:
+    return tune.is_trained
+
+
+def _finished(prompt: Prompt) -> bool:
+    return prompt.is_finished
 
 
 class AstriaClient:
@@ -30,6 +48,15 @@ class AstriaClient:
         connector_limit: size of the connection pool of the session this client creates.
         idempotent: declare that idempotency is on in your Astria account, so creates may be
             re-sent after a 5xx, a timeout or a 504 (astria-api §14).
+        wait: the `WaitPolicy` of every wait (tunes and prompts); `tune_wait` / `prompt_wait`
+            override one kind. Defaults: `WaitPolicy.for_tunes()` / `WaitPolicy.for_prompts()`.
+        fair_use: the `FairUsePolicy` checked before each prompt is sent; `None` turns the
+            guard off.
+        callback_secret: the secret `callback_url()` adds and `CallbackReceiver` checks;
+            default: a random one per client (give one when callbacks may reach another
+            process or outlive this client).
+        download_concurrency: image downloads at once through this client.
+        clock, sleep: the monotonic clock and the sleep of waits and retries (for tests).
 
     Raises:
         ConfigurationError: no API key, or a malformed setting.
@@ -47,6 +74,14 @@ class AstriaClient:
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         connector_limit: int = DEFAULT_CONNECTOR_LIMIT,
         idempotent: bool = False,
+        wait: WaitPolicy | None = None,
+        tune_wait: WaitPolicy | None = None,
+        prompt_wait: WaitPolicy | None = None,
+        fair_use: FairUsePolicy | None = DEFAULT_FAIR_USE,
+        callback_secret: str | None = None,
+        download_concurrency: int = DEFAULT_DOWNLOAD_CONCURRENCY,
+        clock: Clock | None = None,
+        sleep: Sleep | None = None,
     ) -> None:
         self._settings = resolve(
             api_key=api_key, base_url=base_url, workspace_id=workspace_id, timeout=timeout,
@@ -54,9 +89,33 @@ class AstriaClient:
             idempotent=idempotent,
         )
         self._transport = Transport(self._settings, session)
+        if sleep is not None:
+            self._transport.sleep = sleep
+        self._tune_wait = tune_wait or wait or TUNE_WAIT
+        self._prompt_wait = prompt_wait or wait or PROMPT_WAIT
+        # Waits get a quarter of the concurrency limiter at most, so that however many are
+        # waiting, the caller's own requests always find a free slot.
+        share = max(1, max_concurrency // 4)
+        now = clock or time.monotonic
+        self._tune_board: Board[Tune] = Board(
+            "tune", ApiSource(self, self._transport, Tune), done=_trained, clock=now,
+            sleep=self._sleep, concurrency=share)
+        self._prompt_board: Board[Prompt] = Board(
+            "prompt", ApiSource(self, self._transport, Prompt), done=_finished, clock=now,
+            sleep=self._sleep, concurrency=share)
+        self._fair_use = FairUse(fair_use, self)
+        self._prompt_board.listeners.append(self._fair_use.finished)
+        if callback_secret is not None and not callback_secret:
+            raise ValueError("callback_secret must not be empty")
+        self._callback_secret = callback_secret or secrets.token_urlsafe(32)
+        self._downloader = Downloader(self._transport, download_concurrency)
         self.tunes = Tunes(self)
         self.prompts = Prompts(self)
         self.packs = Packs(self)
+
+    async def _sleep(self, seconds: float) -> None:
+        # Looked up at each call, so that a sleep swapped into the transport applies too.
+        await self._transport.sleep(seconds)
 
     @property
     def base_url(self) -> str:
@@ -90,8 +149,122 @@ class AstriaClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the session this client created (a session passed in is left open)."""
+        """Stop the waits' refreshers, close the session this client created (a session
+        passed in is left open); waits still running raise `ClientClosedError`."""
+        await self._tune_board.aclose()
+        await self._prompt_board.aclose()
         await self._transport.aclose()
+
+    @property
+    def fair_use(self) -> FairUse:
+        """The fair-use guard: `.policy`, `.count(tune_id)`, `.in_flight()`, `await .seed()`."""
+        return self._fair_use
+
+    @property
+    def tune_wait(self) -> WaitPolicy:
+        """The default `WaitPolicy` of tune waits."""
+        return self._tune_wait
+
+    @property
+    def prompt_wait(self) -> WaitPolicy:
+        """The default `WaitPolicy` of prompt waits."""
+        return self._prompt_wait
+
+    def _wait_policy(self, kind: str, policy: WaitPolicy | None,
+                     timeout: float | None) -> WaitPolicy:
+        base = policy or (self._tune_wait if kind == "tune" else self._prompt_wait)
+        return base.with_timeout(timeout)
+
+    def feed(self, obj: Tune | Prompt | Iterable[Tune | Prompt]) -> None:
+        """Hand objects from a callback (or anywhere) to the waits: theirs finish at once.
+
+        Objects not bound to a client are bound to this one. Older states never replace newer
+        ones, and a finished state is final.
+        """
+        items = [obj] if isinstance(obj, (Tune, Prompt)) else list(obj)
+        for item in items:
+            if item._client is None:
+                object.__setattr__(item, "_client", self)
+            if isinstance(item, Tune):
+                self._fair_use.remember(item)
+                self._tune_board.feed(item)
+                self.feed(item.prompts)
+            elif isinstance(item, Prompt):
+                self._prompt_board.feed(item)
+            else:
+                raise TypeError(f"feed() takes Tune and Prompt objects, got {type(item).__name__}")
+
+    def callback_url(self, base: str, **context: str | int) -> str:
+        """`base` with `context` and this client's secret in the query string.
+
+        Pass the result as `callback=` on a create, and serve `base` with a
+        `CallbackReceiver(client)`; Astria sends the object there when it is done.
+        """
+        return callback_url(base, self._callback_secret, **context)
+
+    def as_completed(self, prompts: Iterable[Prompt | int], *, timeout: float | None = None,
+                     policy: WaitPolicy | None = None) -> AsyncIterator[Prompt]:
+        """Yield each prompt as it finishes, failed ones too (check `.is_failed`).
+
+        All of them cost one board refresh per tick, not one request each.
+
+        Args:
+            prompts: prompts or prompt ids.
+            timeout: overall deadline in seconds (default: the prompt policy's).
+            policy: the `WaitPolicy` (default: the client's prompt policy).
+
+        Raises:
+            WaitTimeoutError: the deadline passed with prompts unfinished (`object_id` is one
+                of them).
+        """
+        ids: list[int] = []
+        for item in prompts:
+            ids.append(ident(item, "prompts"))
+            if isinstance(item, Prompt):
+                self._prompt_board.feed(item)
+        return self._prompt_board.as_completed(ids, self._wait_policy("prompt", policy, timeout))
+
+    @overload
+    async def wait_all(self, items: Iterable[Tune | Prompt | int], *,
+                       timeout: float | None = None, return_exceptions: Literal[False] = False,
+                       on_update: Callable[[Tune | Prompt], None] | None = None,
+                       ) -> list[Tune | Prompt]: ...
+
+    @overload
+    async def wait_all(self, items: Iterable[Tune | Prompt | int], *,
+                       timeout: float | None = None, return_exceptions: Literal[True],
+                       on_update: Callable[[Tune | Prompt], None] | None = None,
+                       ) -> list[Tune | Prompt | BaseException]: ...
+
+    async def wait_all(self, items: Iterable[Tune | Prompt | int], *,
+                       timeout: float | None = None, return_exceptions: bool = False,
+                       on_update: Callable[[Tune | Prompt], None] | None = None,
+                       ) -> list[Tune | Prompt] | list[Tune | Prompt | BaseException]:
+        """Wait for tunes to train and prompts to finish; results in input order.
+
+        Args:
+            items: `Tune` and `Prompt` objects; a bare int is a prompt id.
+            timeout: overall deadline in seconds for each (default: each kind's policy).
+            return_exceptions: put `PromptFailedError` / `WaitTimeoutError` in the list instead
+                of raising the first one.
+            on_update: called with every new state of every item.
+
+        Raises:
+            PromptFailedError: a prompt failed (unless `return_exceptions`); the others are
+                cancelled.
+            WaitTimeoutError: the deadline passed (unless `return_exceptions`).
+        """
+        entries = list(items)
+        for item in entries:  # all checked before any wait starts
+            ident(item, "items")
+        waits: list[Awaitable[Tune | Prompt]] = [
+            self.tunes.wait_trained(item, timeout=timeout, on_update=on_update)
+            if isinstance(item, Tune) else
+            self.prompts.wait_images(item, timeout=timeout, on_update=on_update)
+            for item in entries]
+        if return_exceptions:
+            return list(await asyncio.gather(*waits, return_exceptions=True))
+        return await run_all(waits)
 
     async def request_raw(
         self,

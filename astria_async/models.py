@@ -3,18 +3,37 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from .errors import ConfigurationError
+
 if TYPE_CHECKING:
     from ._client import AstriaClient
+    from ._polling import WaitPolicy
 
 # `<lora:123:1>`, `<faceid:123:1>` and the newer `<model_type:ID:1>` references (astria-api §6).
 _REF = re.compile(r"<(?:lora|faceid|pti|[a-z_]+):(\d+):[\d.]+>")
 
+
+def tune_refs(text: str | None) -> tuple[int, ...]:
+    """The tune ids referenced by `<lora:ID:w>` / `<faceid:ID:w>` tokens in a prompt text."""
+    return tuple(dict.fromkeys(int(m) for m in _REF.findall(text or "")))
+
+
+def _bound(obj: Tune | Prompt, method: str) -> AstriaClient:
+    client = obj._client
+    if client is None:
+        kind = type(obj).__name__
+        raise ConfigurationError(
+            f"this {kind} is not bound to a client (it was built without one, e.g. "
+            f"{kind}.from_dict(data)); use client.{kind.lower()}s.{method}({obj.id}) or "
+            f"{kind}.from_dict(data, client)")
+    return client
 
 
 @attrs.frozen(kw_only=True)
@@ -61,6 +80,14 @@ class Tune:
     def is_fast(self) -> bool:
         """True for `branch=fast` mock tunes, which are free (astria-api §15)."""
         return self.branch == "fast"
+
+    async def wait_trained(self, *, timeout: float | None = None,
+                           policy: WaitPolicy | None = None,
+                           on_update: Callable[[Tune], None] | None = None) -> Tune:
+        """Wait until trained; see `client.tunes.wait_trained` (returns a fresh `Tune`)."""
+        client = _bound(self, "wait_trained")
+        return await client.tunes.wait_trained(self, timeout=timeout, policy=policy,
+                                               on_update=on_update)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], client: AstriaClient | None = None) -> Tune:
@@ -138,11 +165,24 @@ class Prompt:
         A LoRA or FaceID prompt is posted to a shared base model, so `tune_id` is that base
         model, not the user's tune (astria-api §4).
         """
-        ids = [int(m) for m in _REF.findall(self.text or "")]
+        ids = list(tune_refs(self.text))
         ids += [int(t["id"]) for t in self.tunes if isinstance(t.get("id"), int)]
         if ids:
             return tuple(dict.fromkeys(ids))
         return (self.tune_id,) if self.tune_id is not None else ()
+
+    async def wait_images(self, *, timeout: float | None = None,
+                          policy: WaitPolicy | None = None,
+                          on_update: Callable[[Prompt], None] | None = None) -> Prompt:
+        """Wait until finished; see `client.prompts.wait_images` (returns a fresh `Prompt`)."""
+        client = _bound(self, "wait_images")
+        return await client.prompts.wait_images(self, timeout=timeout, policy=policy,
+                                                on_update=on_update)
+
+    async def download(self, directory: str | Path) -> list[Path]:
+        """Save the images into `directory`; see `client.prompts.download`."""
+        client = _bound(self, "download")
+        return await client.prompts.download(self, directory)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], client: AstriaClient | None = None) -> Prompt:

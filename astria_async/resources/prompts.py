@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+import os
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from .._convert import structure
 from .._forms import Body
+from ..errors import PromptFailedError
 from ..models import Prompt, Tune
 from ..params import FileInput, PromptParams
 from ._base import Paginator, Resource, as_list, check_page, first_object, ident, query
+
+if TYPE_CHECKING:
+    from .._polling import WaitPolicy
 
 MAX_PROMPT_OFFSET = 10_000  # astria-api §5.3: offset above 10,000 answers 400
 _NOT_FIELDS = ("self", "tune_id", "params", "extra")
@@ -100,11 +106,87 @@ class Prompts(Resource):
         return await self.create_from(tune_id, attrs.evolve(base, **fields))
 
     async def create_from(self, tune_id: int | Tune, params: PromptParams) -> Prompt:
-        """Create a prompt from a prepared `PromptParams` (batch files use this)."""
-        path = f"/tunes/{ident(tune_id, 'tune_id')}/prompts"
+        """Create a prompt from a prepared `PromptParams` (batch files use this).
+
+        The fair-use guard (`client.fair_use`) checks it first: a cap it would cross raises
+        `FairUseError` with nothing sent, and a full in-flight bound makes it wait for a place.
+        """
+        tid = ident(tune_id, "tune_id")
         body = Body("prompt", params.to_payload())
-        reply = await self._transport.request("POST", path, body=body)
-        return structure(first_object(reply.data, "prompt"), Prompt, self._client)
+        guard = self._client.fair_use
+        if isinstance(tune_id, Tune):
+            guard.remember(tune_id)
+        async with guard.reserve(tid, params) as place:
+            reply = await self._transport.request("POST", f"/tunes/{tid}/prompts", body=body)
+            prompt = structure(first_object(reply.data, "prompt"), Prompt, self._client)
+            guard.created(place, prompt)
+        self._client._prompt_board.feed(prompt)
+        return prompt
+
+    async def wait_images(self, prompt_id: int | Prompt, *, timeout: float | None = None,
+                          policy: WaitPolicy | None = None,
+                          on_update: Callable[[Prompt], None] | None = None) -> Prompt:
+        """Wait until the prompt has images, or raise if Astria failed it (astria-api §11).
+
+        Many waits share one refresh per tick (see `WaitPolicy`); a callback passed to
+        `client.feed` ends the wait at once. A callback without images and without a
+        `user_error` is progress, not an end.
+
+        Args:
+            prompt_id: the prompt or its id (a wait can resume from the id alone).
+            timeout: overall deadline in seconds; default the policy's (15 min for prompts).
+            policy: the `WaitPolicy`; default the client's prompt policy.
+            on_update: called with every new state seen, the finished one included.
+
+        Returns:
+            The prompt with its `images`.
+
+        Raises:
+            PromptFailedError: Astria set `user_error`; `.prompt` is the failed prompt.
+            WaitTimeoutError: not finished in time; `.last` and `.object_id` let you resume.
+            NotFoundError: the prompt does not exist (or was deleted).
+        """
+        oid = ident(prompt_id, "prompt_id")
+        initial = prompt_id if isinstance(prompt_id, Prompt) else None
+        prompt = await self._client._prompt_board.wait(
+            oid, self._client._wait_policy("prompt", policy, timeout), initial, on_update)
+        if prompt.is_failed:
+            raise PromptFailedError(prompt)
+        return prompt
+
+    def watch(self, prompt_id: int | Prompt, *, timeout: float | None = None,
+              policy: WaitPolicy | None = None) -> AsyncIterator[Prompt]:
+        """Yield each new state of the prompt until it is finished (failed ones end it too).
+
+        Raises:
+            WaitTimeoutError: not finished within the timeout.
+        """
+        oid = ident(prompt_id, "prompt_id")
+        initial = prompt_id if isinstance(prompt_id, Prompt) else None
+        return self._client._prompt_board.states(
+            oid, self._client._wait_policy("prompt", policy, timeout), initial)
+
+    async def download(self, prompt_id: int | Prompt,
+                       directory: str | os.PathLike[str]) -> list[Path]:
+        """Save the prompt's images into `directory` as `{tune_id}-{prompt_id}-{index}.{ext}`.
+
+        The prompt is fetched when only its id (or a state without images) is given. Files
+        are streamed to a temporary file and renamed when complete; complete files already
+        there are skipped, so a re-run finishes an interrupted download. The API key is never
+        sent to the image host.
+
+        Returns:
+            The file paths, in the order of the prompt's images.
+
+        Raises:
+            DownloadError: the prompt has no images, or an image could not be saved (no partial
+                file is left).
+        """
+        oid = ident(prompt_id, "prompt_id")
+        prompt = prompt_id if isinstance(prompt_id, Prompt) else self._client._prompt_board.get(oid)
+        if prompt is None or not prompt.images:
+            prompt = await self.get(oid)
+        return await self._client._downloader.prompt(prompt, directory)
 
     async def get(self, prompt_id: int | Prompt, *, tune_id: int | Tune | None = None) -> Prompt:
         """Fetch one prompt: `GET /prompts/:id`, or the nested route when `tune_id` is given.

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .._convert import structure
 from .._forms import Body
 from ..models import Tune
 from ..params import FileInput, PromptParams, TuneParams, validate_update
 from ._base import Paginator, Resource, as_list, check_page, first_object, ident, query
+
+if TYPE_CHECKING:
+    from .._polling import WaitPolicy
 
 MAX_TUNE_OFFSET = 200  # astria-api §3.1: offset above 200 answers 400
 
@@ -70,12 +73,59 @@ class Tunes(Resource):
         """Create a tune from a prepared `TuneParams`."""
         body = Body("tune", params.to_payload())
         reply = await self._transport.request("POST", "/tunes", body=body)
-        return structure(first_object(reply.data, "tune"), Tune, self._client)
+        tune = self._seen(first_object(reply.data, "tune"))
+        if params.prompts:  # they run once it is trained and count against it (fair use)
+            self._client.fair_use.record(tune.id, len(params.prompts))
+        return tune
 
     async def get(self, tune_id: int | Tune) -> Tune:
         """Fetch one tune (`GET /tunes/:id`)."""
         reply = await self._transport.request("GET", f"/tunes/{ident(tune_id, 'tune_id')}")
-        return structure(reply.data, Tune, self._client)
+        return self._seen(reply.data)
+
+    def _seen(self, data: Any, *, gallery: bool = False) -> Tune:
+        # The fair-use guard remembers which tunes are free `fast` ones or shared gallery models.
+        tune = structure(data, Tune, self._client)
+        self._client.fair_use.remember(tune, gallery=gallery)
+        return tune
+
+    async def wait_trained(self, tune_id: int | Tune, *, timeout: float | None = None,
+                           policy: WaitPolicy | None = None,
+                           on_update: Callable[[Tune], None] | None = None) -> Tune:
+        """Wait until the tune is trained (`trained_at` set, astria-api §11).
+
+        Many waits share one refresh per tick (see `WaitPolicy`); a callback passed to
+        `client.feed` ends the wait at once.
+
+        Args:
+            tune_id: the tune or its id (a wait can resume from the id alone).
+            timeout: overall deadline in seconds; default the policy's (2 h for tunes).
+            policy: the `WaitPolicy`; default the client's tune policy.
+            on_update: called with every new state seen, the trained one included.
+
+        Returns:
+            The trained tune.
+
+        Raises:
+            WaitTimeoutError: not trained in time; `.last` and `.object_id` let you resume.
+            NotFoundError: the tune does not exist (or was deleted).
+        """
+        oid = ident(tune_id, "tune_id")
+        initial = tune_id if isinstance(tune_id, Tune) else None
+        return await self._client._tune_board.wait(
+            oid, self._client._wait_policy("tune", policy, timeout), initial, on_update)
+
+    def watch(self, tune_id: int | Tune, *, timeout: float | None = None,
+              policy: WaitPolicy | None = None) -> AsyncIterator[Tune]:
+        """Yield each new state of the tune until it is trained (for progress displays).
+
+        Raises:
+            WaitTimeoutError: not trained within the timeout.
+        """
+        oid = ident(tune_id, "tune_id")
+        initial = tune_id if isinstance(tune_id, Tune) else None
+        return self._client._tune_board.states(
+            oid, self._client._wait_policy("tune", policy, timeout), initial)
 
     def list(
         self,
@@ -102,7 +152,7 @@ class Tunes(Resource):
 
         async def fetch(page: dict[str, Any]) -> list[Tune]:
             reply = await self._transport.request("GET", path, params=query(**page))
-            return [structure(item, Tune, self._client) for item in as_list(reply.data, "tune")]
+            return [self._seen(item, gallery=gallery) for item in as_list(reply.data, "tune")]
 
         return Paginator(fetch, params, id_of=lambda t: t.id)
 
@@ -120,7 +170,7 @@ class Tunes(Resource):
                                   characteristics=characteristics)
         reply = await self._transport.request("PATCH", f"/tunes/{ident(tune_id, 'tune_id')}",
                                               body=Body("tune", payload))
-        return structure(first_object(reply.data, "tune"), Tune, self._client)
+        return self._seen(first_object(reply.data, "tune"))
 
     async def delete(self, tune_id: int | Tune) -> None:
         """Delete a tune with its training and generated images (irreversible)."""

@@ -1,0 +1,455 @@
+"""The board: one per kind, it refreshes every watched object together, once per tick.
+
+Waiters do not poll. Each registers what it watches on the board and sleeps on an event. One
+refresher task per board (started by the first watcher, gone when the last one leaves or the
+client closes) fetches all watched ids at the earliest time any watcher wants news, never
+more often than the shortest current interval, and never during a 429 pause. New states are
+stored, and only the waiters whose objects changed are woken. A callback fed to the board
+wakes its waiters at once.
+
+Why one refresher task rather than "refresh if stale under a lock" in every waiter: a
+refresh then belongs to nobody, so cancelling the waiter that would have triggered it cannot
+abort it for the others; a tick wakes only the waiters whose objects changed, instead of all
+of them queueing on a lock; and pacing, 429 pauses and the cost model live in one loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import random
+import time
+from collections import OrderedDict
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
+from typing import Generic, Protocol, TypeVar
+
+import attrs
+
+from ._polling import PAGE_LIMIT, T, WaitPolicy, keep_paging, pages_left, use_pages
+from .errors import (
+    AstriaError,
+    AuthenticationError,
+    ClientClosedError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    WaitTimeoutError,
+)
+
+logger = logging.getLogger("astria_async")
+
+R = TypeVar("R")
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+STATE_CAP = 4096  # finished states kept for waits that start after a callback arrived
+RATE_PAUSE_BASE = 5.0  # a 429 without Retry-After pauses 5 s, doubling while they repeat
+RATE_PAUSE_MAX = 120.0
+
+
+class Source(Protocol[T]):
+    """How a board fetches (an `ApiSource`, or a fake in tests)."""
+
+    async def one(self, oid: int) -> T: ...
+
+    async def page(self, before_id: int | None) -> list[T]: ...
+
+
+@attrs.define(eq=False)
+class Watcher:
+    """One waiter's registration: its ids, its pace, and the event that wakes it."""
+
+    ids: frozenset[int]
+    policy: WaitPolicy
+    interval: float
+    due: float
+    primed: bool
+    event: asyncio.Event = attrs.field(factory=asyncio.Event)
+
+
+async def wait_event(event: asyncio.Event, timeout: float | None, sleep: Sleep) -> None:
+    """Until `event` is set or `timeout` seconds pass on the injected `sleep`."""
+    if event.is_set():
+        return
+    if timeout is None:
+        await event.wait()
+        return
+    tasks = {asyncio.ensure_future(event.wait()), asyncio.ensure_future(sleep(max(0.0, timeout)))}
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def run_all(aws: Iterable[Awaitable[R]]) -> list[R]:
+    """Run all concurrently; on the first failure cancel the rest and raise it."""
+    tasks = [asyncio.ensure_future(aw) for aw in aws]
+    if not tasks:
+        return []
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in tasks:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+        return [task.result() for task in tasks]
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class Board(Generic[T]):
+    """Coalesces every wait of one kind (tunes or prompts) into one refresh per tick."""
+
+    def __init__(self, kind: str, source: Source[T], *, done: Callable[[T], bool],
+                 clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep,
+                 concurrency: int = 8, rand: Callable[[], float] = random.random) -> None:
+        self.kind = kind
+        self.source: Source[T] = source
+        self.done: Callable[[T], bool] = done
+        self.clock = clock
+        self.sleep = sleep
+        self.rand = rand
+        self.listeners: list[Callable[[T], None]] = []  # called with each finished state
+        self.ticks = 0  # refreshes run, and requests they sent (for tests and logs)
+        self.requests = 0
+        self.last_error: BaseException | None = None  # the last transient refresh failure
+        self._concurrency = concurrency
+        self._limit: asyncio.Semaphore | None = None
+        self._state: OrderedDict[int, T] = OrderedDict()
+        self._watchers: dict[int, set[Watcher]] = {}
+        self._errors: dict[int, BaseException] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._paused_until = -math.inf
+        self._last_start = -math.inf
+        self._rate_streak = 0
+        self._learned: tuple[int, float] | None = None  # (oldest id, pages it took)
+        self._closed = False
+
+    # --- state ------------------------------------------------------------------------
+
+    def get(self, oid: int) -> T | None:
+        """The last state seen for `oid`, if any."""
+        return self._state.get(oid)
+
+    def feed(self, obj: T) -> bool:
+        """Offer a state (from a refresh, a callback or a create); True if it was news."""
+        if self._closed:
+            return False
+        old = self._state.get(obj.id)
+        if old is not None and (old == obj or not self._newer(old, obj)):
+            return False
+        self._state[obj.id] = obj
+        self._state.move_to_end(obj.id)
+        self._prune()
+        if self.done(obj):
+            for listener in list(self.listeners):
+                listener(obj)
+        self._notify(obj.id)
+        return True
+
+    def _newer(self, old: T, new: T) -> bool:
+        # A finished state is final: a refresh that started before a callback arrived must
+        # not put the object back to "running".
+        if self.done(old) and not self.done(new):
+            return False
+        if old.updated_at is not None and new.updated_at is not None:
+            return new.updated_at >= old.updated_at
+        return True
+
+    def _prune(self) -> None:
+        if len(self._state) <= STATE_CAP:
+            return
+        for oid in list(self._state):
+            if len(self._state) <= STATE_CAP:
+                break
+            if oid not in self._watchers:
+                del self._state[oid]
+
+    def _notify(self, oid: int) -> None:
+        for watcher in self._watchers.get(oid, ()):
+            watcher.event.set()
+
+    # --- watchers ---------------------------------------------------------------------
+
+    def watch(self, ids: Iterable[int], policy: WaitPolicy) -> Watcher:
+        """Register interest in `ids`; pair with `unwatch` in a `finally`."""
+        if self._closed:
+            raise ClientClosedError("the AstriaClient is closed; create a new one")
+        idset = frozenset(ids)
+        now = self.clock()
+        # Ids with no state are fetched at the next allowed tick; known ones after a pause.
+        primed = all(oid in self._state for oid in idset)
+        due = now + policy.jittered(policy.interval, self.rand) if primed else now
+        watcher = Watcher(idset, policy, policy.interval, due, primed)
+        for oid in idset:
+            self._watchers.setdefault(oid, set()).add(watcher)
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), name=f"astria-{self.kind}-board")
+        self._wake.set()
+        return watcher
+
+    def unwatch(self, watcher: Watcher) -> None:
+        """Drop a registration; the refresher stops when nobody watches."""
+        for oid in watcher.ids:
+            group = self._watchers.get(oid)
+            if group is None:
+                continue
+            group.discard(watcher)
+            if not group:
+                del self._watchers[oid]
+                self._errors.pop(oid, None)
+        if not self._watchers:
+            self._wake.set()
+
+    @property
+    def watched(self) -> int:
+        """Number of distinct ids watched right now."""
+        return len(self._watchers)
+
+    def check(self, oid: int) -> None:
+        """Raise what the board learned about `oid` that ends a wait (404, 401, closed)."""
+        if self._closed:
+            raise ClientClosedError("the AstriaClient was closed while waiting")
+        error = self._errors.get(oid)
+        if error is not None:
+            raise error
+
+    async def wait_change(self, watcher: Watcher, deadline: float | None) -> None:
+        """Sleep until one of the watcher's objects changes or `deadline` (board clock)."""
+        timeout = None if deadline is None else deadline - self.clock()
+        await wait_event(watcher.event, timeout, self.sleep)
+        watcher.event.clear()
+
+    async def states(self, oid: int, policy: WaitPolicy,
+                     initial: T | None = None) -> AsyncGenerator[T, None]:
+        """Each new state of `oid` until it is done (the final one included).
+
+        Raises:
+            WaitTimeoutError: `policy.timeout` passed; carries the last state and the id.
+        """
+        if initial is not None:
+            self.feed(initial)
+        deadline = None if policy.timeout is None else self.clock() + policy.timeout
+        watcher = self.watch((oid,), policy)
+        last: T | None = None
+        try:
+            while True:
+                self.check(oid)
+                obj = self._state.get(oid)
+                if obj is not None and obj is not last and obj != last:
+                    last = obj
+                    yield obj
+                    if self.done(obj):
+                        return
+                    continue
+                if deadline is not None and self.clock() >= deadline:
+                    raise self.timeout_error(oid, policy, last or initial)
+                await self.wait_change(watcher, deadline)
+        finally:
+            self.unwatch(watcher)
+
+    async def wait(self, oid: int, policy: WaitPolicy, initial: T | None = None,
+                   on_update: Callable[[T], None] | None = None) -> T:
+        """The first done state of `oid`; `on_update` sees every new state (the last too)."""
+        async with contextlib.aclosing(self.states(oid, policy, initial)) as states:
+            async for obj in states:
+                if on_update is not None:
+                    on_update(obj)
+                if self.done(obj):
+                    return obj
+        raise AssertionError("states() ended without a done state")  # pragma: no cover
+
+    async def as_completed(self, ids: list[int],
+                           policy: WaitPolicy) -> AsyncGenerator[T, None]:
+        """Each of `ids` once, as it gets done (in the order they finish)."""
+        pending = dict.fromkeys(ids)
+        deadline = None if policy.timeout is None else self.clock() + policy.timeout
+        watcher = self.watch(pending, policy)
+        try:
+            while pending:
+                for oid in list(pending):
+                    self.check(oid)
+                    obj = self._state.get(oid)
+                    if obj is not None and self.done(obj):
+                        del pending[oid]
+                        yield obj
+                if not pending:
+                    return
+                if deadline is not None and self.clock() >= deadline:
+                    first = next(iter(pending))
+                    raise self.timeout_error(first, policy, self._state.get(first),
+                                             waiting=len(pending))
+                await self.wait_change(watcher, deadline)
+        finally:
+            self.unwatch(watcher)
+
+    def timeout_error(self, oid: int, policy: WaitPolicy, last: T | None,
+                      waiting: int = 1) -> WaitTimeoutError:
+        """The error for a wait on `oid` that passed its deadline."""
+        verb = "trained" if self.kind == "tune" else "finished"
+        method = "tunes.wait_trained" if self.kind == "tune" else "prompts.wait_images"
+        what = f"{self.kind} {oid}"
+        if waiting > 1:
+            what += f" (and {waiting - 1} more)"
+        why = f"; last refresh failed: {self.last_error}" if self.last_error else ""
+        return WaitTimeoutError(
+            f"{what} was not {verb} within {policy.timeout:g} s{why}; it keeps "
+            f"running at Astria: resume with client.{method}({oid})",
+            kind=self.kind, object_id=oid, last=last)
+
+    # --- the refresher --------------------------------------------------------------------
+
+    def _pending(self) -> list[int]:
+        return sorted(oid for oid in self._watchers
+                      if oid not in self._errors
+                      and not ((obj := self._state.get(oid)) is not None and self.done(obj)))
+
+    def _next_start(self, pending: list[int]) -> float:
+        if not pending:
+            return math.inf
+        groups = [self._watchers[oid] for oid in pending]
+        due = min(w.due for group in groups for w in group)
+        gap = min(w.interval for group in self._watchers.values() for w in group)
+        return max(due, self._last_start + gap, self._paused_until)
+
+    async def _run(self) -> None:
+        try:
+            while self._watchers and not self._closed:
+                self._wake.clear()
+                pending = self._pending()
+                start = self._next_start(pending)
+                now = self.clock()
+                if start > now:
+                    await wait_event(self._wake, None if math.isinf(start) else start - now,
+                                     self.sleep)
+                    continue
+                await self._tick(pending)
+        except Exception as exc:  # a bug here must not leave every waiter hanging
+            logger.exception("%s board failed", self.kind)
+            for oid in list(self._watchers):
+                self._errors[oid] = exc
+                self._notify(oid)
+        finally:
+            if self._task is asyncio.current_task():
+                self._task = None
+
+    async def _tick(self, ids: list[int]) -> None:
+        started = self.clock()
+        self._last_start = started
+        self.ticks += 1
+        requests = self.requests
+        try:
+            missing: Iterable[int] = ids
+            oldest = ids[0]
+            learned = self._learned[1] if self._learned and oldest >= self._learned[0] else None
+            if use_pages(len(ids), learned):
+                missing = await self._page(ids)
+            await self._singles(sorted(missing))
+            self.last_error = None
+            self._rate_streak = 0
+        except RateLimitError as exc:
+            self._pause(exc)
+        except AuthenticationError as exc:  # a wrong key ends every wait; nothing will change
+            for oid in ids:
+                self._errors[oid] = exc
+                self._notify(oid)
+        except AstriaError as exc:  # 5xx, timeouts, resets: the next tick is the retry
+            self.last_error = exc
+            logger.warning("%s board: refresh of %d ids failed (%s); retrying next tick",
+                           self.kind, len(ids), exc)
+        logger.debug("%s board: tick over %d ids, %d requests", self.kind, len(ids),
+                     self.requests - requests)
+        now = self.clock()
+        for group in self._watchers.values():
+            for watcher in group:
+                if watcher.due <= started:
+                    if watcher.primed:
+                        watcher.interval = watcher.policy.next_interval(watcher.interval)
+                    watcher.primed = True
+                    watcher.due = now + watcher.policy.jittered(watcher.interval, self.rand)
+
+    async def _page(self, ids: list[int]) -> set[int]:
+        """Walk the list newest first until the oldest id is covered; return what is missing."""
+        wanted = set(ids)
+        oldest = ids[0]
+        before: int | None = None
+        pages = seen = 0
+        first_id: int | None = None
+        while True:
+            page = await self._fetch(self.source.page(before))
+            pages += 1
+            seen += len(page)
+            for obj in page:
+                if obj.id in wanted:
+                    wanted.discard(obj.id)
+                    self.feed(obj)
+            if len(page) < PAGE_LIMIT:  # the end of the list: the rest is not in it
+                self._learned = (oldest, pages)
+                return wanted
+            first_id = page[0].id if first_id is None else first_id
+            last_id = page[-1].id
+            below = [oid for oid in wanted if oid < last_id]
+            if not below:
+                self._learned = (oldest, pages)
+                return wanted
+            if not keep_paging(first_id, last_id, seen, below):
+                self._learned = (oldest, pages + pages_left(first_id, last_id, seen, min(below)))
+                return wanted
+            before = last_id
+
+    async def _singles(self, ids: list[int]) -> None:
+        if not ids:
+            return
+
+        async def one(oid: int) -> None:
+            try:
+                obj = await self._fetch(self.source.one(oid))
+            except (NotFoundError, PermissionDeniedError) as exc:
+                self._errors[oid] = exc  # deleted, or not yours: waiting cannot help
+                self._notify(oid)
+                return
+            except (RateLimitError, AuthenticationError):
+                raise
+            except AstriaError as exc:
+                self.last_error = exc
+                return
+            self.feed(obj)
+
+        await run_all(one(oid) for oid in ids)
+
+    async def _fetch(self, request: Awaitable[R]) -> R:
+        # Board requests take at most a share of the client's concurrency limiter, so that
+        # waits never crowd out the caller's own requests.
+        if self._limit is None:
+            self._limit = asyncio.Semaphore(self._concurrency)
+        async with self._limit:
+            self.requests += 1
+            return await request
+
+    def _pause(self, exc: RateLimitError) -> None:
+        self._rate_streak += 1
+        pause = exc.retry_after
+        if pause is None:
+            pause = min(RATE_PAUSE_MAX, RATE_PAUSE_BASE * 2.0 ** (self._rate_streak - 1))
+        self._paused_until = max(self._paused_until, self.clock() + pause)
+        self.last_error = exc
+        logger.warning("%s board: rate limited (429); every %s wait pauses %.1f s",
+                       self.kind, self.kind, pause)
+
+    async def aclose(self) -> None:
+        """Stop the refresher and wake every waiter (they raise `ClientClosedError`)."""
+        self._closed = True
+        for group in self._watchers.values():
+            for watcher in group:
+                watcher.event.set()
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)

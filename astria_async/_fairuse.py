@@ -1,0 +1,295 @@
+"""Fair use: per-tune prompt caps and in-flight bounds, enforced before anything is sent."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from ._board import wait_event
+from .errors import APIConnectionError, APIStatusError, FairUseError, InvalidParamsError
+from .models import Prompt, Tune, tune_refs
+
+if TYPE_CHECKING:
+    from ._client import AstriaClient
+    from .params import PromptParams
+
+logger = logging.getLogger("astria_async")
+
+# Shared gallery models (astria-api §1.5): prompts posted to them without a `<lora:…>` or
+# `<faceid:…>` reference use nobody's fine-tune, so they count against no tune.
+WELL_KNOWN_GALLERY = frozenset({
+    1504944, 690204, 666678, 1194447, 3159068, 3225353, 3449219, 3449218, 3063697, 2739411,
+    2739410, 3618064, 3691308, 4665564,
+})
+_HOW = ("change it with AstriaClient(fair_use=FairUsePolicy({field}=...)), or turn the guard "
+        "off with AstriaClient(fair_use=None)")
+
+
+def _optional_positive(_: object, attribute: attrs.Attribute[Any], value: int | None) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                              or value < 1):
+        raise ValueError(f"FairUsePolicy.{attribute.name} must be None or an integer >= 1, "
+                         f"got {value!r}")
+
+
+def _non_negative(_: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"FairUsePolicy.{attribute.name} must be an integer >= 0, "
+                         f"got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class FairUsePolicy:
+    """Astria's fair-use rules, checked by the client before it sends a prompt.
+
+    Astria asks for about 14 prompts per fine-tune (8 images each) plus up to 7 automatic
+    system prompts (astria-api §15), so a tune gets at most `prompts_per_tune +
+    automatic_prompts` = 21 prompts through this client. A prompt counts against the tunes it
+    uses: the `<lora:ID:w>` / `<faceid:ID:w>` references in its text, else the tune it is
+    posted to; shared gallery models and (with `exempt_fast`) free `branch="fast"` tunes the
+    client has seen count against nothing.
+
+    In flight means created (the create was sent) and not yet known to be finished. The client
+    learns a prompt finished from a wait, `watch`, `as_completed`, a callback passed to
+    `client.feed`, or, while a create waits for a place, from the board refreshing the
+    in-flight prompts. A prompt whose end it never learns stops counting after the prompt
+    wait timeout. Creates beyond `max_in_flight_per_tune` (per tune) or `max_in_flight` (in
+    all) wait for a place instead of failing; `None` removes a bound.
+
+    Attributes:
+        prompts_per_tune: prompts per tune you send (Astria: 14 on average).
+        automatic_prompts: allowance for Astria's automatic prompts (Astria: up to 7).
+        max_images: images per prompt (Astria: 8).
+        max_in_flight_per_tune: unfinished prompts per tune at once (default 8: a normal
+            headshot burst starts at once, a runaway loop cannot queue hundreds).
+        max_in_flight: unfinished prompts through this client at once (default 64).
+        exempt_fast: no caps for prompts on `branch="fast"` mock tunes (they are free).
+    """
+
+    prompts_per_tune: int = attrs.field(default=14, validator=_non_negative)
+    automatic_prompts: int = attrs.field(default=7, validator=_non_negative)
+    max_images: int = attrs.field(default=8, validator=_non_negative)
+    max_in_flight_per_tune: int | None = attrs.field(default=8, validator=_optional_positive)
+    max_in_flight: int | None = attrs.field(default=64, validator=_optional_positive)
+    exempt_fast: bool = True
+
+    @property
+    def tune_cap(self) -> int:
+        """Prompts a tune may have through this client: 14 + 7 = 21 by default."""
+        return self.prompts_per_tune + self.automatic_prompts
+
+
+DEFAULT_FAIR_USE = FairUsePolicy()
+
+
+@attrs.define(eq=False)
+class Place:
+    """One prompt's reservation: the tunes it counts against and its in-flight place."""
+
+    tunes: tuple[int, ...]
+    since: float = 0.0
+    prompt_id: int | None = None
+
+
+def _maybe_sent(exc: BaseException) -> bool:
+    """False only when the create certainly did not reach Astria or Astria refused it."""
+    if isinstance(exc, (InvalidParamsError, FairUseError)):
+        return False
+    if isinstance(exc, APIStatusError):
+        return exc.status >= 500
+    if isinstance(exc, APIConnectionError):
+        return exc.sent
+    return True  # cancelled mid-request, a bad answer, ...: it may exist and be charged
+
+
+class FairUse:
+    """`client.fair_use`: the counts per tune, the in-flight places, and the policy."""
+
+    def __init__(self, policy: FairUsePolicy | None, client: AstriaClient) -> None:
+        self.policy = policy
+        self._client = client
+        self._counts: Counter[int] = Counter()
+        self._fast: set[int] = set()
+        self._gallery: set[int] = set(WELL_KNOWN_GALLERY)
+        self._flying: list[Place] = []
+        self._by_prompt: dict[int, Place] = {}
+        self._released = asyncio.Event()
+
+    @property
+    def enabled(self) -> bool:
+        """False when the client was made with `fair_use=None`."""
+        return self.policy is not None
+
+    def count(self, tune_id: int) -> int:
+        """Prompts counted against `tune_id` (through this client, plus any seed)."""
+        return self._counts[tune_id]
+
+    def in_flight(self, tune_id: int | None = None) -> int:
+        """Unfinished prompts through this client, in all or for one tune."""
+        return sum(1 for p in self._flying if tune_id is None or tune_id in p.tunes)
+
+    def remember(self, tune: Tune, *, gallery: bool = False) -> None:
+        """Note a tune seen from the API: its branch (fast tunes are free) or gallery status."""
+        if tune.branch == "fast":
+            self._fast.add(tune.id)
+        else:
+            self._fast.discard(tune.id)
+        if gallery:
+            self._gallery.add(tune.id)
+
+    def record(self, tune_id: int, prompts: int = 1) -> None:
+        """Count prompts created some other way (a tune's `prompts`, another process)."""
+        self._counts[tune_id] += prompts
+
+    async def seed(self, tune_id: int | Tune, *, count: int | None = None) -> int:
+        """Start the count of a tune from the server (`GET /tunes/:id/prompts`) or from `count`.
+
+        The count never goes down: the larger of the known and the new value is kept.
+
+        Returns:
+            The tune's count after seeding.
+        """
+        tid = tune_id.id if isinstance(tune_id, Tune) else tune_id
+        if count is None:
+            count = 0
+            async for _ in self._client.prompts.list(tune_id=tid):
+                count += 1
+        self._counts[tid] = max(self._counts[tid], count)
+        return self._counts[tid]
+
+    def charged_tunes(self, tune_id: int, text: str | None) -> tuple[int, ...]:
+        """The tunes a prompt with this text, posted to `tune_id`, counts against."""
+        targets = tune_refs(text) or (tune_id,)
+        fast = self.policy is not None and self.policy.exempt_fast
+        return tuple(t for t in targets
+                     if t not in self._gallery and not (fast and t in self._fast))
+
+    def _exempt(self, tune_id: int, text: str | None) -> bool:
+        targets = tune_refs(text) or (tune_id,)
+        return bool(self.policy and self.policy.exempt_fast
+                    and all(t in self._fast for t in targets))
+
+    def check(self, tune_id: int, params: PromptParams) -> tuple[int, ...]:
+        """The tunes the prompt counts against; raises `FairUseError` if a cap would be crossed.
+
+        Raises:
+            FairUseError: too many images, or a tune at its cap; nothing was sent.
+        """
+        policy = self.policy
+        if policy is None or self._exempt(tune_id, params.text):
+            return ()
+        if params.num_images is not None and params.num_images > policy.max_images:
+            raise FairUseError(
+                f"a prompt of {params.num_images} images exceeds the fair-use limit of "
+                f"{policy.max_images} per prompt (FairUsePolicy.max_images); nothing was sent; "
+                + _HOW.format(field="max_images"))
+        tunes = self.charged_tunes(tune_id, params.text)
+        for tid in tunes:
+            if self._counts[tid] + 1 > policy.tune_cap:
+                raise FairUseError(
+                    f"tune {tid} has had {self._counts[tid]} prompts through this client; the "
+                    f"fair-use cap is {policy.tune_cap} ({policy.prompts_per_tune} per tune + "
+                    f"{policy.automatic_prompts} automatic, FairUsePolicy.prompts_per_tune); "
+                    "nothing was sent; " + _HOW.format(field="prompts_per_tune"))
+        return tunes
+
+    @contextlib.asynccontextmanager
+    async def reserve(self, tune_id: int, params: PromptParams) -> AsyncIterator[Place | None]:
+        """Check the caps, count the prompt and hold an in-flight place around its create.
+
+        The count is undone when the create certainly did not reach Astria (or Astria refused
+        it); after a 5xx, a timeout or a cancellation it stays, since the prompt may exist.
+        """
+        if self.policy is None or self._exempt(tune_id, params.text):
+            yield None
+            return
+        tunes = self.check(tune_id, params)
+        self._counts.update(tunes)  # counted at once, so concurrent creates see it
+        place = Place(tunes)
+        try:
+            await self._take_place(place)
+        except BaseException:
+            self._counts.subtract(tunes)
+            raise
+        try:
+            yield place
+        except BaseException as exc:
+            self._release(place)
+            if not _maybe_sent(exc):
+                self._counts.subtract(tunes)
+            raise
+        if place.prompt_id is None:
+            self._release(place)
+
+    def created(self, place: Place | None, prompt: Prompt) -> None:
+        """Tie a place to the prompt its create returned."""
+        if place is None:
+            return
+        place.prompt_id = prompt.id
+        self._by_prompt[prompt.id] = place
+        known = self._client._prompt_board.get(prompt.id)
+        if prompt.is_finished or (known is not None and known.is_finished):
+            self.finished(prompt)
+
+    def finished(self, prompt: Prompt) -> None:
+        """Board listener: a prompt finished, so its place is free."""
+        place = self._by_prompt.pop(prompt.id, None)
+        if place is not None:
+            self._release(place)
+
+    def _release(self, place: Place) -> None:
+        if place in self._flying:
+            self._flying.remove(place)
+            if place.prompt_id is not None:
+                self._by_prompt.pop(place.prompt_id, None)
+            # A fresh event per release generation: every waiting create wakes and re-checks.
+            self._released.set()
+            self._released = asyncio.Event()
+
+    def _blockers(self, tunes: tuple[int, ...]) -> tuple[str, list[Place]]:
+        policy = self.policy
+        assert policy is not None
+        if policy.max_in_flight is not None and len(self._flying) >= policy.max_in_flight:
+            return "max_in_flight", list(self._flying)
+        if policy.max_in_flight_per_tune is not None:
+            for tid in tunes:
+                mine = [p for p in self._flying if tid in p.tunes]
+                if len(mine) >= policy.max_in_flight_per_tune:
+                    return "max_in_flight_per_tune", mine
+        return "", []
+
+    async def _take_place(self, place: Place) -> None:
+        board = self._client._prompt_board
+        ttl = self._client._prompt_wait.timeout or 3600.0
+        while True:
+            now = board.clock()
+            for stale in [p for p in self._flying if p.prompt_id is not None
+                          and now - p.since > ttl]:
+                logger.warning("fair use: prompt %s not seen finishing in %.0f s; no longer "
+                               "counted as in flight", stale.prompt_id, ttl)
+                self._release(stale)
+            cap, blockers = self._blockers(place.tunes)
+            if not blockers:
+                place.since = now
+                self._flying.append(place)
+                return
+            logger.info("fair use: %d prompts in flight (FairUsePolicy.%s); the create waits "
+                        "for one to finish", len(blockers), cap)
+            ids = [p.prompt_id for p in blockers if p.prompt_id is not None]
+            expiry = min((p.since + ttl for p in blockers if p.prompt_id is not None),
+                         default=None)
+            released = self._released
+            # Watching the blockers makes the board refresh them; its listener frees places.
+            watcher = board.watch(ids, self._client._prompt_wait) if ids else None
+            try:
+                await wait_event(released, None if expiry is None else expiry - now + 0.001,
+                                 board.sleep)
+            finally:
+                if watcher is not None:
+                    board.unwatch(watcher)

@@ -1,0 +1,151 @@
+"""Image downloads: streamed to disk, concurrent up to a client-wide bound, atomic."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import mimetypes
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+import aiohttp
+from yarl import URL
+
+from ._board import run_all
+from ._config import USER_AGENT
+from .errors import DownloadError
+from .models import Prompt
+
+if TYPE_CHECKING:
+    from ._http import Transport
+
+logger = logging.getLogger("astria_async")
+
+CHUNK = 256 * 1024
+DEFAULT_DOWNLOAD_CONCURRENCY = 8
+# Image hosts get their own timeouts: no total (a 4K image or an mp4 may take a while), but
+# a stalled connection fails after a minute.
+TIMEOUT = aiohttp.ClientTimeout(total=None, connect=10.0, sock_read=60.0)
+# Astria's image URLs have no extension (astria-api §4): the type comes from Content-Type.
+EXTENSIONS = {
+    "image/png": ".png", "image/jpeg": ".jpg", "image/jpg": ".jpg", "image/webp": ".webp",
+    "image/gif": ".gif", "image/avif": ".avif", "image/heic": ".heic", "image/tiff": ".tiff",
+    "video/mp4": ".mp4", "video/webm": ".webm", "video/quicktime": ".mov",
+    "application/octet-stream": ".bin",
+}
+# An HTML error page or a JSON document is never an image (the prompt's `url` is JSON, §11).
+_NOT_MEDIA = ("text/", "application/json")
+
+
+def extension(content_type: str | None) -> str:
+    """The file extension for a Content-Type (`.bin` when unknown)."""
+    mime = (content_type or "").split(";", 1)[0].strip().lower()
+    return EXTENSIONS.get(mime) or mimetypes.guess_extension(mime) or ".bin"
+
+
+def stem(prompt: Prompt, index: int) -> str:
+    """`{tune_id}-{prompt_id}-{index}`; LoRA/FaceID prompts use the referenced tune's id."""
+    tunes = prompt.referenced_tune_ids
+    tune = tunes[0] if tunes else 0
+    return f"{tune}-{prompt.id}-{index}"
+
+
+def existing(directory: Path, name: str) -> Path | None:
+    """A complete earlier download of `name`: a final-named file (temp files start with ".")."""
+    for path in directory.glob(f"{name}.*"):
+        if path.is_file():
+            return path
+    return None
+
+
+class Downloader:
+    """Downloads through the client's session, without its API headers."""
+
+    def __init__(self, transport: Transport, concurrency: int) -> None:
+        if concurrency < 1:
+            raise ValueError(f"download_concurrency must be >= 1, got {concurrency!r}")
+        self._transport = transport
+        self._concurrency = concurrency
+        self._limit: asyncio.Semaphore | None = None
+
+    async def prompt(self, prompt: Prompt, directory: str | os.PathLike[str]) -> list[Path]:
+        """Save every image of `prompt` into `directory`; skip files already complete.
+
+        Returns:
+            The paths, in the order of `prompt.images`.
+
+        Raises:
+            DownloadError: an image could not be fetched or written; files completed before
+                stay, no partial file is left, and a re-run fetches only what is missing.
+        """
+        if not prompt.images:
+            state = f"failed: {prompt.user_error}" if prompt.is_failed else "has no images yet"
+            raise DownloadError(f"prompt {prompt.id} {state}; nothing to download "
+                                "(wait with wait_images() first)")
+        folder = Path(directory)
+        await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+        urls = [u for u in prompt.images if u != prompt.url]
+        jobs = [self._one(url, folder, stem(prompt, i)) for i, url in enumerate(urls)]
+        return await run_all(jobs)
+
+    async def _one(self, url: str, folder: Path, name: str) -> Path:
+        done = await asyncio.to_thread(existing, folder, name)
+        if done is not None:
+            logger.debug("download: %s already complete", done.name)
+            return done
+        if self._limit is None:
+            self._limit = asyncio.Semaphore(self._concurrency)
+        async with self._limit:
+            return await self._fetch(url, folder, name)
+
+    async def _fetch(self, url: str, folder: Path, name: str) -> Path:
+        session = self._transport.session()
+        target = URL(url)
+        if target.scheme not in ("http", "https"):
+            raise DownloadError(f"not an http(s) image URL: {url!r}", url=url)
+        # Only a User-Agent: the API key must never reach an image host.
+        headers = {"User-Agent": USER_AGENT, "Accept": "image/*,video/*,*/*;q=0.5"}
+        tmp: Path | None = None
+        try:
+            async with session.get(target, headers=headers, timeout=TIMEOUT,
+                                   proxy=self._transport.proxy_for(target)) as resp:
+                if resp.status >= 400:
+                    raise DownloadError(f"GET {url} answered HTTP {resp.status}", url=url)
+                ctype = resp.headers.get("Content-Type", "")
+                if ctype.lower().startswith(_NOT_MEDIA):
+                    raise DownloadError(f"GET {url} returned {ctype!r}, not an image", url=url)
+                final = folder / (name + extension(ctype))
+                handle, part = await asyncio.to_thread(_open_temp, folder, name)
+                tmp = part
+                with handle:
+                    async for chunk in resp.content.iter_chunked(CHUNK):
+                        await asyncio.to_thread(handle.write, chunk)
+                    await asyncio.to_thread(_sync, handle)
+                await asyncio.to_thread(os.replace, part, final)
+                tmp = None
+            logger.debug("download: saved %s", final.name)
+            return final
+        except DownloadError:
+            raise
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            raise DownloadError(f"downloading {url} failed: {type(exc).__name__}: {exc}",
+                                url=url) from exc
+        finally:
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+
+
+def _open_temp(folder: Path, name: str) -> tuple[IO[bytes], Path]:
+    # Same directory as the final file, so os.replace is an atomic rename; the leading dot
+    # keeps it out of `existing()`.
+    fd, path = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
+    return os.fdopen(fd, "wb"), Path(path)
+
+
+def _sync(handle: IO[bytes]) -> None:
+    handle.flush()
+    os.fsync(handle.fileno())
