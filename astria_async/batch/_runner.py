@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -35,6 +36,9 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 EventHook = Callable[[BatchEvent], None]
+# Astria's gateway answers within 30 s (astria-api §1.1): a create sent by a crashed run has
+# landed, or never will, by then.
+DEFAULT_SETTLE = 35.0
 # Errors no other job would escape either: stop the run instead of failing every job.
 _FATAL = (AuthenticationError, PermissionDeniedError, ConfigurationError)
 
@@ -62,13 +66,15 @@ class BatchRunner:
         timeout: seconds each wait may take; a job still waiting resumes on the next run.
         on_event: called with a `BatchEvent` at every step (progress bars).
         skew: seconds of clock difference tolerated when looking up unanswered creates.
+        settle: seconds a create journaled by a crashed run may still take to land on the
+            server; recovery waits until then before deciding it never arrived.
     """
 
     def __init__(self, client: AstriaClient | None, state_path: str | Path,
                  out_dir: str | Path | None = None, concurrency: int = 8,
                  max_cost: int | None = None, price_table: PriceTable | None = None, *,
                  timeout: float | None = None, on_event: EventHook | None = None,
-                 skew: float = 300.0) -> None:
+                 skew: float = 300.0, settle: float = DEFAULT_SETTLE) -> None:
         if concurrency < 1:
             raise ConfigurationError("concurrency must be >= 1")
         if max_cost is not None and max_cost < 0:
@@ -81,6 +87,7 @@ class BatchRunner:
         self.prices = price_table or PriceTable()
         self.timeout = timeout
         self.skew = skew
+        self.settle = settle
         self.on_event = on_event
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="astria-batch")
         self._journal: Journal | None = None
@@ -186,6 +193,12 @@ class BatchRunner:
         assert self.client is not None
         if not any(r.status == CREATING for r in rows.values()):
             return
+        youngest = max(r.creating_at or 0.0 for r in rows.values() if r.status == CREATING)
+        wait = youngest + self.settle - time.time()
+        if wait > 0:  # a create of the crashed run may still be in flight at Astria
+            self._emit("settling", "*", message=f"waiting {wait:.0f} s for creates of the "
+                       "interrupted run to land before looking them up")
+            await anyio.sleep(wait)
         found = await recover(self.client, rows.values(), skew=self.skew)
         for key, prompt in found.items():
             if prompt is not None:

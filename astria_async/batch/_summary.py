@@ -17,7 +17,7 @@ class BatchEvent:
     """A step of a batch, for progress reporting (`kind` names it)."""
 
     # kinds: recovered, resend, created, refused, unknown, finished, failed, downloaded,
-    # stalled (a wait or download that will resume on the next run), budget
+    # stalled (a wait or download that will resume on the next run), budget, settling
     kind: str
     key: str
     prompt_id: int | None = None

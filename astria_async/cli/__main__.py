@@ -1,0 +1,5 @@
+"""`python -m astria_async.cli`: the `astria` command."""
+
+from . import main
+
+main()

@@ -1,0 +1,125 @@
+"""The `astria` group: global options, the client factory, error handling."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from ..errors import AstriaError
+from ._output import Output
+
+if TYPE_CHECKING:
+    from .._client import AstriaClient
+
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+KEY_HELP = ("no Astria API key: pass --api-key KEY or set ASTRIA_API_KEY (or ASTRIA_AUTH_TOKEN); "
+            "find your key at https://www.astria.ai/users/edit/api")
+
+
+@dataclass
+class State:
+    """The global options, shared by every command through the click context."""
+
+    api_key: str | None = None
+    base_url: str | None = None
+    workspace: str | None = None
+    verbose: int = 0
+    out: Output = field(default_factory=Output)
+
+    def has_key(self) -> bool:
+        """True when an API key is given or in the environment."""
+        from .._config import API_KEY_VARS
+
+        return bool(self.api_key or any(os.environ.get(v, "").strip() for v in API_KEY_VARS))
+
+    def client(self, **kw: Any) -> AstriaClient:
+        """A client for these options (imported here: aiohttp is slow to import)."""
+        from .._client import AstriaClient
+
+        if not self.has_key():
+            raise click.ClickException(KEY_HELP)
+        return AstriaClient(self.api_key, base_url=self.base_url, workspace_id=self.workspace,
+                            **kw)
+
+    def run(self, fn: Callable[[AstriaClient], Awaitable[T]], **client_kw: Any) -> T:
+        """Run `fn(client)` in a fresh event loop with a client that is closed afterwards."""
+
+        async def go() -> T:
+            async with self.client(**client_kw) as client:
+                return await fn(client)
+
+        return asyncio.run(go())
+
+
+def one_line(exc: BaseException) -> str:
+    """An error as one line: the first line of its message, named by its class."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+class Group(click.Group):
+    """A group that turns library errors into one clear line and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AstriaError as exc:
+            raise click.ClickException(one_line(exc)) from None
+        except OSError as exc:  # unreadable files, full disks: no traceback for those
+            raise click.ClickException(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(
+                ": ")) from None
+
+
+def state(ctx: click.Context) -> State:
+    """The `State` of the running command."""
+    obj = ctx.find_object(State)
+    if obj is None:  # a command invoked on its own (tests): defaults from the environment
+        obj = ctx.ensure_object(State)
+    return obj
+
+
+def _set_json(ctx: click.Context, _: click.Parameter, value: bool) -> None:
+    if value:
+        state(ctx).out.json = True
+
+
+def json_option(fn: F) -> F:
+    """`--json` after the command name too (`astria tunes list --json`)."""
+    return click.option("--json", "as_json", is_flag=True, expose_value=False,
+                        callback=_set_json, is_eager=True,
+                        help="Print JSON on stdout (logs stay on stderr).")(fn)
+
+
+def key_values(pairs: Sequence[str], what: str) -> list[tuple[str, str]]:
+    """`k=v` arguments as pairs; a missing `=` is a usage error."""
+    out = []
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected key=value, got {pair!r}", param_hint=what)
+        out.append((key, value))
+    return out
+
+
+def json_value(text: str) -> Any:
+    """A `k=v` value: JSON when it parses (numbers, true, lists), the plain string otherwise."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def setup_logging(verbose: int) -> None:
+    """-v logs each request to stderr, -vv adds retries and debug detail."""
+    if verbose:
+        logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+        logging.getLogger("astria_async").setLevel(logging.DEBUG if verbose > 1 else logging.INFO)

@@ -1,0 +1,204 @@
+"""`astria batch run|status`: resumable prompt batches from a JSONL file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from ._progress import Progress
+from ._root import json_option, state
+
+if TYPE_CHECKING:
+    from .._client import AstriaClient
+    from ..batch import BatchEvent, BatchPlan, BatchRunner, BatchSummary
+    from ._output import Output
+
+FAILED_SHOWN = 20  # failed jobs listed under the summary table; --json lists them all
+
+
+def dollars(mc: int) -> str:
+    """Milli-cents as money (1,000 mc = $0.01)."""
+    return f"{mc:,} mc (${mc / 100_000:,.2f})"
+
+
+def _default_state(jobs: Path) -> Path:
+    return jobs.with_name(jobs.stem + ".state.db")
+
+
+def show_plan(out: Output, plan: BatchPlan) -> None:
+    """The dry run's answer."""
+    lines = [f"{plan.total} job(s): {plan.to_create} to create, {plan.to_resume} to resume, "
+             f"{plan.done} done, {plan.failed} failed",
+             f"estimated cost of the prompts to create: {dollars(plan.estimated_mc)}"]
+    if plan.spent_mc:
+        lines.append(f"already spent by this state file: {dollars(plan.spent_mc)}")
+    if plan.max_cost is not None:
+        fit = "all fit" if plan.fits == plan.to_create else f"only {plan.fits} fit"
+        lines.append(f"--max-cost {plan.max_cost:,} mc: {fit}")
+    out.result(plan.to_dict(), text="\n".join(lines))
+
+
+def show_summary(out: Output, summary: BatchSummary) -> None:
+    """The table at the end of a run (or its JSON)."""
+    if out.json:
+        out.emit(summary.to_dict())
+        return
+    counts = summary.counts
+    rows: list[tuple[str, Any]] = [(status, counts[status]) for status in
+            ("done", "failed", "created", "creating", "pending") if counts.get(status)]
+    rows += [("images", summary.images), ("cost", dollars(summary.cost_mc))]
+    if summary.out_dir is not None:
+        rows.append(("images in", summary.out_dir))
+    out.out.print(out.table(("batch", "count"), rows, title="batch summary"))
+    unfinished = [j for j in summary.jobs if j.status != "done"]
+    if unfinished:
+        shown = unfinished[:FAILED_SHOWN]
+        out.out.print(out.table(("line", "key", "status", "prompt", "error"),
+                                ((j.line, j.key, j.status, j.prompt_id, j.error)
+                                 for j in shown), title="not done"))
+        if len(unfinished) > len(shown):
+            out.log(f"... and {len(unfinished) - len(shown)} more (--json lists all)")
+
+
+class _Reporter:
+    """Turns batch events into progress counters."""
+
+    def __init__(self, progress: Progress, plan: BatchPlan, download: bool) -> None:
+        self.created = progress.task("created", plan.to_create)
+        self.finished = progress.task("finished", plan.to_create + plan.to_resume)
+        self.images = progress.task("download", 0) if download else None
+        self.out = progress.out
+
+    def __call__(self, event: BatchEvent) -> None:
+        note = f"{event.key} prompt {event.prompt_id}"
+        if event.kind in ("created", "recovered"):
+            self.created.advance(note=f"{note} ({event.kind})")
+        elif event.kind in ("finished", "failed"):
+            self.finished.advance(note=f"{note} {event.kind}"
+                                  + (f": {event.message}" if event.message else ""))
+        elif event.kind == "downloaded" and self.images is not None:
+            self.images.set_total((self.images.total or 0) + event.images)
+            self.images.advance(event.images, note=note)
+        elif event.kind in ("refused", "unknown", "stalled", "budget", "resend", "settling"):
+            self.out.log(f"{event.kind}: {event.key}: {event.message or ''}".rstrip(": "))
+
+
+def _runner(client: AstriaClient | None, state_path: Path, out: Path | None,
+            concurrency: int, max_cost: int | None, price_table: Path | None,
+            timeout: float | None, settle: float) -> BatchRunner:
+    from ..batch import BatchRunner, PriceTable
+
+    prices = PriceTable.load(price_table) if price_table is not None else PriceTable()
+    return BatchRunner(client, state_path, out, concurrency, max_cost, prices, timeout=timeout,
+                       settle=settle)
+
+
+@click.group()
+def batch() -> None:
+    """Many prompts from a JSONL file, journaled so a re-run resumes without paying twice."""
+
+
+@batch.command("run")
+@click.argument("jobs", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--state", "state_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="SQLite journal; re-run with it to resume [default: JOBS.state.db].")
+@click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("astria-images"), show_default=True,
+              help="Images go to OUT/<job key>/.")
+@click.option("--no-download", is_flag=True, help="Only create and wait.")
+@click.option("-c", "--concurrency", type=click.IntRange(1), default=8, show_default=True,
+              help="Jobs in flight at once.")
+@click.option("--max-cost", type=click.IntRange(0), metavar="MC",
+              help="Stop before the state file's spend would exceed this many milli-cents.")
+@click.option("--price-table", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help='JSON: {"per_image_mc": 3000, "per_prompt_mc": 0, "tunes": {"ID": mc}, '
+                   '"free_tunes": [ID], "default_num_images": 4}.')
+@click.option("--timeout", type=float, help="Seconds each wait may take (resumes on re-run).")
+@click.option("--recover-after", type=click.FloatRange(0), default=35.0, show_default=True,
+              metavar="SECONDS", help="After a crash, how long an unanswered create may take "
+              "to land at Astria before it is looked up (and re-sent if absent).")
+@click.option("--dry-run", is_flag=True, help="Validate, count and estimate; send nothing.")
+@json_option
+@click.pass_context
+def run_batch(ctx: click.Context, jobs: Path, state_path: Path | None, out: Path,
+              no_download: bool, concurrency: int, max_cost: int | None,
+              price_table: Path | None, timeout: float | None, recover_after: float,
+              dry_run: bool) -> None:
+    """Create, wait for and download every prompt of JOBS (one JSON object per line).
+
+    \b
+    Each line: {"tune_id": 123, "text": "...", "num_images": 4, "key": "optional-name"}
+    plus any prompt parameter. Every line is checked before anything is sent.
+    """
+    import asyncio
+
+    from ..batch import BatchBudgetError, JobFileError, load_jobs
+
+    st = state(ctx)
+    state_path = state_path or _default_state(jobs)
+    try:
+        job_list = load_jobs(jobs)
+    except JobFileError as exc:
+        for error in exc.errors:
+            st.out.log(f"{jobs}:{error.line}: {error.message}")
+        if st.out.json:
+            st.out.emit({"ok": False, "errors": [
+                {"line": e.line, "field": e.field, "message": e.message} for e in exc.errors]})
+        raise click.ClickException(f"{len(exc.errors)} invalid line(s) in {jobs}; "
+                                   "nothing was sent") from None
+    folder = None if no_download else out
+    args = (state_path, folder, concurrency, max_cost, price_table, timeout, recover_after)
+
+    if dry_run:
+        async def plan() -> BatchPlan:
+            if not st.has_key():  # offline: no tune look-ups, fast tunes are not known
+                return await _runner(None, *args).plan(job_list)
+            async with st.client() as client:
+                return await _runner(client, *args).plan(job_list)
+
+        show_plan(st.out, asyncio.run(plan()))
+        return
+
+    async def go(client: AstriaClient) -> BatchSummary:
+        runner = _runner(client, *args)
+        the_plan = await runner.plan(job_list)
+        with Progress(st.out) as progress:
+            runner.on_event = _Reporter(progress, the_plan, folder is not None)
+            return await runner.run(job_list)
+
+    try:
+        summary = st.run(go)
+    except BatchBudgetError as exc:
+        show_summary(st.out, exc.summary)
+        raise
+    show_summary(st.out, summary)
+    if not summary.ok:
+        ctx.exit(1)
+
+
+@batch.command("status")
+@click.argument("state_path", metavar="STATE", type=click.Path(exists=True, dir_okay=False,
+                                                              path_type=Path))
+@json_option
+@click.pass_context
+def status(ctx: click.Context, state_path: Path) -> None:
+    """Show what a state file has journaled (reads it; sends nothing)."""
+    from collections import Counter
+
+    from ..batch._state import Journal
+
+    st = state(ctx)
+    journal = Journal(state_path, readonly=True)
+    try:
+        rows = journal.rows()
+    finally:
+        journal.close()
+    counts = Counter(r.status for r in rows.values())
+    spent = sum(r.cost_mc for r in rows.values() if r.status != "pending")
+    data: dict[str, Any] = {"jobs": len(rows), "counts": dict(counts), "cost_mc": spent,
+                            "images": sum(r.images for r in rows.values())}
+    table = st.out.table(("status", "jobs"), [*counts.items(), ("cost", dollars(spent))],
+                         title=str(state_path))
+    st.out.result(data, table=table)

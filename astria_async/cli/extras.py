@@ -1,0 +1,51 @@
+"""`astria demo` and `astria fake-server`: everything that runs without an Astria account."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ._root import json_option, state
+
+
+@click.command()
+@click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("astria-demo"), show_default=True, help="Folder for the images.")
+@click.option("--prompts", "count", type=click.IntRange(1, 8), default=3, show_default=True,
+              help="How many prompts to run.")
+@json_option
+@click.pass_context
+def demo(ctx: click.Context, out: Path, count: int) -> None:
+    """Offline demo: a fake Astria, a free tune, prompts, waits, downloads (no key needed)."""
+    from ..demo import run
+
+    st = state(ctx)
+    result = run(out, prompts=count, log=st.out.log)
+    st.out.result(result.to_dict(), text=result.describe())
+
+
+@click.command("fake-server")
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="Port on 127.0.0.1 (0 picks a free one).")
+@click.option("--api-key", "fake_key", help="The Bearer key it accepts [default: random].")
+@click.option("--train-seconds", type=float, default=20.0, show_default=True)
+@click.option("--fast-train-seconds", type=float, default=2.0, show_default=True)
+@click.option("--prompt-seconds", type=float, default=4.0, show_default=True)
+@click.option("--time-scale", type=float, default=1.0, show_default=True,
+              help="Clock speed-up factor.")
+@click.option("--idempotent", is_flag=True, help="Behave as if account idempotency is on.")
+def fake_server(port: int, fake_key: str | None, train_seconds: float,
+                fast_train_seconds: float, prompt_seconds: float, time_scale: float,
+                idempotent: bool) -> None:
+    """Serve the fake Astria API on 127.0.0.1 until Ctrl-C (prints its URL and key)."""
+    import asyncio
+
+    from ..testing import serve
+
+    try:
+        asyncio.run(serve(port, api_key=fake_key, train_seconds=train_seconds,
+                          fast_train_seconds=fast_train_seconds, prompt_seconds=prompt_seconds,
+                          time_scale=time_scale, idempotent=idempotent))
+    except KeyboardInterrupt:
+        click.echo("fake server stopped", err=True)

@@ -1,0 +1,163 @@
+"""The `astria` CLI against FakeAstria, through the real click entry point."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_cli_support import FakeThread, run_cli, stdout_json
+
+from astria_async.testing import SAMPLES_DIR, sample_images
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeThread]:
+    with FakeThread() as running:
+        yield running
+
+
+def make_tune(fake: FakeThread, **kw: Any) -> int:
+    return int(fake.call(lambda f: f.add_tune(branch="fast", **kw))["id"])
+
+
+def test_help_lists_every_command() -> None:
+    result = run_cli("--help")
+    assert result.exit_code == 0
+    for command in ("tunes", "prompts", "gen", "download", "download-all", "packs", "api",
+                    "batch", "demo", "fake-server"):
+        assert command in result.stdout
+
+
+def test_help_does_not_import_rich_or_the_client() -> None:
+    code = ("import sys; from astria_async.cli import main\n"
+            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('rich', 'astria_async.batch', 'astria_async.demo')"
+            " if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_missing_key_says_how_to_set_it() -> None:
+    result = run_cli("tunes", "list")
+    assert result.exit_code == 1
+    assert "ASTRIA_API_KEY" in result.stderr and "--api-key" in result.stderr
+    assert result.stdout == ""
+
+
+def test_usage_errors_exit_2() -> None:
+    assert run_cli("tunes", "get", "not-a-number").exit_code == 2
+    assert run_cli("nope").exit_code == 2
+
+
+def test_api_errors_are_one_line_exit_1(fake: FakeThread) -> None:
+    result = fake.invoke("tunes", "get", "424242")
+    assert result.exit_code == 1
+    assert result.stderr.strip().count("\n") == 0
+    assert "NotFoundError" in result.stderr and "404" in result.stderr
+    bad = fake.invoke("prompts", "create", "1", "x", "-n", "9")
+    assert bad.exit_code == 1 and "num_images" in bad.stderr
+    assert fake.count("POST", "*") == 0  # refused locally
+
+
+def test_env_variables_configure_the_client(fake: FakeThread) -> None:
+    env = {"ASTRIA_BASE_URL": fake.url, "ASTRIA_AUTH_TOKEN": fake.api_key}
+    result = run_cli("--json", "tunes", "list", env=env)
+    assert result.exit_code == 0, result.stderr
+    assert stdout_json(result) == []
+
+
+def test_tunes_lifecycle(fake: FakeThread, tmp_path: Path) -> None:
+    created = fake.invoke("--json", "tunes", "create", "--fast", "--name", "man", "--title",
+                          "t-1", str(SAMPLES_DIR), "--characteristic", "eyes=blue")
+    assert created.exit_code == 0, created.stderr
+    tune = stdout_json(created)
+    assert tune["branch"] == "fast" and tune["title"] == "t-1"
+    assert len(tune["orig_images"]) == len(sample_images())
+    assert "upload" in created.stderr  # plain progress lines when stderr is no terminal
+    listed = fake.invoke("tunes", "list", "--json")
+    assert [t["id"] for t in stdout_json(listed)] == [tune["id"]]
+    table = fake.invoke("tunes", "list")
+    assert str(tune["id"]) in table.stdout and "fast" in table.stdout
+    got = stdout_json(fake.invoke("--json", "tunes", "get", str(tune["id"])))
+    assert got["characteristics"] == {"eyes": "blue"}
+    updated = stdout_json(fake.invoke("--json", "tunes", "update", str(tune["id"]),
+                                      "--title", "renamed"))
+    assert updated["title"] == "renamed"
+    refused = fake.invoke("tunes", "delete", str(tune["id"]), input="n\n")
+    assert refused.exit_code == 1 and tune["id"] in fake.call(lambda f: f.tunes)
+    deleted = fake.invoke("--json", "tunes", "delete", "-y", str(tune["id"]))
+    assert stdout_json(deleted) == {"deleted": [tune["id"]]}
+    assert fake.call(lambda f: f.tunes) == {}
+
+
+def test_tune_from_urls(fake: FakeThread) -> None:
+    url = fake.call(lambda f: f.add_tune(branch="fast"))["orig_images"][0]
+    result = fake.invoke("--json", "tunes", "create", "--fast", "--name", "dog", url)
+    assert result.exit_code == 0, result.stderr
+    assert stdout_json(result)["name"] == "dog"
+
+
+def test_prompts_create_get_list_delete(fake: FakeThread) -> None:
+    tune_id = make_tune(fake)
+    created = fake.invoke("--json", "prompts", "create", str(tune_id), "ohwx man", "-n", "2",
+                          "--seed", "7", "-p", "style=Cinematic", "-p", "film_grain=true")
+    assert created.exit_code == 0, created.stderr
+    prompt = stdout_json(created)[0]
+    assert (prompt["num_images"], prompt["seed"], prompt["style"]) == (2, 7, "Cinematic")
+    assert prompt["film_grain"] is True
+    got = stdout_json(fake.invoke("--json", "prompts", "get", str(prompt["id"])))
+    assert got["id"] == prompt["id"]
+    listed = stdout_json(fake.invoke("--json", "prompts", "list", "--tune", str(tune_id)))
+    assert [p["id"] for p in listed] == [prompt["id"]]
+    assert stdout_json(fake.invoke("--json", "prompts", "list", "--text", "nothing")) == []
+    fake.invoke("prompts", "delete", "--yes", str(prompt["id"]))
+    assert fake.prompts() == {}
+
+
+def test_api_escape_hatch(fake: FakeThread) -> None:
+    tune_id = make_tune(fake)
+    user = fake.invoke("api", "GET", "/users")
+    assert stdout_json(user)["email"] and "HTTP 200" in user.stderr
+    form = fake.invoke("api", "POST", f"/tunes/{tune_id}/prompts", "-f", "prompt[text]=hi",
+                       "-f", "prompt[num_images]=2")
+    assert stdout_json(form)["num_images"] == 2
+    body = fake.invoke("api", "post", f"/tunes/{tune_id}/prompts", "--json-body",
+                       '{"prompt": {"text": "json", "seed": 3}}')
+    assert stdout_json(body)["seed"] == 3
+    image = str(sample_images()[0])
+    upload = fake.invoke("api", "POST", "/tunes", "--root", "tune", "-f", "title=up",
+                         "-f", "name=man", "-f", "branch=fast", "-f", f"images[]=@{image}",
+                         "-f", f"images[]=@{image}")
+    assert len(stdout_json(upload)["orig_images"]) == 2
+    listed = fake.invoke("api", "GET", "/tunes", "-q", "limit=1")
+    assert len(stdout_json(listed)) == 1
+    assert fake.invoke("api", "GET", "/tunes", "--json-body", "[1]").exit_code == 2
+    assert fake.invoke("api", "GET", "/nowhere").exit_code == 1
+
+
+def test_packs(fake: FakeThread) -> None:
+    listed = stdout_json(fake.invoke("--json", "packs", "list", "--gallery"))
+    slugs = {p["slug"] for p in listed}
+    assert "corporate-headshots" in slugs
+    pack = stdout_json(fake.invoke("--json", "packs", "get", "corporate-headshots"))
+    assert pack["slug"] == "corporate-headshots"
+    images = [str(p) for p in sample_images()]
+    run = fake.invoke("--json", "packs", "run", "corporate-headshots", *images, "--name",
+                      "man", "-n", "1")
+    assert run.exit_code == 0, run.stderr
+    assert stdout_json(run)["kind"] == "tune"
+    assert fake.invoke("packs", "run", "corporate-headshots", "--name", "man").exit_code == 2
+
+
+def test_json_mode_keeps_stdout_pure(fake: FakeThread) -> None:
+    tune_id = make_tune(fake)
+    for args in (("tunes", "list"), ("prompts", "create", str(tune_id), "x"),
+                 ("prompts", "list"), ("packs", "list"), ("api", "GET", "/users")):
+        result = fake.invoke("--json", *args)
+        assert result.exit_code == 0, result.stderr
+        stdout_json(result)  # parses as exactly one JSON document
