@@ -228,3 +228,13 @@ async def test_scaled_clock_needs_no_advance() -> None:
         tune = await _create_tune(fake, branch="sd15")
         await asyncio.sleep(0.01)  # 10 fake seconds
         assert fake.tune(tune["id"])["trained_at"] is not None
+
+
+async def test_add_prompt_routes_lora_tunes_to_their_base(fake: FakeAstria) -> None:
+    lora = fake.add_tune(branch="flux1", workspace="5")
+    prompt = fake.add_prompt(lora["id"], "ohwx man", seed=1)
+    assert prompt["tune_id"] == 1504944
+    assert prompt["text"] == f"<lora:{lora['id']}:1> ohwx man"
+    assert (await fake.call("GET", "/prompts", workspace="5"))[1][0]["id"] == prompt["id"]
+    await fake.advance(10)
+    assert len(fake.prompt(prompt["id"])["images"]) == 1

@@ -20,7 +20,7 @@ from ._prompts import create_prompt
 from ._render import prompt_json, tune_json
 from ._server import Dispatcher
 from ._store import Config, FailRule, Store, default_fail_rule
-from ._tunes import create_tune
+from ._tunes import create_tune, run_on_tune
 from ._wire import Ctx
 
 logger = logging.getLogger("astria_async.testing")
@@ -300,8 +300,19 @@ class FakeAstria:
 
     def add_prompt(self, tune_id: int, text: str = "a photo", *, workspace: str | None = None,
                    **attrs: Any) -> dict[str, Any]:
-        """Create a prompt on ``tune_id`` without HTTP (same rules as POST); returns its JSON."""
-        prompt, _ = create_prompt(self._ctx(workspace), self.store.tunes[tune_id],
-                                  {"text": text, **attrs}, workspace=workspace)
+        """Create a prompt for ``tune_id`` without HTTP; returns its JSON.
+
+        Routed like a ``prompts_attributes`` entry: a LoRA/FaceID tune's prompt runs
+        on its base model with the ``<lora:id:1>``/``<faceid:id:1>`` token prepended.
+        Validation is the same as POST (HttpError on a bad value).  ``workspace``
+        defaults to the tune's.
+        """
+        tune = self.store.tunes[tune_id]
+        ctx = self._ctx(workspace)
+        if tune.gallery:
+            prompt, _ = create_prompt(ctx, tune, {"text": text, **attrs}, workspace=workspace)
+            prompt_id = prompt.id
+        else:
+            prompt_id = run_on_tune(ctx, tune, {"text": text, **attrs}, workspace)
         self._kick()
-        return self.prompt(prompt.id)
+        return self.prompt(prompt_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timezone
 from typing import Any
 
@@ -29,6 +30,7 @@ PROMPT_DEFAULTS: dict[str, Any] = {
 _HIDDEN = frozenset({"workspace_id", "tune_id"})
 
 
+@functools.lru_cache(maxsize=4096)  # the same few timestamps are printed on every poll
 def iso(ts: float | None) -> str | None:
     """ISO-8601 with milliseconds and ``Z``, as Astria prints timestamps."""
     if ts is None:

@@ -176,7 +176,8 @@ class Dispatcher:
             workspace=request.headers.get("X-Workspace-Id"),
             fault=None if fault is None else fault.kind, at=self.store.clock.now(),
         ))
-        self.on_request()
+        if request.method not in ("GET", "HEAD"):
+            self.on_request()  # a write may have scheduled a callback: wake the ticker
         if response is None:
             if request.transport is not None:
                 request.transport.abort()

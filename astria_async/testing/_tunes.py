@@ -122,12 +122,13 @@ def create_tune(ctx: Ctx, raw: dict[str, Any], *, pack: Pack | None = None,
     return tune, True
 
 
-def run_on_tune(ctx: Ctx, tune: TuneRec, attrs: dict[str, Any]) -> int:
+def run_on_tune(ctx: Ctx, tune: TuneRec, attrs: dict[str, Any],
+                workspace: str | None = None) -> int:
     """Create one prompt for ``tune`` on the model it runs on; remember it on the tune."""
     target, token = inference_target(ctx.store, tune)
     attrs["text"] = with_reference(str(attrs.get("text") or ""), token, tune.id,
                                    attrs.get("lora_scale"))
-    prompt, _ = create_prompt(ctx, target, attrs, workspace=tune.workspace)
+    prompt, _ = create_prompt(ctx, target, attrs, workspace=workspace or tune.workspace)
     tune.prompt_ids.append(prompt.id)
     return prompt.id
 
