@@ -345,6 +345,7 @@ class Board(Generic[T]):
         self._last_start = started
         self.ticks += 1
         requests = self.requests
+        self.last_error = None
         try:
             missing: Iterable[int] = ids
             oldest = ids[0]
@@ -352,7 +353,6 @@ class Board(Generic[T]):
             if use_pages(len(ids), learned):
                 missing = await self._page(ids)
             await self._singles(sorted(missing))
-            self.last_error = None
             self._rate_streak = 0
         except RateLimitError as exc:
             self._pause(exc)

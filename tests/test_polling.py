@@ -1,0 +1,477 @@
+"""WaitPolicy, the cost model, and the board's logic on a fake clock with an in-memory source."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import attrs
+import pytest
+from _faketime import FakeTime
+from hypothesis import given
+from hypothesis import strategies as st
+
+from astria_async import WaitPolicy
+from astria_async._board import Board
+from astria_async._polling import (
+    PAGE_LIMIT,
+    PROMPT_WAIT,
+    TUNE_WAIT,
+    keep_paging,
+    pages_left,
+    use_pages,
+)
+from astria_async.errors import (
+    AuthenticationError,
+    ClientClosedError,
+    NotFoundError,
+    RateLimitError,
+    ServerError,
+    WaitTimeoutError,
+)
+from astria_async.models import Prompt
+
+T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+FAST = WaitPolicy(interval=2.0, multiplier=1.5, max_interval=10.0, jitter=0.0, timeout=900.0)
+
+
+# --- WaitPolicy ------------------------------------------------------------------------------
+
+
+def test_policy_defaults_per_kind() -> None:
+    assert WaitPolicy() == PROMPT_WAIT == WaitPolicy.for_prompts()
+    assert WaitPolicy.for_tunes() == TUNE_WAIT
+    assert (TUNE_WAIT.interval, TUNE_WAIT.max_interval, TUNE_WAIT.timeout) == (15, 60, 7200)
+    assert (PROMPT_WAIT.interval, PROMPT_WAIT.max_interval, PROMPT_WAIT.timeout) == (2, 10, 900)
+    assert WaitPolicy.for_tunes(timeout=60).timeout == 60
+    # Positional order as documented.
+    assert WaitPolicy(1, 2, 8, 0.2, 30) == WaitPolicy(interval=1, multiplier=2, max_interval=8,
+                                                      jitter=0.2, timeout=30)
+
+
+@pytest.mark.parametrize(("changes", "field"), [
+    ({"interval": 0}, "interval"),
+    ({"interval": -1}, "interval"),
+    ({"interval": math.nan}, "interval"),
+    ({"interval": True}, "interval"),
+    ({"multiplier": 0.5}, "multiplier"),
+    ({"max_interval": 1.0}, "max_interval"),
+    ({"jitter": 1.0}, "jitter"),
+    ({"jitter": -0.1}, "jitter"),
+    ({"timeout": 0}, "timeout"),
+    ({"timeout": "60"}, "timeout"),
+])
+def test_policy_validation_names_the_field(changes: dict[str, Any], field: str) -> None:
+    with pytest.raises(ValueError, match=rf"WaitPolicy\.{field} "):
+        attrs.evolve(WaitPolicy(), **changes)
+
+
+def test_policy_infinite_timeout_means_forever() -> None:
+    assert WaitPolicy(timeout=math.inf).timeout is None
+    assert WaitPolicy(timeout=None).timeout is None
+    assert WaitPolicy().with_timeout(None) == WaitPolicy()
+    assert WaitPolicy().with_timeout(5).timeout == 5
+
+
+def test_policy_backoff_and_jitter() -> None:
+    p = WaitPolicy(interval=2, multiplier=1.5, max_interval=10, jitter=0.1)
+    seq = [2.0]
+    for _ in range(6):
+        seq.append(p.next_interval(seq[-1]))
+    assert seq == [2.0, 3.0, 4.5, 6.75, 10.0, 10.0, 10.0]
+    assert p.jittered(10, lambda: 0.0) == pytest.approx(9.0)
+    assert p.jittered(10, lambda: 1.0) == pytest.approx(11.0)
+    assert p.jittered(10, lambda: 0.5) == pytest.approx(10.0)
+
+
+@given(st.floats(0.01, 100), st.floats(0, 0.99), st.floats(0, 1))
+def test_jitter_stays_in_band(interval: float, jitter: float, r: float) -> None:
+    p = WaitPolicy(interval=interval, max_interval=max(interval, 100), jitter=jitter)
+    value = p.jittered(interval, lambda: r)
+    assert interval * (1 - jitter) - 1e-9 <= value <= interval * (1 + jitter) + 1e-9
+
+
+# --- cost model ------------------------------------------------------------------------------
+
+
+def test_few_ids_use_single_gets() -> None:
+    assert not use_pages(1, None)
+    assert not use_pages(3, None)
+    assert use_pages(4, None)
+    assert use_pages(500, 5)
+    # Learned: paging needed more pages than there are ids -> singles are cheaper.
+    assert not use_pages(10, 40)
+    assert not use_pages(10, 10)
+
+
+def test_pages_left_from_density() -> None:
+    # 120 objects spread over ids 1000..881 (dense): id 500 is ~381 objects further: 4 pages.
+    assert pages_left(1000, 881, 120, 500) == 4
+    # 120 objects over 12,000 ids (sparse, others' ids in between): id 500 is ~ 1 page away.
+    assert pages_left(20_000, 8_001, 120, 500) == 1
+    assert keep_paging(1000, 881, 120, [500, 600, 700, 800, 850])  # 4 pages < 5 singles
+    assert not keep_paging(1000, 881, 120, [500, 600])  # 4 pages > 2 singles
+    assert not keep_paging(1000, 881, 120, [])
+
+
+# --- the board ---------------------------------------------------------------------------------
+
+
+@attrs.define
+class Source:
+    """An in-memory API: objects, which of them the list shows, a call log and faults."""
+
+    time: FakeTime
+    objects: dict[int, Prompt] = attrs.field(factory=dict)
+    unlisted: set[int] = attrs.field(factory=set)
+    calls: list[tuple[float, str, int | None]] = attrs.field(factory=list)
+    errors: list[Exception] = attrs.field(factory=list)  # raised by the next calls, in order
+    missing: set[int] = attrs.field(factory=set)
+
+    def add(self, oid: int, *, done: bool = False, error: str | None = None,
+            listed: bool = True) -> None:
+        self.objects[oid] = _prompt(oid, done=done, error=error)
+        if not listed:
+            self.unlisted.add(oid)
+
+    def finish(self, oid: int, *, error: str | None = None) -> None:
+        self.objects[oid] = _prompt(oid, done=error is None, error=error, minutes=1)
+
+    def _fault(self) -> None:
+        if self.errors:
+            raise self.errors.pop(0)
+
+    async def one(self, oid: int) -> Prompt:
+        self.calls.append((self.time.now, "one", oid))
+        self._fault()
+        if oid in self.missing or oid not in self.objects:
+            raise NotFoundError("not found", status=404)
+        return self.objects[oid]
+
+    async def page(self, before_id: int | None) -> list[Prompt]:
+        self.calls.append((self.time.now, "page", before_id))
+        self._fault()
+        ids = sorted((i for i in self.objects if i not in self.unlisted
+                      and (before_id is None or i < before_id)), reverse=True)
+        return [self.objects[i] for i in ids[:PAGE_LIMIT]]
+
+    def count(self, kind: str | None = None) -> int:
+        return sum(1 for c in self.calls if kind is None or c[1] == kind)
+
+
+def _prompt(oid: int, *, done: bool = False, error: str | None = None,
+            minutes: int = 0) -> Prompt:
+    return Prompt(id=oid, text="x", images=(f"https://img/{oid}",) if done else (),
+                  user_error=error, updated_at=T0 + timedelta(minutes=minutes))
+
+
+@pytest.fixture
+def ft() -> FakeTime:
+    return FakeTime()
+
+
+@pytest.fixture
+def source(ft: FakeTime) -> Source:
+    return Source(ft)
+
+
+@pytest.fixture
+def board(ft: FakeTime, source: Source) -> Iterator[Board[Prompt]]:
+    yield Board("prompt", source, done=lambda p: p.is_finished, clock=ft.clock,
+                sleep=ft.sleep, concurrency=4, rand=lambda: 0.5)
+
+
+def _waits(board: Board[Prompt], ids: list[int],
+           policy: WaitPolicy = FAST) -> list[asyncio.Task[Prompt]]:
+    return [asyncio.ensure_future(board.wait(i, policy)) for i in ids]
+
+
+async def test_many_waiters_cost_a_few_pages_per_tick(ft: FakeTime, source: Source,
+                                                      board: Board[Prompt]) -> None:
+    for i in range(1, 1001):  # 500 older objects nobody waits on, then the 500 watched
+        source.add(i)
+    ids = list(range(501, 1001))
+    tasks = _waits(board, ids)
+    await ft.settle()
+    # First tick at once (no state yet): ceil(500/120) = 5 pages, not 500 GETs.
+    assert source.count("page") == 5 and source.count("one") == 0
+    for t in (2.0, 3.0, 4.5):  # the next ticks follow the backoff: 2, 3, 4.5 s
+        await ft.advance(t - 0.01)
+        before = source.count()
+        await ft.advance(0.01)
+        assert source.count() - before == 5
+    for i in ids:
+        source.finish(i)
+    await ft.run_until(lambda: all(t.done() for t in tasks))
+    assert all(t.result().succeeded for t in tasks)
+    assert board.ticks == 5 and board.requests == 25 == source.count("page")
+    assert board.watched == 0
+    await ft.settle()
+    assert board._task is None  # the refresher is gone once nobody watches
+
+
+async def test_few_waiters_use_single_gets(ft: FakeTime, source: Source,
+                                           board: Board[Prompt]) -> None:
+    for i in range(1, 300):
+        source.add(i)
+    tasks = _waits(board, [10, 20, 30])
+    await ft.settle()
+    assert source.count("one") == 3 and source.count("page") == 0
+    source.finish(10)
+    source.finish(20)
+    source.finish(30)
+    await ft.run_until(lambda: all(t.done() for t in tasks))
+    assert source.count("page") == 0
+
+
+async def test_sparse_ids_fall_back_to_singles_and_learn(ft: FakeTime, source: Source,
+                                                        board: Board[Prompt]) -> None:
+    for i in range(1, 2001):
+        source.add(i)
+    ids = [5, 6, 7, 8, 9]  # 1,990 newer objects: 17 pages away, 5 singles are cheaper
+    tasks = _waits(board, ids)
+    await ft.settle()
+    assert source.count("page") == 1 and source.count("one") == 5
+    await ft.advance(2.0)
+    assert source.count("page") == 1 and source.count("one") == 10  # learned: singles only
+    for i in ids:
+        source.finish(i)
+    await ft.run_until(lambda: all(t.done() for t in tasks))
+
+
+async def test_ids_the_list_does_not_show_are_fetched_singly(
+        ft: FakeTime, source: Source, board: Board[Prompt]) -> None:
+    for i in range(1, 11):
+        source.add(i, listed=i != 7)  # 7: e.g. a gallery object or another workspace
+    tasks = _waits(board, [3, 5, 7, 9])
+    await ft.settle()
+    assert [c[1:] for c in source.calls] == [("page", None), ("one", 7)]
+    source.finish(3)
+    source.finish(5)
+    source.finish(7)
+    source.finish(9)
+    await ft.run_until(lambda: all(t.done() for t in tasks))
+
+
+async def test_refreshes_at_most_once_per_interval(ft: FakeTime, source: Source,
+                                                   board: Board[Prompt]) -> None:
+    for i in range(1, 6):
+        source.add(i)
+    first = _waits(board, [1])
+    await ft.advance(1.0)
+    later = _waits(board, [2])  # a new id wants data now, but the last tick is 1 s old
+    await ft.settle()
+    assert source.count() == 1
+    await ft.advance(0.99)
+    assert source.count() == 1
+    await ft.advance(0.01)
+    assert board.ticks == 2  # one tick covering both ids, 2 s after the first
+    assert sorted(c for c in source.calls[1:]) == [(2.0, "one", 1), (2.0, "one", 2)]
+    for t in first + later:
+        t.cancel()
+    await ft.settle()
+
+
+async def test_rate_limit_pauses_every_waiter(ft: FakeTime, source: Source,
+                                              board: Board[Prompt]) -> None:
+    for i in range(1, 11):
+        source.add(i)
+    source.errors.append(RateLimitError("slow down", status=429, retry_after=30.0))
+    tasks = _waits(board, list(range(1, 11)))
+    await ft.settle()
+    assert source.count() == 1  # the 429
+    await ft.advance(29.9)
+    assert source.count() == 1  # nobody polled during the pause
+    for i in range(1, 11):
+        source.finish(i)
+    await ft.advance(0.1)
+    assert source.count() == 2
+    await ft.settle()
+    assert all(t.done() and t.result().succeeded for t in tasks)
+
+
+async def test_rate_limit_without_retry_after_backs_off(ft: FakeTime, source: Source,
+                                                        board: Board[Prompt]) -> None:
+    source.add(1)
+    source.errors += [RateLimitError("x", status=429), RateLimitError("x", status=429)]
+    task = _waits(board, [1])[0]
+    await ft.settle()
+    await ft.advance(4.9)
+    assert source.count() == 1
+    await ft.advance(0.1)  # 5 s pause, then the second 429 doubles it to 10 s
+    assert source.count() == 2
+    await ft.advance(9.9)
+    assert source.count() == 2
+    await ft.advance(0.1)
+    assert source.count() == 3
+    task.cancel()
+    await ft.settle()
+
+
+async def test_deadline_raises_wait_timeout_with_last_state(
+        ft: FakeTime, source: Source, board: Board[Prompt]) -> None:
+    source.add(42)
+    task = asyncio.ensure_future(board.wait(42, attrs.evolve(FAST, timeout=30)))
+    await ft.advance(29.9)
+    assert not task.done()
+    await ft.advance(0.1)
+    exc = task.exception()
+    assert isinstance(exc, WaitTimeoutError) and isinstance(exc, TimeoutError)
+    assert exc.object_id == 42 and exc.kind == "prompt"
+    assert exc.last == source.objects[42]
+    assert "wait_images(42)" in str(exc)
+    assert board.watched == 0
+
+
+async def test_cancel_one_waiter_others_finish(ft: FakeTime, source: Source,
+                                               board: Board[Prompt]) -> None:
+    for i in range(1, 21):
+        source.add(i)
+    tasks = _waits(board, list(range(1, 21)))
+    twin = asyncio.ensure_future(board.wait(5, FAST))  # a second waiter on the same id
+    await ft.settle()
+    tasks[4].cancel()
+    tasks[9].cancel()
+    await ft.advance(2.0)
+    assert board.watched == 19  # id 5 still watched by its twin, id 10 dropped
+    for i in range(1, 21):
+        source.finish(i)
+    await ft.run_until(lambda: twin.done() and all(t.done() for t in tasks))
+    assert tasks[4].cancelled() and tasks[9].cancelled()
+    assert twin.result().id == 5
+    assert sum(1 for t in tasks if not t.cancelled() and t.result().succeeded) == 18
+
+
+async def test_feed_ends_the_wait_before_the_next_poll(ft: FakeTime, source: Source,
+                                                       board: Board[Prompt]) -> None:
+    source.add(1)
+    task = _waits(board, [1])[0]
+    await ft.settle()
+    polls = source.count()
+    finished = _prompt(1, done=True, minutes=2)
+    assert board.feed(finished)
+    await ft.settle()
+    assert task.done() and task.result() == finished
+    assert source.count() == polls  # no poll was needed
+    # A refresh that started before the callback cannot put it back to "running".
+    assert not board.feed(_prompt(1, minutes=3))
+    assert board.get(1) == finished
+
+
+async def test_feed_before_the_wait_starts(ft: FakeTime, source: Source,
+                                           board: Board[Prompt]) -> None:
+    board.feed(_prompt(8, done=True))
+    result = await board.wait(8, FAST)
+    assert result.succeeded and source.count() == 0
+
+
+async def test_older_state_never_replaces_newer(board: Board[Prompt]) -> None:
+    assert board.feed(_prompt(1, minutes=5))
+    assert not board.feed(_prompt(1, minutes=4))
+    assert board.get(1).updated_at == T0 + timedelta(minutes=5)  # type: ignore[union-attr]
+
+
+async def test_failed_prompt_finishes_the_wait(ft: FakeTime, source: Source,
+                                               board: Board[Prompt]) -> None:
+    source.add(1)
+    task = _waits(board, [1])[0]
+    await ft.settle()
+    source.finish(1, error="flagged")
+    await ft.advance(2.0)
+    assert task.result().is_failed and task.result().user_error == "flagged"
+
+
+async def test_not_found_and_auth_errors_end_waits(ft: FakeTime, source: Source,
+                                                   board: Board[Prompt]) -> None:
+    source.add(1)
+    source.missing.add(2)
+    ok, gone = _waits(board, [1, 2])
+    await ft.settle()
+    assert isinstance(gone.exception(), NotFoundError)
+    assert not ok.done()
+    source.errors.append(AuthenticationError("bad key", status=401))
+    await ft.advance(2.0)
+    assert isinstance(ok.exception(), AuthenticationError)
+
+
+async def test_transient_errors_are_retried_next_tick(ft: FakeTime, source: Source,
+                                                      board: Board[Prompt]) -> None:
+    source.add(1)
+    source.errors += [ServerError("boom", status=500), ServerError("boom again", status=502)]
+    task = _waits(board, [1])[0]
+    await ft.settle()
+    assert board.get(1) is None and isinstance(board.last_error, ServerError)
+    await ft.advance(2.0)
+    assert board.get(1) is None and "boom again" in str(board.last_error)
+    await ft.advance(3.0)
+    assert board.get(1) is not None and board.last_error is None and not task.done()
+    source.finish(1)
+    await ft.advance(4.5)
+    assert task.result().succeeded and board.ticks == 4
+
+
+async def test_timeout_message_names_the_last_refresh_error(
+        ft: FakeTime, source: Source, board: Board[Prompt]) -> None:
+    source.errors += [ServerError("gateway down", status=502)] * 5
+    task = asyncio.ensure_future(board.wait(1, attrs.evolve(FAST, timeout=3)))
+    await ft.run_until(task.done)
+    assert "gateway down" in str(task.exception())
+
+
+async def test_on_update_and_states_see_each_change(ft: FakeTime, source: Source,
+                                                    board: Board[Prompt]) -> None:
+    source.add(1)
+    seen: list[Prompt] = []
+    task = asyncio.ensure_future(board.wait(1, FAST, on_update=seen.append))
+    await ft.settle()
+    await ft.advance(2.0)  # unchanged: no update
+    source.objects[1] = _prompt(1, minutes=1)
+    await ft.advance(3.0)
+    source.finish(1)
+    source.objects[1] = _prompt(1, done=True, minutes=2)
+    await ft.advance(4.5)
+    assert task.done()
+    assert [p.updated_at for p in seen] == [T0 + timedelta(minutes=m) for m in (0, 1, 2)]
+    assert seen[-1].succeeded
+
+
+async def test_as_completed_yields_in_finishing_order(ft: FakeTime, source: Source,
+                                                      board: Board[Prompt]) -> None:
+    for i in (1, 2, 3):
+        source.add(i)
+    order: list[int] = []
+
+    async def consume() -> None:
+        async for p in board.as_completed([1, 2, 3], FAST):
+            order.append(p.id)
+
+    task = asyncio.ensure_future(consume())
+    await ft.settle()
+    source.finish(3)
+    await ft.advance(2.0)
+    board.feed(_prompt(1, done=False, error="bad", minutes=3))  # failed ones are yielded too
+    await ft.settle()
+    source.finish(2)
+    await ft.run_until(task.done)
+    assert order == [3, 1, 2]
+    task.result()
+
+
+async def test_close_wakes_waiters_and_leaves_no_task(ft: FakeTime, source: Source,
+                                                      board: Board[Prompt]) -> None:
+    for i in range(1, 6):
+        source.add(i)
+    tasks = _waits(board, list(range(1, 6)))
+    await ft.settle()
+    assert board._task is not None
+    await board.aclose()
+    await ft.settle()
+    assert all(isinstance(t.exception(), ClientClosedError) for t in tasks)
+    assert board._task is None
+    others = asyncio.all_tasks() - {asyncio.current_task()}
+    assert not [t for t in others if not t.done()]
+    with pytest.raises(ClientClosedError):
+        await board.wait(1, FAST)
