@@ -20,11 +20,14 @@ from ._root import Group, State, setup_logging
                    "[default: $WORKSPACE_ID, then $ASTRIA_WORKSPACE_ID].")
 @click.option("--json", "as_json", is_flag=True,
               help="Machine-readable JSON on stdout; logs and progress on stderr.")
+@click.option("--poll-interval", type=click.FloatRange(0, min_open=True), metavar="SECONDS",
+              help="First interval of waits (it grows from there) [default: 15 s for tunes, "
+                   "2 s for prompts].")
 @click.option("-v", "--verbose", count=True, help="Log requests to stderr (-vv: debug).")
 @click.version_option(package_name="astria-async", prog_name="astria")
 @click.pass_context
 def cli(ctx: click.Context, api_key: str | None, base_url: str | None, workspace: str | None,
-        as_json: bool, verbose: int) -> None:
+        as_json: bool, poll_interval: float | None, verbose: int) -> None:
     """Astria from the command line: tunes, prompts, downloads, batches, and an offline demo.
 
     \b
@@ -36,7 +39,7 @@ def cli(ctx: click.Context, api_key: str | None, base_url: str | None, workspace
     """
     setup_logging(verbose)
     ctx.obj = State(api_key=api_key, base_url=base_url, workspace=workspace, verbose=verbose,
-                    out=Output(as_json=as_json))
+                    poll_interval=poll_interval, out=Output(as_json=as_json))
 
 
 def _register() -> None:

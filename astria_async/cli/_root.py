@@ -33,6 +33,7 @@ class State:
     base_url: str | None = None
     workspace: str | None = None
     verbose: int = 0
+    poll_interval: float | None = None
     out: Output = field(default_factory=Output)
 
     def has_key(self) -> bool:
@@ -47,6 +48,14 @@ class State:
 
         if not self.has_key():
             raise click.ClickException(KEY_HELP)
+        if self.poll_interval is not None:
+            from .._polling import WaitPolicy
+
+            first = self.poll_interval
+            kw.setdefault("tune_wait", WaitPolicy.for_tunes(interval=first,
+                                                            max_interval=max(first, 60.0)))
+            kw.setdefault("prompt_wait", WaitPolicy.for_prompts(interval=first,
+                                                                max_interval=max(first, 10.0)))
         return AstriaClient(self.api_key, base_url=self.base_url, workspace_id=self.workspace,
                             **kw)
 
