@@ -56,8 +56,7 @@ class DemoResult:
 
 async def run_async(out: Path, *, prompts: int = 3, log: Log = print) -> DemoResult:
     """Start a fake Astria, train a free tune, run prompts, wait, download."""
-    from . import AstriaClient
-    from . import WaitPolicy
+    from . import AstriaClient, WaitPolicy
     from .testing import FakeAstria, sample_images
 
     started = time.monotonic()

@@ -196,7 +196,7 @@ class BatchRunner:
         youngest = max(r.creating_at or 0.0 for r in rows.values() if r.status == CREATING)
         wait = youngest + self.settle - time.time()
         if wait > 0:  # a create of the crashed run may still be in flight at Astria
-            self._emit("settling", "*", message=f"waiting {wait:.0f} s for creates of the "
+            self._emit("settling", "*", message=f"waiting {wait:.1f} s for creates of the "
                        "interrupted run to land before looking them up")
             await anyio.sleep(wait)
         found = await recover(self.client, rows.values(), skew=self.skew)

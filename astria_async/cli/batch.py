@@ -82,7 +82,8 @@ class _Reporter:
             self.images.set_total((self.images.total or 0) + event.images)
             self.images.advance(event.images, note=note)
         elif event.kind in ("refused", "unknown", "stalled", "budget", "resend", "settling"):
-            self.out.log(f"{event.kind}: {event.key}: {event.message or ''}".rstrip(": "))
+            who = "" if event.key == "*" else f"{event.key}: "
+            self.out.log(f"{event.kind}: {who}{event.message or ''}".rstrip(": "))
 
 
 def _runner(client: AstriaClient | None, state_path: Path, out: Path | None,
