@@ -161,3 +161,85 @@ def test_json_mode_keeps_stdout_pure(fake: FakeThread) -> None:
         result = fake.invoke("--json", *args)
         assert result.exit_code == 0, result.stderr
         stdout_json(result)  # parses as exactly one JSON document
+
+
+def quick(fake: FakeThread, *args: str) -> Any:
+    """Invoke with brisk polling (the fake finishes in a fraction of a second)."""
+    return fake.invoke("--poll-interval", "0.05", *args)
+
+
+def test_tune_create_wait(fake: FakeThread) -> None:
+    result = quick(fake, "--json", "tunes", "create", "--fast", "--name", "man",
+                   *map(str, sample_images()), "--wait")
+    assert result.exit_code == 0, result.stderr
+    assert stdout_json(result)["trained_at"] and "trained 1/1" in result.stderr
+
+
+def test_gen_waits_and_downloads(fake: FakeThread, tmp_path: Path) -> None:
+    tune_id = make_tune(fake)
+    result = quick(fake, "gen", str(tune_id), "ohwx man on a beach", "-n", "3", "-o",
+                   str(tmp_path))
+    assert result.exit_code == 0, result.stderr
+    files = sorted(tmp_path.glob("*.png"))
+    assert len(files) == 3 and all(f.read_bytes().startswith(b"\x89PNG") for f in files)
+    assert "/mock" in result.stdout  # the image URLs are printed under the table
+    assert "download 3/3" in result.stderr
+    failed = quick(fake, "--json", "gen", str(tune_id), "FAIL this")
+    assert failed.exit_code == 1 and stdout_json(failed)[0]["user_error"]
+    only = quick(fake, "--json", "gen", str(tune_id), "later", "--no-wait")
+    assert stdout_json(only)[0]["images"] == []
+    assert quick(fake, "gen", str(tune_id), "x", "--no-wait", "-o", "d").exit_code == 2
+
+
+def test_prompts_wait_many_and_download(fake: FakeThread, tmp_path: Path) -> None:
+    tune_id = make_tune(fake)
+    ids = [str(fake.call(lambda f, i=i: f.add_prompt(tune_id, f"ohwx {i}",
+                                                        num_images=2))["id"])
+           for i in range(4)]
+    result = quick(fake, "--json", "prompts", "wait", *ids, "--download", str(tmp_path))
+    assert result.exit_code == 0, result.stderr
+    assert [str(p["id"]) for p in stdout_json(result)] == ids
+    assert len(list(tmp_path.glob("*.png"))) == 8
+    bad = fake.call(lambda f: f.add_prompt(tune_id, "FAIL"))["id"]
+    assert quick(fake, "prompts", "wait", ids[0], str(bad)).exit_code == 1
+
+
+def test_download_skips_complete_files(fake: FakeThread, tmp_path: Path) -> None:
+    tune_id = make_tune(fake)
+    done = fake.call(lambda f: f.add_prompt(tune_id, "a", num_images=2))["id"]
+    quick(fake, "prompts", "wait", str(done))
+    first = quick(fake, "--json", "download", str(done), "-o", str(tmp_path))
+    assert first.exit_code == 0, first.stderr
+    files = [Path(f) for f in stdout_json(first)["files"]]
+    stamps = [f.stat().st_mtime_ns for f in files]
+    image_gets = fake.count("GET", "/mp/*")
+    again = quick(fake, "--json", "download", str(done), "-o", str(tmp_path))
+    assert [f.stat().st_mtime_ns for f in files] == stamps
+    assert fake.count("GET", "/mp/*") == image_gets  # nothing fetched twice
+    assert stdout_json(again)["files"] == [str(f) for f in files]
+    pending = fake.call(lambda f: f.add_prompt(tune_id, "b"))["id"]
+    not_yet = fake.invoke("download", str(pending), "-o", str(tmp_path))
+    assert not_yet.exit_code == 1 and "--wait" in not_yet.stderr
+    waited = quick(fake, "download", str(pending), "--wait", "-o", str(tmp_path))
+    assert waited.exit_code == 0 and len(list(tmp_path.glob("*.png"))) == 3
+
+
+def test_download_all_is_resumable(fake: FakeThread, tmp_path: Path) -> None:
+    one, two = make_tune(fake), make_tune(fake)
+    for tune_id in (one, one, two):
+        fake.call(lambda f, t=tune_id: f.add_prompt(t, "ohwx", num_images=2))
+    fake.call(lambda f: f.add_prompt(one, "FAIL"))
+    ids = [str(i) for i in fake.prompts()]
+    quick(fake, "prompts", "wait", *ids)
+    result = fake.invoke("--json", "download-all", "--tune", str(one), "-o", str(tmp_path))
+    assert result.exit_code == 0, result.stderr
+    assert stdout_json(result) == {"prompts": 3, "pending": 0, "failed": 1, "files": 4,
+                                   "out": str(tmp_path)}
+    assert len(list((tmp_path / str(one)).glob("*.png"))) == 4
+    (tmp_path / str(one) / sorted(p.name for p in (tmp_path / str(one)).iterdir())[0]).unlink()
+    gets = fake.count("GET", "/mp/*")
+    everything = stdout_json(fake.invoke("--json", "download-all", "-o", str(tmp_path)))
+    assert everything["files"] == 6 and fake.count("GET", "/mp/*") == gets + 1 + 2
+    limited = stdout_json(fake.invoke("--json", "download-all", "--limit", "1", "-o",
+                                      str(tmp_path / "lim")))
+    assert limited["prompts"] == 1
