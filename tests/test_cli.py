@@ -24,6 +24,10 @@ def make_tune(fake: FakeThread, **kw: Any) -> int:
     return int(fake.call(lambda f: f.add_tune(branch="fast", **kw))["id"])
 
 
+def add_prompt(fake: FakeThread, tune_id: int, text: str, **kw: Any) -> int:
+    return int(fake.call(lambda f: f.add_prompt(tune_id, text, **kw))["id"])
+
+
 def test_help_lists_every_command() -> None:
     result = run_cli("--help")
     assert result.exit_code == 0
@@ -193,20 +197,18 @@ def test_gen_waits_and_downloads(fake: FakeThread, tmp_path: Path) -> None:
 
 def test_prompts_wait_many_and_download(fake: FakeThread, tmp_path: Path) -> None:
     tune_id = make_tune(fake)
-    ids = [str(fake.call(lambda f, i=i: f.add_prompt(tune_id, f"ohwx {i}",
-                                                        num_images=2))["id"])
-           for i in range(4)]
+    ids = [str(add_prompt(fake, tune_id, f"ohwx {i}", num_images=2)) for i in range(4)]
     result = quick(fake, "--json", "prompts", "wait", *ids, "--download", str(tmp_path))
     assert result.exit_code == 0, result.stderr
     assert [str(p["id"]) for p in stdout_json(result)] == ids
     assert len(list(tmp_path.glob("*.png"))) == 8
-    bad = fake.call(lambda f: f.add_prompt(tune_id, "FAIL"))["id"]
+    bad = add_prompt(fake, tune_id, "FAIL")
     assert quick(fake, "prompts", "wait", ids[0], str(bad)).exit_code == 1
 
 
 def test_download_skips_complete_files(fake: FakeThread, tmp_path: Path) -> None:
     tune_id = make_tune(fake)
-    done = fake.call(lambda f: f.add_prompt(tune_id, "a", num_images=2))["id"]
+    done = add_prompt(fake, tune_id, "a", num_images=2)
     quick(fake, "prompts", "wait", str(done))
     first = quick(fake, "--json", "download", str(done), "-o", str(tmp_path))
     assert first.exit_code == 0, first.stderr
@@ -217,7 +219,7 @@ def test_download_skips_complete_files(fake: FakeThread, tmp_path: Path) -> None
     assert [f.stat().st_mtime_ns for f in files] == stamps
     assert fake.count("GET", "/mp/*") == image_gets  # nothing fetched twice
     assert stdout_json(again)["files"] == [str(f) for f in files]
-    pending = fake.call(lambda f: f.add_prompt(tune_id, "b"))["id"]
+    pending = add_prompt(fake, tune_id, "b")
     not_yet = fake.invoke("download", str(pending), "-o", str(tmp_path))
     assert not_yet.exit_code == 1 and "--wait" in not_yet.stderr
     waited = quick(fake, "download", str(pending), "--wait", "-o", str(tmp_path))
@@ -227,8 +229,8 @@ def test_download_skips_complete_files(fake: FakeThread, tmp_path: Path) -> None
 def test_download_all_is_resumable(fake: FakeThread, tmp_path: Path) -> None:
     one, two = make_tune(fake), make_tune(fake)
     for tune_id in (one, one, two):
-        fake.call(lambda f, t=tune_id: f.add_prompt(t, "ohwx", num_images=2))
-    fake.call(lambda f: f.add_prompt(one, "FAIL"))
+        add_prompt(fake, tune_id, "ohwx", num_images=2)
+    add_prompt(fake, one, "FAIL")
     ids = [str(i) for i in fake.prompts()]
     quick(fake, "prompts", "wait", *ids)
     result = fake.invoke("--json", "download-all", "--tune", str(one), "-o", str(tmp_path))
