@@ -21,7 +21,8 @@ def fake() -> Iterator[FakeThread]:
 
 
 def make_tune(fake: FakeThread, **kw: Any) -> int:
-    return int(fake.call(lambda f: f.add_tune(branch="fast", **kw))["id"])
+    kw.setdefault("branch", "fast")
+    return int(fake.call(lambda f: f.add_tune(**kw))["id"])
 
 
 def add_prompt(fake: FakeThread, tune_id: int, text: str, **kw: Any) -> int:
@@ -245,3 +246,36 @@ def test_download_all_is_resumable(fake: FakeThread, tmp_path: Path) -> None:
     limited = stdout_json(fake.invoke("--json", "download-all", "--limit", "1", "-o",
                                       str(tmp_path / "lim")))
     assert limited["prompts"] == 1
+
+
+def test_workspace_and_verbose(fake: FakeThread) -> None:
+    created = fake.invoke("--json", "-w", "77", "tunes", "create", "--fast", "--name", "man",
+                          str(sample_images()[0]))
+    tune_id = stdout_json(created)["id"]
+    assert stdout_json(fake.invoke("--json", "tunes", "list")) == []  # personal scope
+    scoped = fake.invoke("--json", "--workspace", "77", "-v", "tunes", "list")
+    assert [t["id"] for t in stdout_json(scoped)] == [tune_id]
+    assert "GET /tunes -> 200" in scoped.stderr
+    env = {"WORKSPACE_ID": "77"}
+    assert len(stdout_json(fake.invoke("--json", "tunes", "list", env=env))) == 1
+
+
+def test_prompt_with_an_input_image_file(fake: FakeThread) -> None:
+    tune_id = make_tune(fake)
+    result = fake.invoke("--json", "prompts", "create", str(tune_id), "ohwx man, restyled",
+                         "--input-image", str(sample_images()[1]), "-p",
+                         "denoising_strength=0.6")
+    assert result.exit_code == 0, result.stderr
+    prompt = stdout_json(result)[0]
+    assert prompt["input_image"].startswith(fake.url) and prompt["denoising_strength"] == 0.6
+
+
+def test_pack_run_on_existing_tunes_waits_for_its_prompts(fake: FakeThread) -> None:
+    refs = [make_tune(fake, name=name, model_type="faceid", base_tune_id=3159068,
+                      branch="gemini-2")
+            for name in ("man", "woman")]
+    result = quick(fake, "--json", "packs", "run", "couple-portraits", "--name", "man",
+                   *(a for r in refs for a in ("--tune-id", str(r))), "--wait")
+    assert result.exit_code == 0, result.stderr
+    data = stdout_json(result)
+    assert data["kind"] == "order" and all(p["images"] for p in data["waited"])

@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import os
+import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -127,8 +128,18 @@ def json_value(text: str) -> Any:
         return text
 
 
+class _CliHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The CLI's log handler, on stderr (one per logger, replaced on each run)."""
+
+
 def setup_logging(verbose: int) -> None:
     """-v logs each request to stderr, -vv adds retries and debug detail."""
+    logger = logging.getLogger("astria_async")
+    for handler in [h for h in logger.handlers if isinstance(h, _CliHandler)]:
+        logger.removeHandler(handler)
     if verbose:
-        logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
-        logging.getLogger("astria_async").setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
+        handler = _CliHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
+        logger.propagate = False  # one line per record, whatever the root logger does

@@ -51,7 +51,7 @@ def form_fields(pairs: tuple[str, ...]) -> dict[str, Any]:
     return fields
 
 
-@click.command()
+@click.command(short_help="Call any endpoint (raw escape hatch).")
 @click.argument("method", type=click.Choice(METHODS, case_sensitive=False))
 @click.argument("path")
 @click.option("-q", "--query", "queries", multiple=True, metavar="KEY=VALUE",

@@ -96,7 +96,7 @@ def _runner(client: AstriaClient | None, state_path: Path, out: Path | None,
                        settle=settle)
 
 
-@click.group()
+@click.group(short_help="Resumable prompt batches from a JSONL file.")
 def batch() -> None:
     """Many prompts from a JSONL file, journaled so a re-run resumes without paying twice."""
 

@@ -9,7 +9,7 @@ import click
 from ._root import json_option, state
 
 
-@click.command()
+@click.command(short_help="Offline demo against a built-in fake Astria.")
 @click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path),
               default=Path("astria-demo"), show_default=True, help="Folder for the images.")
 @click.option("--prompts", "count", type=click.IntRange(1, 8), default=3, show_default=True,
@@ -25,7 +25,7 @@ def demo(ctx: click.Context, out: Path, count: int) -> None:
     st.out.result(result.to_dict(), text=result.describe())
 
 
-@click.command("fake-server")
+@click.command("fake-server", short_help="Serve the fake Astria API on 127.0.0.1.")
 @click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
               help="Port on 127.0.0.1 (0 picks a free one).")
 @click.option("--api-key", "fake_key", help="The Bearer key it accepts [default: random].")

@@ -21,7 +21,7 @@ OUT = click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Pat
                    default=Path("."), show_default=True, help="Folder for the images.")
 
 
-@click.command()
+@click.command(short_help="Download prompts' images (skips complete files).")
 @click.argument("prompt_ids", type=int, nargs=-1, required=True)
 @OUT
 @click.option("--wait", is_flag=True, help="Wait for prompts that are not finished yet.")
@@ -67,7 +67,7 @@ async def _walk(client: AstriaClient, tune_ids: tuple[int, ...],
             yield tune_id, prompt
 
 
-@click.command("download-all")
+@click.command("download-all", short_help="Download all images of tunes or the account.")
 @click.option("--tune", "tune_ids", type=int, multiple=True,
               help="Only this tune's prompts (repeatable) [default: the whole account].")
 @click.option("--limit", type=click.IntRange(1), help="At most this many prompts.")

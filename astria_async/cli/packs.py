@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from ..models import PackRun
 
 
-@click.group()
+@click.group(short_help="List, inspect and run packs (templates).")
 def packs() -> None:
     """Packs (templates): ready-made prompt sets with their training config."""
 

@@ -114,7 +114,7 @@ def create_and_wait(ctx: click.Context, tune_id: int, text: str, wait: bool,
         ctx.exit(1)
 
 
-@click.group()
+@click.group(short_help="Create, list, wait for and delete prompts.")
 def prompts() -> None:
     """Prompts (generation jobs): create, inspect, list, delete, wait for images."""
 
@@ -132,7 +132,7 @@ def create_prompt(ctx: click.Context, /, tune_id: int, text: str, wait: bool,
     create_and_wait(ctx, tune_id, text, wait, download, timeout, params, input_image, options)
 
 
-@click.command()
+@click.command(short_help="Create a prompt, wait, download the images.")
 @prompt_options
 @click.option("--no-wait", is_flag=True, help="Only create; print the prompt id.")
 @click.option("-o", "--download", type=click.Path(file_okay=False, path_type=Path),

@@ -48,7 +48,7 @@ async def wait_trained(client: AstriaClient, out: Output, tunes: Sequence[Tune],
         return list(await asyncio.gather(*(one(t) for t in tunes)))
 
 
-@click.group()
+@click.group(short_help="List, create, update and delete tunes.")
 def tunes() -> None:
     """Fine-tunes: list, inspect, create from photos, rename, delete."""
 
