@@ -141,6 +141,11 @@ async def test_fair_use_refusals_are_not_sent_and_retried_later(fake: FakeAstria
     [refused] = [j for j in summary.jobs if j.status == "pending"]
     assert refused.error and "fair" in refused.error.lower() and refused.cost_mc == 0
     assert prompt_posts(fake) == 2
+    # A new run (a new client) starts the count from the server: no fresh allowance.
+    async with AstriaClient(fake.api_key, base_url=fake.url, prompt_wait=QUICK,
+                            fair_use=policy) as client:
+        again = await BatchRunner(client, tmp_path / "s.db").run(jobs)
+    assert again.counts == {"done": 2, "pending": 1} and prompt_posts(fake) == 2
     async with client_for(fake) as client:  # a client with the default policy sends it
         assert (await BatchRunner(client, tmp_path / "s.db").run(jobs)).ok
     assert prompt_posts(fake) == 3

@@ -92,6 +92,7 @@ class BatchRunner:
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="astria-batch")
         self._journal: Journal | None = None
         self._fast: frozenset[int] = frozenset()
+        self._branches: dict[int, bool] = {}  # tune id -> is a fast mock, looked up once
         self._spent = 0
         self._budget_hit = False
 
@@ -120,15 +121,37 @@ class BatchRunner:
         client = self.client
 
         async def probe(tune_id: int) -> int | None:
-            try:
-                return tune_id if (await client.tunes.get(tune_id)).is_fast else None
-            except _FATAL:
-                raise
-            except AstriaError:
-                return None  # e.g. a gallery base model: priced by the table
+            if tune_id not in self._branches:
+                try:
+                    self._branches[tune_id] = (await client.tunes.get(tune_id)).is_fast
+                except _FATAL:
+                    raise
+                except AstriaError:
+                    self._branches[tune_id] = False  # e.g. a gallery model: the table prices it
+            return tune_id if self._branches[tune_id] else None
 
         found = await asyncio.gather(*(probe(i) for i in sorted(ids)))
         return frozenset(i for i in found if i is not None)
+
+    async def _seed_fair_use(self, jobs: Sequence[Job]) -> None:
+        """Count the prompts the jobs' tunes already have (earlier runs included)."""
+        assert self.client is not None
+        guard = self.client.fair_use
+        if not guard.enabled:
+            return
+        # Astria's fair-use rule is per tune, not per process (astria-api §15): a resumed or
+        # repeated batch must not get a fresh allowance.
+        tunes = {t for j in jobs for t in guard.charged_tunes(j.tune_id, j.params.text)}
+
+        async def seed(tune_id: int) -> None:
+            try:
+                await guard.seed(tune_id)
+            except _FATAL:
+                raise
+            except AstriaError:
+                pass  # unknown here: the guard still counts what this run sends
+
+        await asyncio.gather(*(seed(t) for t in sorted(tunes)))
 
     async def plan(self, jobs: Sequence[Job]) -> BatchPlan:
         """What `run` would do, without sending anything (reads the journal if there is one)."""
@@ -172,8 +195,9 @@ class BatchRunner:
             rows = await self._io(self.journal.rows)
             await self._recover(rows)
             rows = await self._io(self.journal.rows)
-            self._fast = await self.fast_tunes(
-                [j for j in jobs if rows[j.key].status == PENDING])
+            todo = [j for j in jobs if rows[j.key].status == PENDING]
+            self._fast = await self.fast_tunes(todo)
+            await self._seed_fair_use(todo)
             self._spent = sum(r.cost_mc for r in rows.values() if r.status in SENT)
             self._budget_hit = False
             await self._dispatch(jobs, rows)
