@@ -162,3 +162,19 @@ def test_recovery_matching() -> None:
     assert not matches(spec, Prompt(id=1, text="a cat", num_images=4))
     assert not matches(spec, Prompt(id=1, text="a cat", cfg_scale=3.0))
 
+
+
+def test_unsent_jobs_take_the_new_spec_sent_ones_keep_theirs(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "s.db")
+    sent, unsent = (job_from_spec({"tune_id": 1, "text": t, "key": t}, line=1)
+                    for t in ("sent", "unsent"))
+    journal.add([sent, unsent])
+    journal.creating(sent.key, 0)
+    edited = [job_from_spec({"tune_id": 2, "text": f"{j.key} v2", "key": j.key}, line=5)
+              for j in (sent, unsent)]
+    journal.add(edited)
+    rows = journal.rows()
+    journal.close()
+    assert json.loads(rows["sent"].spec)["text"] == "sent" and rows["sent"].tune_id == 1
+    assert json.loads(rows["unsent"].spec)["text"] == "unsent v2"
+    assert (rows["unsent"].tune_id, rows["unsent"].line) == (2, 5)

@@ -26,7 +26,7 @@ from ..errors import (
 )
 from ..models import Prompt
 from ._cost import PriceTable
-from ._jobs import Job
+from ._jobs import Job, canonical
 from ._recover import recover
 from ._state import CREATED, CREATING, DONE, FAILED, PENDING, SENT, Journal, Row, exists
 from ._summary import BatchBudgetError, BatchEvent, BatchPlan, BatchSummary, JobResult
@@ -193,6 +193,10 @@ class BatchRunner:
         try:
             await self._io(self.journal.add, jobs)
             rows = await self._io(self.journal.rows)
+            for job in jobs:
+                if rows[job.key].spec != canonical(job.spec):
+                    self._emit("changed", job, message="the line changed after its prompt "
+                               "was sent; the prompt sent keeps its original parameters")
             await self._recover(rows)
             rows = await self._io(self.journal.rows)
             todo = [j for j in jobs if rows[j.key].status == PENDING]

@@ -111,12 +111,14 @@ class Journal:
         self._db.execute("COMMIT")
 
     def add(self, jobs: Sequence[Job]) -> None:
-        """Record new jobs as pending; known keys keep their journaled state and spec."""
+        """Record new jobs as pending; an unsent job takes the file's spec, a sent one keeps
+        the spec it was sent with (recovery matches on it)."""
         now = time.time()
         with self._tx() as db:
             db.executemany(
-                "INSERT OR IGNORE INTO jobs (key, line, tune_id, spec, status, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO jobs (key, line, tune_id, spec, status, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET line = excluded.line,"
+                " tune_id = excluded.tune_id, spec = excluded.spec WHERE status = 'pending'",
                 [(j.key, j.line, j.tune_id, canonical(j.spec), PENDING, now) for j in jobs])
 
     def rows(self) -> dict[str, Row]:

@@ -17,7 +17,8 @@ class BatchEvent:
     """A step of a batch, for progress reporting (`kind` names it)."""
 
     # kinds: recovered, resend, created, refused, unknown, finished, failed, downloaded,
-    # stalled (a wait or download that will resume on the next run), budget, settling
+    # stalled (a wait or download that will resume on the next run), budget, settling,
+    # changed (a sent job's line was edited)
     kind: str
     key: str
     prompt_id: int | None = None

@@ -81,7 +81,8 @@ class _Reporter:
         elif event.kind == "downloaded" and self.images is not None:
             self.images.set_total((self.images.total or 0) + event.images)
             self.images.advance(event.images, note=note)
-        elif event.kind in ("refused", "unknown", "stalled", "budget", "resend", "settling"):
+        elif event.kind in ("refused", "unknown", "stalled", "budget", "resend", "settling",
+                            "changed"):
             who = "" if event.key == "*" else f"{event.key}: "
             self.out.log(f"{event.kind}: {who}{event.message or ''}".rstrip(": "))
 
