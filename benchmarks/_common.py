@@ -248,9 +248,14 @@ class RssSampler:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak_mb = max(self.peak_mb, rss_mb())
+        self.stop()
+
+    def stop(self) -> None:
+        """Stop sampling (idempotent); the peak includes a last sample taken now."""
+        if not self._stop.is_set():
+            self._stop.set()
+            self._thread.join()
+            self.peak_mb = max(self.peak_mb, rss_mb())
 
     @property
     def growth_mb(self) -> float:
