@@ -119,7 +119,7 @@ class FairUse:
         self._gallery: set[int] = set(WELL_KNOWN_GALLERY)
         self._flying: list[Place] = []
         self._by_prompt: dict[int, Place] = {}
-        self._released = asyncio.Event()
+        self._changed = asyncio.Event()
 
     @property
     def enabled(self) -> bool:
@@ -148,18 +148,26 @@ class FairUse:
         self._counts[tune_id] += prompts
 
     async def seed(self, tune_id: int | Tune, *, count: int | None = None) -> int:
-        """Start the count of a tune from the server (`GET /tunes/:id/prompts`) or from `count`.
+        """Start the count of a tune from the server, or from `count` (no request then).
 
-        The count never goes down: the larger of the known and the new value is kept.
+        The server's count is the tune's own prompts (`GET /tunes/:id/prompts`) plus the
+        prompts on base models that reference it: LoRA/FaceID prompts live under the base
+        model, so they are found with the list's text filter (`GET /prompts?text=:ID:`) and
+        kept if their text really references the tune. Usually two requests. The count never
+        goes down: the larger of the known and the new value is kept.
 
         Returns:
             The tune's count after seeding.
         """
         tid = tune_id.id if isinstance(tune_id, Tune) else tune_id
         if count is None:
-            count = 0
-            async for _ in self._client.prompts.list(tune_id=tid):
-                count += 1
+            seen: set[int] = set()
+            async for prompt in self._client.prompts.list(tune_id=tid):
+                seen.add(prompt.id)
+            async for prompt in self._client.prompts.list(text=f":{tid}:"):
+                if tid in tune_refs(prompt.text):
+                    seen.add(prompt.id)
+            count = len(seen)
         self._counts[tid] = max(self._counts[tid], count)
         return self._counts[tid]
 
@@ -236,6 +244,8 @@ class FairUse:
         known = self._client._prompt_board.get(prompt.id)
         if prompt.is_finished or (known is not None and known.is_finished):
             self.finished(prompt)
+        else:  # creates waiting for a place can now watch this prompt
+            self._signal()
 
     def finished(self, prompt: Prompt) -> None:
         """Board listener: a prompt finished, so its place is free."""
@@ -248,9 +258,12 @@ class FairUse:
             self._flying.remove(place)
             if place.prompt_id is not None:
                 self._by_prompt.pop(place.prompt_id, None)
-            # A fresh event per release generation: every waiting create wakes and re-checks.
-            self._released.set()
-            self._released = asyncio.Event()
+            self._signal()
+
+    def _signal(self) -> None:
+        # A fresh event per generation: every waiting create wakes and re-checks.
+        self._changed.set()
+        self._changed = asyncio.Event()
 
     def _blockers(self, tunes: tuple[int, ...]) -> tuple[str, list[Place]]:
         policy = self.policy
@@ -284,11 +297,11 @@ class FairUse:
             ids = [p.prompt_id for p in blockers if p.prompt_id is not None]
             expiry = min((p.since + ttl for p in blockers if p.prompt_id is not None),
                          default=None)
-            released = self._released
+            changed = self._changed
             # Watching the blockers makes the board refresh them; its listener frees places.
             watcher = board.watch(ids, self._client._prompt_wait) if ids else None
             try:
-                await wait_event(released, None if expiry is None else expiry - now + 0.001,
+                await wait_event(changed, None if expiry is None else expiry - now + 0.001,
                                  board.sleep)
             finally:
                 if watcher is not None:
