@@ -1,0 +1,216 @@
+"""Downloads: names, extensions from Content-Type, atomic files, skips, faults, no API key."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from yarl import URL
+
+from astria_async import AstriaClient, DownloadError, Prompt, WaitPolicy
+from astria_async.download import extension
+from astria_async.testing import FakeAstria, png_of_size
+
+KEY = "sd_DOWNLOADKEY"
+PNG = png_of_size(64 * 1024)
+JPEG = b"\xff\xd8\xff\xe0" + b"j" * 5000
+
+
+@dataclass
+class Host:
+    """An image host: serves PNGs, can cut a body mid-stream, records what it was sent."""
+
+    server: TestServer | None = None
+    seen: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    cut: dict[str, int] = field(default_factory=dict)  # name -> times left to cut mid-stream
+    active: int = 0
+    peak: int = 0
+    delay: float = 0.0
+
+    def url(self, name: str) -> str:
+        assert self.server is not None
+        return str(self.server.make_url(f"/img/{name}"))
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        self.seen.append((name, dict(request.headers)))
+        self.active += 1
+        self.peak = max(self.peak, self.active)
+        try:
+            await asyncio.sleep(self.delay)
+            if name.startswith("json"):
+                return web.json_response({"id": 1})
+            if name.startswith("missing"):
+                return web.Response(status=404)
+            body, ctype = (JPEG, "image/jpeg") if name.startswith("jpeg") else (PNG, "image/png")
+            resp = web.StreamResponse(headers={"Content-Type": ctype,
+                                               "Content-Length": str(len(body))})
+            await resp.prepare(request)
+            if self.cut.get(name, 0) > 0:
+                self.cut[name] -= 1
+                await resp.write(body[: len(body) // 2])
+                assert request.transport is not None
+                request.transport.close()  # the connection drops mid-body
+                return resp
+            await resp.write(body)
+            await resp.write_eof()
+            return resp
+        finally:
+            self.active -= 1
+
+    def requests(self, name: str) -> int:
+        return sum(1 for n, _ in self.seen if n == name)
+
+
+@pytest.fixture
+async def host() -> AsyncIterator[Host]:
+    h = Host()
+    app = web.Application()
+    app.router.add_get("/img/{name}", h.handle)
+    h.server = TestServer(app)
+    await h.server.start_server()
+    yield h
+    await h.server.close()
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[AstriaClient]:
+    async with AstriaClient(KEY, base_url="http://127.0.0.1:9", download_concurrency=2) as c:
+        yield c
+
+
+def _prompt(client: AstriaClient, images: list[str], **extra: Any) -> Prompt:
+    data = {"id": 55, "tune_id": 1504944, "text": "<lora:777:1> ohwx man", "images": images,
+            "url": "https://api.astria.ai/tunes/1504944/prompts/55.json", **extra}
+    return Prompt.from_dict(data, client)
+
+
+def _files(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir())
+
+
+def test_extension_from_content_type() -> None:
+    assert extension("image/png") == ".png"
+    assert extension("image/jpeg; charset=binary") == ".jpg"
+    assert extension("IMAGE/WEBP") == ".webp"
+    assert extension("video/mp4") == ".mp4"
+    assert extension(None) == ".bin" and extension("application/x-unknown-thing") == ".bin"
+
+
+async def test_names_types_and_no_api_key(client: AstriaClient, host: Host,
+                                          tmp_path: Path) -> None:
+    prompt = _prompt(client, [host.url("a"), host.url("jpeg-b")])
+    paths = await prompt.download(tmp_path / "out")
+    # The LoRA prompt is named after the referenced tune (777), not the base model.
+    assert [p.name for p in paths] == ["777-55-0.png", "777-55-1.jpg"]
+    assert paths[0].read_bytes() == PNG and paths[1].read_bytes() == JPEG
+    assert _files(tmp_path / "out") == ["777-55-0.png", "777-55-1.jpg"]
+    for _, headers in host.seen:
+        assert "Authorization" not in headers and KEY not in str(headers)
+    # A checkpoint prompt is named after its own tune.
+    plain = Prompt.from_dict({"id": 9, "tune_id": 321, "text": "sks man",
+                              "images": [host.url("c")]}, client)
+    assert [p.name for p in await plain.download(tmp_path)] == ["321-9-0.png"]
+
+
+async def test_complete_files_are_skipped(client: AstriaClient, host: Host,
+                                          tmp_path: Path) -> None:
+    prompt = _prompt(client, [host.url("a"), host.url("b")])
+    first = await prompt.download(tmp_path)
+    again = await prompt.download(tmp_path)
+    assert first == again and len(host.seen) == 2
+
+
+async def test_interrupted_download_leaves_no_partial_file(client: AstriaClient, host: Host,
+                                                           tmp_path: Path) -> None:
+    host.cut["b"] = 1
+    prompt = _prompt(client, [host.url("a"), host.url("b"), host.url("c")])
+    with pytest.raises(DownloadError) as caught:
+        await prompt.download(tmp_path)
+    assert caught.value.url == host.url("b")
+    names = _files(tmp_path)
+    assert "777-55-1.png" not in names  # never a final-named partial file
+    assert not [n for n in names if n.startswith(".") or n.endswith(".part")]
+    assert all((tmp_path / n).read_bytes() == PNG for n in names)  # what exists is complete
+    # The re-run completes and fetches only what is missing.
+    before = {n: host.requests(n) for n in "abc"}
+    paths = await prompt.download(tmp_path)
+    assert [p.name for p in paths] == ["777-55-0.png", "777-55-1.png", "777-55-2.png"]
+    assert all(p.read_bytes() == PNG for p in paths)
+    fetched = {n: host.requests(n) - before[n] for n in "abc"}
+    assert fetched["b"] == 1
+    assert sum(fetched.values()) == 3 - len(names)
+    assert _files(tmp_path) == ["777-55-0.png", "777-55-1.png", "777-55-2.png"]
+
+
+@pytest.mark.parametrize("name", ["missing-x", "json-x"])
+async def test_bad_answers_raise_and_write_nothing(client: AstriaClient, host: Host,
+                                                   tmp_path: Path, name: str) -> None:
+    with pytest.raises(DownloadError, match=r"404|not an image"):
+        await _prompt(client, [host.url(name)]).download(tmp_path)
+    assert _files(tmp_path) == []
+
+
+async def test_concurrency_is_bounded(client: AstriaClient, host: Host, tmp_path: Path) -> None:
+    host.delay = 0.05
+    await _prompt(client, [host.url(f"n{i}") for i in range(6)]).download(tmp_path)
+    assert host.peak == 2 and len(_files(tmp_path)) == 6
+
+
+async def test_proxy_is_asked_per_image_host(client: AstriaClient, host: Host, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[URL] = []
+    transport = client._transport
+    real = transport.proxy_for
+
+    def spy(url: URL) -> str | None:
+        asked.append(url)
+        return real(url)
+
+    monkeypatch.setattr(transport, "proxy_for", spy)
+    await _prompt(client, [host.url("a")]).download(tmp_path)
+    assert URL(host.url("a")) in asked
+
+
+async def test_prompt_without_images(client: AstriaClient, tmp_path: Path) -> None:
+    downloader = client._downloader  # (the client first re-fetches such a prompt: see below)
+    with pytest.raises(DownloadError, match="no images yet"):
+        await downloader.prompt(_prompt(client, []), tmp_path)
+    with pytest.raises(DownloadError, match="failed: NSFW"):
+        await downloader.prompt(_prompt(client, [], user_error="NSFW"), tmp_path)
+    with pytest.raises(Exception, match="not bound"):
+        await Prompt.from_dict({"id": 1}).download(tmp_path)
+
+
+# --- end to end with FakeAstria --------------------------------------------------------------
+
+
+@pytest.fixture
+def astria_fake_options() -> dict[str, Any]:
+    return {"train_seconds": 0.3, "fast_train_seconds": 0.1, "prompt_seconds": 0.2}
+
+
+async def test_download_from_the_fake_by_id(astria_fake: FakeAstria, tmp_path: Path) -> None:
+    quick = WaitPolicy(interval=0.05, max_interval=0.1, timeout=10)
+    async with AstriaClient(api_key=astria_fake.api_key, base_url=astria_fake.url,
+                            wait=quick) as c:
+        tune = astria_fake.add_tune(branch="flux1", model_type="lora")
+        created = await c.prompts.create(1504944, text=f"<lora:{tune['id']}:1> ohwx man",
+                                         num_images=3)
+        with pytest.raises(DownloadError, match="no images yet"):
+            await c.prompts.download(created.id, tmp_path)  # fetched: still rendering
+        await created.wait_images()
+        paths = await c.prompts.download(created.id, tmp_path)
+        assert [p.name for p in paths] == [f"{tune['id']}-{created.id}-{i}.png" for i in range(3)]
+        assert all(p.read_bytes().startswith(b"\x89PNG") for p in paths)
+        images = astria_fake.count("GET", "/mp/*")
+        assert images == 3
+        await c.prompts.download(created.id, tmp_path)  # complete: nothing fetched again
+        assert astria_fake.count("GET", "/mp/*") == images
+        assert astria_fake.count("GET", f"/tunes/1504944/prompts/{created.id}") == 0
