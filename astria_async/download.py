@@ -118,7 +118,9 @@ class Downloader:
                 if ctype.lower().startswith(_NOT_MEDIA):
                     raise DownloadError(f"GET {url} returned {ctype!r}, not an image", url=url)
                 final = folder / (name + extension(ctype))
-                handle, part = await asyncio.to_thread(_open_temp, folder, name)
+                # Created inline (one open() call): a cancellation while a thread created it
+                # would lose its name and leak the file.
+                handle, part = _open_temp(folder, name)
                 tmp = part
                 with handle:
                     async for chunk in resp.content.iter_chunked(CHUNK):

@@ -127,26 +127,40 @@ async def test_complete_files_are_skipped(client: AstriaClient, host: Host,
     assert first == again and len(host.seen) == 2
 
 
-async def test_interrupted_download_leaves_no_partial_file(client: AstriaClient, host: Host,
-                                                           tmp_path: Path) -> None:
-    host.cut["b"] = 1
-    prompt = _prompt(client, [host.url("a"), host.url("b"), host.url("c")])
-    with pytest.raises(DownloadError) as caught:
+async def test_interrupted_download_leaves_no_partial_file(host: Host, tmp_path: Path) -> None:
+    async with AstriaClient(KEY, base_url="http://127.0.0.1:9", download_concurrency=1) as c:
+        host.cut["b"] = 1
+        prompt = _prompt(c, [host.url("a"), host.url("b"), host.url("c")])
+        with pytest.raises(DownloadError) as caught:
+            await prompt.download(tmp_path)
+        assert caught.value.url == host.url("b")
+        # One at a time: "b" broke mid-body; what finished before it is complete, what had
+        # not started was cancelled; no partial or temp file anywhere.
+        names = _files(tmp_path)
+        assert set(names) <= {"777-55-0.png", "777-55-2.png"}
+        assert all((tmp_path / n).read_bytes() == PNG for n in names)
+        # The re-run completes and fetches only what is missing.
+        paths = await prompt.download(tmp_path)
+        assert [p.name for p in paths] == ["777-55-0.png", "777-55-1.png", "777-55-2.png"]
+        assert all(p.read_bytes() == PNG for p in paths)
+        assert [host.requests(n) for n in "abc"] == [1, 2, 1]
+        assert _files(tmp_path) == ["777-55-0.png", "777-55-1.png", "777-55-2.png"]
+
+
+async def test_failure_cancels_siblings_without_leftovers(client: AstriaClient, host: Host,
+                                                          tmp_path: Path) -> None:
+    host.cut["n3"] = 1
+    host.delay = 0.01
+    prompt = _prompt(client, [host.url(f"n{i}") for i in range(8)])
+    with pytest.raises(DownloadError):
         await prompt.download(tmp_path)
-    assert caught.value.url == host.url("b")
     names = _files(tmp_path)
-    assert "777-55-1.png" not in names  # never a final-named partial file
     assert not [n for n in names if n.startswith(".") or n.endswith(".part")]
-    assert all((tmp_path / n).read_bytes() == PNG for n in names)  # what exists is complete
-    # The re-run completes and fetches only what is missing.
-    before = {n: host.requests(n) for n in "abc"}
+    assert "777-55-3.png" not in names
+    assert all((tmp_path / n).read_bytes() == PNG for n in names)
     paths = await prompt.download(tmp_path)
-    assert [p.name for p in paths] == ["777-55-0.png", "777-55-1.png", "777-55-2.png"]
-    assert all(p.read_bytes() == PNG for p in paths)
-    fetched = {n: host.requests(n) - before[n] for n in "abc"}
-    assert fetched["b"] == 1
-    assert sum(fetched.values()) == 3 - len(names)
-    assert _files(tmp_path) == ["777-55-0.png", "777-55-1.png", "777-55-2.png"]
+    assert len(paths) == 8 and all(p.read_bytes() == PNG for p in paths)
+    assert len(_files(tmp_path)) == 8
 
 
 @pytest.mark.parametrize("name", ["missing-x", "json-x"])
