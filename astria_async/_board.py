@@ -27,7 +27,17 @@ from typing import Generic, Protocol, TypeVar
 
 import attrs
 
-from ._polling import PAGE_LIMIT, T, WaitPolicy, keep_paging, pages_left, use_pages
+from ._polling import (
+    PAGE_LIMIT,
+    Sleep,
+    T,
+    WaitPolicy,
+    keep_paging,
+    pages_left,
+    run_all,
+    use_pages,
+    wait_event,
+)
 from .errors import (
     AstriaError,
     AuthenticationError,
@@ -42,7 +52,6 @@ logger = logging.getLogger("astria_async")
 
 R = TypeVar("R")
 Clock = Callable[[], float]
-Sleep = Callable[[float], Awaitable[None]]
 
 STATE_CAP = 4096  # finished states kept for waits that start after a callback arrived
 RATE_PAUSE_BASE = 5.0  # a 429 without Retry-After pauses 5 s, doubling while they repeat
@@ -67,39 +76,6 @@ class Watcher:
     due: float
     primed: bool
     event: asyncio.Event = attrs.field(factory=asyncio.Event)
-
-
-async def wait_event(event: asyncio.Event, timeout: float | None, sleep: Sleep) -> None:
-    """Until `event` is set or `timeout` seconds pass on the injected `sleep`."""
-    if event.is_set():
-        return
-    if timeout is None:
-        await event.wait()
-        return
-    tasks = {asyncio.ensure_future(event.wait()), asyncio.ensure_future(sleep(max(0.0, timeout)))}
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-
-async def run_all(aws: Iterable[Awaitable[R]]) -> list[R]:
-    """Run all concurrently; on the first failure cancel the rest and raise it."""
-    tasks = [asyncio.ensure_future(aw) for aw in aws]
-    if not tasks:
-        return []
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-        for task in tasks:
-            if task.done() and not task.cancelled() and task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
-        return [task.result() for task in tasks]
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 class Board(Generic[T]):

@@ -11,12 +11,12 @@ from typing import Any, Literal, overload
 
 import aiohttp
 
-from ._board import Board, Clock, Sleep, run_all
+from ._board import Board, Clock
 from ._config import DEFAULT_CONNECTOR_LIMIT, DEFAULT_MAX_CONCURRENCY, resolve
 from ._fairuse import DEFAULT_FAIR_USE, FairUse, FairUsePolicy
 from ._forms import Body
 from ._http import Reply, Transport
-from ._polling import PROMPT_WAIT, TUNE_WAIT, ApiSource, WaitPolicy
+from ._polling import PROMPT_WAIT, TUNE_WAIT, ApiSource, Sleep, WaitPolicy, run_all
 from ._retry import RetryPolicy
 from .callbacks import callback_url
 from .download import DEFAULT_DOWNLOAD_CONCURRENCY, Downloader
@@ -151,6 +151,7 @@ class AstriaClient:
     async def aclose(self) -> None:
         """Stop the waits' refreshers, close the session this client created (a session
         passed in is left open); waits still running raise `ClientClosedError`."""
+        self._fair_use.close()
         await self._tune_board.aclose()
         await self._prompt_board.aclose()
         await self._transport.aclose()

@@ -11,8 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ._board import wait_event
-from .errors import APIConnectionError, APIStatusError, FairUseError, InvalidParamsError
+from ._polling import wait_event
+from .errors import (
+    APIConnectionError,
+    APIStatusError,
+    ClientClosedError,
+    FairUseError,
+    InvalidParamsError,
+)
 from .models import Prompt, Tune, tune_refs
 
 if TYPE_CHECKING:
@@ -120,6 +126,12 @@ class FairUse:
         self._flying: list[Place] = []
         self._by_prompt: dict[int, Place] = {}
         self._changed = asyncio.Event()
+        self._closed = False
+
+    def close(self) -> None:
+        """Wake creates waiting for a place (they raise `ClientClosedError`)."""
+        self._closed = True
+        self._signal()
 
     @property
     def enabled(self) -> bool:
@@ -281,6 +293,8 @@ class FairUse:
         board = self._client._prompt_board
         ttl = self._client._prompt_wait.timeout or 3600.0
         while True:
+            if self._closed:
+                raise ClientClosedError("the AstriaClient was closed while a create waited")
             now = board.clock()
             for stale in [p for p in self._flying if p.prompt_id is not None
                           and now - p.since > ttl]:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import attrs
@@ -18,6 +19,8 @@ if TYPE_CHECKING:
     from ._http import Transport
 
 T = TypeVar("T", Tune, Prompt)
+R = TypeVar("R")
+Sleep = Callable[[float], Awaitable[None]]
 
 PAGE_LIMIT = MAX_LIMIT  # 120, the largest page Astria serves (astria-api §3.1, §5.3)
 # With this many ids or fewer a tick is single GETs: a list page costs one request too but
@@ -184,3 +187,39 @@ class ApiSource(Generic[T]):
                                               deadline=NO_RETRY)
         return [structure(item, self._cls, self._client)
                 for item in as_list(reply.data, self.kind)]
+
+
+# --- small async helpers shared by the board, the fair-use guard and downloads ---------
+
+
+async def wait_event(event: asyncio.Event, timeout: float | None, sleep: Sleep) -> None:
+    """Until `event` is set or `timeout` seconds pass on the injected `sleep`."""
+    if event.is_set():
+        return
+    if timeout is None:
+        await event.wait()
+        return
+    tasks = {asyncio.ensure_future(event.wait()), asyncio.ensure_future(sleep(max(0.0, timeout)))}
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def run_all(aws: Iterable[Awaitable[R]]) -> list[R]:
+    """Run all concurrently; on the first failure cancel the rest and raise it."""
+    tasks = [asyncio.ensure_future(aw) for aw in aws]
+    if not tasks:
+        return []
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in tasks:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+        return [task.result() for task in tasks]
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

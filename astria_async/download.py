@@ -14,8 +14,8 @@ from typing import IO, TYPE_CHECKING
 import aiohttp
 from yarl import URL
 
-from ._board import run_all
 from ._config import USER_AGENT
+from ._polling import run_all
 from .errors import DownloadError
 from .models import Prompt
 

@@ -18,11 +18,17 @@ if TYPE_CHECKING:
 
 # `<lora:123:1>`, `<faceid:123:1>` and the newer `<model_type:ID:1>` references (astria-api §6).
 _REF = re.compile(r"<(?:lora|faceid|pti|[a-z_]+):(\d+):[\d.]+>")
+_SECRET = re.compile(r"((?:^|[?&])[^=&]*secret[^=&]*=)[^&]*", re.IGNORECASE)
 
 
 def tune_refs(text: str | None) -> tuple[int, ...]:
     """The tune ids referenced by `<lora:ID:w>` / `<faceid:ID:w>` tokens in a prompt text."""
     return tuple(dict.fromkeys(int(m) for m in _REF.findall(text or "")))
+
+
+def _redacted(url: str | None) -> str:
+    # Callback URLs carry a secret in their query string (callbacks.py): never in a repr.
+    return repr(_SECRET.sub(r"\1***", url) if url else url)
 
 
 def _bound(obj: Tune | Prompt, method: str) -> AstriaClient:
@@ -45,7 +51,7 @@ class Tune:
     name: str | None = None
     token: str | None = None
     is_api: bool | None = None
-    callback: str | None = None
+    callback: str | None = attrs.field(default=None, repr=_redacted)
     branch: str | None = None
     model_type: str | None = None
     base_tune_id: int | None = None
@@ -105,7 +111,7 @@ class Prompt:
     tune_id: int | None = None
     text: str | None = None
     negative_prompt: str | None = None
-    callback: str | None = None
+    callback: str | None = attrs.field(default=None, repr=_redacted)
     cfg_scale: float | None = None
     steps: int | None = None
     seed: int | None = None

@@ -217,6 +217,15 @@ async def test_secret_never_logged(client: AstriaClient, caplog: pytest.LogCaptu
     assert SECRET not in repr(receiver)
 
 
+def test_model_reprs_hide_callback_secrets(client: AstriaClient) -> None:
+    url = client.callback_url("https://x.test/cb", order=3)
+    prompt = Prompt.from_dict({**PROMPT, "callback": url})
+    tune = Tune.from_dict({**TUNE, "callback": url})
+    assert prompt.callback == url  # the value itself is intact
+    for text in (repr(prompt), repr(tune)):
+        assert SECRET not in text and "order=3" in text and f"{SECRET_PARAM}=***" in text
+
+
 async def test_aiohttp_app_route(client: AstriaClient) -> None:
     receiver = CallbackReceiver(client, max_bytes=4096)
     server = TestServer(receiver.app())

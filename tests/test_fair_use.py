@@ -232,3 +232,15 @@ async def test_cancelled_while_waiting_for_a_place_is_uncounted(
         with pytest.raises(asyncio.CancelledError):
             await waiting
         assert c.fair_use.count(tune) == 1 and astria_fake.count("POST", POSTS) == 1
+
+
+async def test_close_releases_creates_waiting_for_a_place(astria_fake: FakeAstria) -> None:
+    c = _client(astria_fake, FairUsePolicy(max_in_flight_per_tune=1))
+    tune = int(astria_fake.add_tune(branch="sd15")["id"])
+    await c.prompts.create(tune, text="sks man")
+    waiting = asyncio.ensure_future(c.prompts.create(tune, text="sks man 2"))
+    await asyncio.sleep(0.02)
+    await c.aclose()
+    with pytest.raises(errors.ClientClosedError):
+        await asyncio.wait_for(waiting, 1)
+    assert astria_fake.count("POST", POSTS) == 1
