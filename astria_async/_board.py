@@ -342,14 +342,14 @@ class Board(Generic[T]):
                            self.kind, len(ids), exc)
         logger.debug("%s board: tick over %d ids, %d requests", self.kind, len(ids),
                      self.requests - requests)
-        now = self.clock()
+        # Paced from the tick's start, so a slow many-page tick does not stretch the interval.
         for group in self._watchers.values():
             for watcher in group:
                 if watcher.due <= started:
                     if watcher.primed:
                         watcher.interval = watcher.policy.next_interval(watcher.interval)
                     watcher.primed = True
-                    watcher.due = now + watcher.policy.jittered(watcher.interval, self.rand)
+                    watcher.due = started + watcher.policy.jittered(watcher.interval, self.rand)
 
     async def _page(self, ids: list[int]) -> set[int]:
         """Walk the list newest first until the oldest id is covered; return what is missing."""

@@ -54,7 +54,8 @@ async def test_500_prompt_waiters_over_5_tunes_page_the_list(
     pages_per_tick = math.ceil(500 / PAGE_LIMIT)  # 5
     assert astria_fake.count("GET", "/prompts/*") == 0  # not one single GET
     assert astria_fake.count("GET", "/prompts") == board.requests
-    assert board.requests == pages_per_tick * board.ticks
+    # At most 5 pages a tick; fewer once the oldest prompts finished and left the board.
+    assert board.ticks <= board.requests <= pages_per_tick * board.ticks
     # ~1 s of rendering at 0.1 -> 0.3 s intervals: a handful of ticks, not 500 x ticks GETs.
     assert 3 <= board.ticks <= 12
     assert board._task is None and board.watched == 0
