@@ -18,7 +18,6 @@ import subprocess
 import sys
 import threading
 import time
-import traceback
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -52,12 +51,14 @@ class Outcome:
 # ---- arguments and entry points ----
 
 def parse_args(doc: str | None) -> argparse.Namespace:
-    """`--quick` (smaller N, CI smoke) and `--no-plot`."""
+    """`--quick` (smaller N, CI smoke), `--no-plot`, `--profile`, `--no-summary`."""
     parser = argparse.ArgumentParser(description=(doc or "").strip().splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small N: a smoke run in seconds")
     parser.add_argument("--no-plot", action="store_true", help="skip the PNG plots")
     parser.add_argument("--profile", action="store_true",
                         help="profile the client even when its target is met")
+    parser.add_argument("--no-summary", action="store_true",
+                        help="skip the summary table (run.py prints one for all)")
     return parser.parse_args()
 
 
@@ -72,7 +73,14 @@ def bench_main(run: Callable[[bool], Outcome], doc: str | None) -> None:
     started = time.perf_counter()
     outcome = run(args.quick)
     save(outcome, args.quick, time.perf_counter() - started)
-    summary(outcome.checks)
+    if not args.no_summary:
+        summary(outcome.checks)
+
+
+def load_checks(name: str, quick: bool) -> list[Check]:
+    """The summary rows a benchmark saved in `results/<name>[.quick].json`."""
+    path = RESULTS / f"{name}{'.quick' if quick else ''}.json"
+    return [Check(**row) for row in json.loads(path.read_text())["checks"]]
 
 
 def configure(args: argparse.Namespace) -> None:
@@ -104,12 +112,6 @@ def machine() -> dict[str, Any]:
 
     return {"python": platform.python_version(), "platform": platform.platform(),
             "cpus": os.cpu_count(), "aiohttp": aiohttp.__version__}
-
-
-def crashed(name: str, exc: BaseException) -> Outcome:
-    """The summary row for a benchmark that raised."""
-    traceback.print_exception(type(exc), exc, exc.__traceback__)
-    return Outcome(name, [Check(name, "CRASHED", f"{type(exc).__name__}: {exc}"[:80])])
 
 
 # ---- statistics and timing ----

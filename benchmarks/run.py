@@ -1,41 +1,44 @@
 """Run every benchmark (`--quick`: the CI smoke run, under a minute) and print one summary.
 
-Figures are printed and saved to benchmarks/results/, not asserted: the exit status is 1 only
-when a benchmark crashed.
+Each benchmark runs in a fresh interpreter (RSS figures need one). Figures are printed and
+saved to benchmarks/results/, not asserted: the exit status is 1 only when a benchmark crashed.
 """
 
 from __future__ import annotations
 
-import importlib
+import subprocess
 import sys
 import time
 
-from _common import Check, Outcome, configure, crashed, parse_args, save, summary, table
+from _common import HERE, Check, load_checks, parse_args, summary, table
 
-SCRIPTS = ("bench_overhead", "bench_poll_economy", "bench_scale", "bench_batch",
-           "bench_downloads", "bench_cli")
+# script -> the name its results are saved under
+SCRIPTS = {"bench_overhead": "overhead", "bench_poll_economy": "poll_economy",
+           "bench_scale": "scale", "bench_batch": "batch", "bench_downloads": "downloads",
+           "bench_cli": "cli_startup"}
 
 
 def main() -> int:
-    """Each benchmark in turn, a crash noted and the rest still run."""
+    """Each benchmark in turn; a crash is noted and the rest still run."""
     args = parse_args(__doc__)
-    configure(args)
+    flags = ["--no-summary"] + [f for f, on in (("--quick", args.quick),
+                                                ("--no-plot", args.no_plot),
+                                                ("--profile", args.profile)) if on]
     checks: list[Check] = []
     walls: list[tuple[str, str]] = []
     failed = False
     started = time.perf_counter()
-    for script in SCRIPTS:
+    for script, name in SCRIPTS.items():
         print(f"\n=== {script}{' (quick)' if args.quick else ''} ===", flush=True)
         began = time.perf_counter()
-        try:
-            module = importlib.import_module(script)
-            outcome: Outcome = module.run(args.quick)
-        except Exception as exc:
-            outcome, failed = crashed(script, exc), True
-        wall = time.perf_counter() - began
-        save(outcome, args.quick, wall)
-        checks += outcome.checks
-        walls.append((script, f"{wall:.1f}"))
+        code = subprocess.run([sys.executable, str(HERE / f"{script}.py"), *flags],
+                              check=False).returncode
+        walls.append((script, f"{time.perf_counter() - began:.1f}"))
+        if code == 0:
+            checks += load_checks(name, args.quick)
+        else:
+            failed = True
+            checks.append(Check(name, "CRASHED", f"exit status {code} (traceback above)"))
     walls.append(("total", f"{time.perf_counter() - started:.1f}"))
     table("Wall time (s)", ["benchmark", "seconds"], walls)
     summary(checks)
