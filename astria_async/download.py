@@ -54,10 +54,18 @@ def stem(prompt: Prompt, index: int) -> str:
 
 
 def existing(directory: Path, name: str) -> Path | None:
-    """A complete earlier download of `name`: a final-named file (temp files start with ".")."""
+    """A complete earlier download of `name`, else None after removing stale temp files.
+
+    Only complete files get the final name (temp files start with "."). Temp files of `name`
+    left by a process that was killed mid-download are removed here, before downloading it
+    again; within one process, downloads of the same file are serialised (see Downloader).
+    """
     for path in directory.glob(f"{name}.*"):
         if path.is_file():
             return path
+    for stale in directory.glob(f".{name}.*.part"):
+        with contextlib.suppress(OSError):
+            stale.unlink()
     return None
 
 
@@ -70,12 +78,13 @@ class Downloader:
         self._transport = transport
         self._concurrency = concurrency
         self._limit: asyncio.Semaphore | None = None
+        self._busy: dict[Path, asyncio.Lock] = {}
 
     async def prompt(self, prompt: Prompt, directory: str | os.PathLike[str]) -> list[Path]:
         """Save every image of `prompt` into `directory`; skip files already complete.
 
         Returns:
-            The paths, in the order of `prompt.images`.
+            The absolute paths, in the order of `prompt.images`.
 
         Raises:
             DownloadError: an image could not be fetched or written; files completed before
@@ -85,21 +94,27 @@ class Downloader:
             state = f"failed: {prompt.user_error}" if prompt.is_failed else "has no images yet"
             raise DownloadError(f"prompt {prompt.id} {state}; nothing to download "
                                 "(wait with wait_images() first)")
-        folder = Path(directory)
-        await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+        folder = await asyncio.to_thread(_ready, Path(directory))
         urls = [u for u in prompt.images if u != prompt.url]
         jobs = [self._one(url, folder, stem(prompt, i)) for i, url in enumerate(urls)]
         return await run_all(jobs)
 
     async def _one(self, url: str, folder: Path, name: str) -> Path:
-        done = await asyncio.to_thread(existing, folder, name)
-        if done is not None:
-            logger.debug("download: %s already complete", done.name)
-            return done
-        if self._limit is None:
-            self._limit = asyncio.Semaphore(self._concurrency)
-        async with self._limit:
-            return await self._fetch(url, folder, name)
+        key = folder / name
+        lock = self._busy.setdefault(key, asyncio.Lock())
+        try:
+            async with lock:  # the same file twice at once: the second one finds it complete
+                done = await asyncio.to_thread(existing, folder, name)
+                if done is not None:
+                    logger.debug("download: %s already complete", done.name)
+                    return done
+                if self._limit is None:
+                    self._limit = asyncio.Semaphore(self._concurrency)
+                async with self._limit:
+                    return await self._fetch(url, folder, name)
+        finally:
+            if not lock.locked() and self._busy.get(key) is lock:
+                del self._busy[key]
 
     async def _fetch(self, url: str, folder: Path, name: str) -> Path:
         session = self._transport.session()
@@ -139,6 +154,11 @@ class Downloader:
             if tmp is not None:
                 with contextlib.suppress(OSError):
                     tmp.unlink()
+
+
+def _ready(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder.resolve()
 
 
 def _open_temp(folder: Path, name: str) -> tuple[IO[bytes], Path]:

@@ -163,6 +163,28 @@ async def test_failure_cancels_siblings_without_leftovers(client: AstriaClient, 
     assert len(_files(tmp_path)) == 8
 
 
+async def test_rerun_after_a_crash_clears_stale_temp_files(client: AstriaClient, host: Host,
+                                                          tmp_path: Path) -> None:
+    # What a process killed mid-download leaves: a hidden temp file, no final file.
+    stale = tmp_path / ".777-55-0.abc123.part"
+    stale.write_bytes(PNG[:100])
+    other = tmp_path / ".999-1-0.zzz.part"  # another file's: not ours to touch
+    other.write_bytes(b"x")
+    paths = await _prompt(client, [host.url("a")]).download(tmp_path)
+    assert _files(tmp_path) == [".999-1-0.zzz.part", "777-55-0.png"]
+    assert paths[0].read_bytes() == PNG
+
+
+async def test_same_file_twice_at_once_is_fetched_once(client: AstriaClient, host: Host,
+                                                       tmp_path: Path) -> None:
+    host.delay = 0.05
+    prompt = _prompt(client, [host.url("a"), host.url("b")])
+    first, second = await asyncio.gather(prompt.download(tmp_path), prompt.download(tmp_path))
+    assert first == second and len(host.seen) == 2
+    assert _files(tmp_path) == ["777-55-0.png", "777-55-1.png"]
+    assert client._downloader._busy == {}
+
+
 @pytest.mark.parametrize("name", ["missing-x", "json-x"])
 async def test_bad_answers_raise_and_write_nothing(client: AstriaClient, host: Host,
                                                    tmp_path: Path, name: str) -> None:
