@@ -22,4 +22,4 @@ class _CompatResponse(aiohttp.ClientResponse):
 
 
 if _NEEDS_WRITER:
-    aioresponses.core.ClientResponse = _CompatResponse  # type: ignore[misc]
+    setattr(aioresponses.core, "ClientResponse", _CompatResponse)  # noqa: B010 (not re-exported)
