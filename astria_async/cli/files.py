@@ -72,7 +72,7 @@ async def _walk(client: AstriaClient, tune_ids: tuple[int, ...],
               help="Only this tune's prompts (repeatable) [default: the whole account].")
 @click.option("--limit", type=click.IntRange(1), help="At most this many prompts.")
 @click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("astria-images"), show_default=True)
+              default=Path("astria-images"), show_default=True, help="Folder for the images.")
 @json_option
 @click.pass_context
 def download_all(ctx: click.Context, tune_ids: tuple[int, ...], limit: int | None,
@@ -104,7 +104,10 @@ def download_all(ctx: click.Context, tune_ids: tuple[int, ...], limit: int | Non
                         stats["failed" if prompt.is_failed else "pending"] += 1
                         continue
                     images.set_total((images.total or 0) + len(prompt.images))
-                    folder = out / str(tune_id if tune_id is not None else prompt.tune_id)
+                    # LoRA/FaceID prompts live under a base model: file them under the
+                    # user's tune they reference (astria-api §4).
+                    mine = tune_id or next(iter(prompt.referenced_tune_ids), prompt.tune_id)
+                    folder = out / str(mine)
                     tg.start_soon(one, folder, prompt)
 
     st.run(go)
