@@ -111,7 +111,7 @@ def test_bad_price_tables(data: object) -> None:
 
 
 def test_journal_is_wal_durable_and_locked(tmp_path: Path) -> None:
-    path = tmp_path / "state.db"
+    path = tmp_path / "new" / "folder" / "state.db"  # folders are created
     jobs = parse_jobs(lines({"tune_id": 1, "text": "a"}, {"tune_id": 1, "text": "b"}))
     journal = Journal(path)
     journal.add(jobs)

@@ -70,6 +70,7 @@ class Journal:
             uri = f"{self.path.resolve().as_uri()}?mode=ro"
             self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
             return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._take_lock()
         # Used from one worker thread at a time (the runner serialises calls).
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
