@@ -17,7 +17,7 @@ def test_every_public_name_resolves(name: str) -> None:
 
 def test_unknown_name_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):
-        _ = astria_async.Nope  # type: ignore[attr-defined]
+        _ = astria_async.Nope
 
 
 def test_import_does_not_load_aiohttp() -> None:
