@@ -115,7 +115,6 @@ def run(quick: bool) -> Outcome:
          f"{INTERVAL:g} s, SDK poll {SDK_INTERVAL:g} s (fake seconds), time scale {scale:g}: "
          f"{work:.3g} s / {interval:.3g} s / {poll:.3g} s real; fake in a child process")
     root = Path(tempfile.mkdtemp(prefix="astria-bench-batch-"))
-    (root / "runner").mkdir()  # BatchRunner wants the journal's folder to exist
     try:
         # Ten fresh tunes per way: the fair-use cap (21 prompts per tune) counts earlier runs.
         with remote_fake(tunes=30, prompt_seconds=PROMPT_SECONDS, time_scale=scale) as fake:

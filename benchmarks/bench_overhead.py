@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import cProfile
 import pstats
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -36,12 +37,12 @@ NAME = "overhead"
 TARGET = 0.90
 CONCURRENCY = 32  # AstriaClient's default max_concurrency
 RAW, RAW_MODEL, CLIENT = "raw aiohttp", "raw + model", "AstriaClient"
-Runner = Callable[[], Awaitable[float]]
+Runner = Callable[[], Awaitable[tuple[float, float]]]
 
 
 async def drive(n: int, concurrency: int, one: Callable[[int], Awaitable[Any]],
-                ids: list[int]) -> float:
-    """`n` calls spread over `concurrency` workers; returns requests per second."""
+                ids: list[int]) -> tuple[float, float]:
+    """`n` calls spread over `concurrency` workers: requests per second, CPU µs per request."""
     loop = asyncio.get_running_loop()
     counter = iter(range(n))
 
@@ -49,9 +50,9 @@ async def drive(n: int, concurrency: int, one: Callable[[int], Awaitable[Any]],
         for i in counter:
             await one(ids[i % len(ids)])
 
-    started = loop.time()
+    started, cpu = loop.time(), time.process_time()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return n / (loop.time() - started)
+    return n / (loop.time() - started), (time.process_time() - cpu) / n * 1e6
 
 
 def runners(url: str, key: str, ids: list[int], n: int,
@@ -83,20 +84,30 @@ async def compare(url: str, key: str, ids: list[int], n: int, reps: int) -> dict
     """Warm every path, then `reps` rounds in rotating order; medians and ratios."""
     ways, close = runners(url, key, ids, n)
     rps: dict[str, list[float]] = {label: [] for label in ways}
+    cpu: dict[str, list[float]] = {label: [] for label in ways}
     try:
         for run in ways.values():
             await run()
         labels = list(ways)
         for rep in range(reps):
             for label in labels[rep % 3:] + labels[:rep % 3]:
-                rps[label].append(await ways[label]())
+                speed, cost = await ways[label]()
+                rps[label].append(speed)
+                cpu[label].append(cost)
     finally:
         await close()
-    medians = {label: median(v) for label, v in rps.items()}
-    return {"rps": rps, "medians": medians,
-            "ratio": medians[CLIENT] / medians[RAW],
-            "ratio_vs_model": medians[CLIENT] / medians[RAW_MODEL],
-            "round_ratios": [c / r for c, r in zip(rps[CLIENT], rps[RAW], strict=True)]}
+
+    def paired(a: list[float], b: list[float]) -> list[float]:
+        return [x / y for x, y in zip(a, b, strict=True)]
+
+    # Ratios are taken within a round (adjacent runs), then the median over rounds: a burst of
+    # noise from a neighbour on this 2-core machine then spoils one round, not the result.
+    rounds = paired(rps[CLIENT], rps[RAW])
+    return {"rps": rps, "cpu_us": cpu, "medians": {k: median(v) for k, v in rps.items()},
+            "cpu_medians": {k: median(v) for k, v in cpu.items()},
+            "ratio": median(rounds), "round_ratios": rounds,
+            "ratio_vs_model": median(paired(rps[CLIENT], rps[RAW_MODEL])),
+            "cpu_ratio": median(paired(cpu[RAW], cpu[CLIENT]))}
 
 
 async def in_process(n: int, reps: int) -> dict[str, Any]:
@@ -144,7 +155,7 @@ def by_function(stats: pstats.Stats) -> dict[str, tuple[int, float]]:
 
 def run(quick: bool) -> Outcome:
     """Both placements; profile when the target is missed."""
-    n, reps = (1500, 3) if quick else (8000, 7)
+    n, reps = (1500, 3) if quick else (6000, 9)
     note(f"{n} GET /tunes/:id per run, concurrency {CONCURRENCY}, {reps} rounds of 3 runs "
          "in rotating order")
     data: dict[str, Any] = {"n": n, "reps": reps, "concurrency": CONCURRENCY}
@@ -161,15 +172,19 @@ def run(quick: bool) -> Outcome:
                        ("separate_process", "fake in child process")):
         res = data[key]
         med = res["medians"]
+        cpu = res["cpu_medians"]
         rows.append((label, fmt(med[RAW], 0), fmt(med[RAW_MODEL], 0), fmt(med[CLIENT], 0),
                      f"{res['ratio']:.3f}", f"{res['ratio_vs_model']:.3f}",
+                     f"{cpu[RAW]:.0f} / {cpu[CLIENT]:.0f}", f"{res['cpu_ratio']:.3f}",
                      " ".join(f"{r:.2f}" for r in res["round_ratios"])))
         checks.append(Check(NAME, f"throughput vs raw aiohttp ({label})",
                             f"{res['ratio']:.3f}", f">= {TARGET}", res["ratio"] >= TARGET))
         checks.append(Check(NAME, "  vs raw aiohttp + Tune model", f"{res['ratio_vs_model']:.3f}"))
-    table(f"Overhead: GET /tunes/:id, concurrency {CONCURRENCY} (req/s, medians)",
+        checks.append(Check(NAME, "  CPU per request, raw / client", f"{res['cpu_ratio']:.3f}"))
+    table(f"Overhead: GET /tunes/:id, concurrency {CONCURRENCY} (req/s and CPU µs per request "
+          "of this process: medians; ratios: median of per-round ratios)",
           ["placement", RAW, RAW_MODEL, CLIENT, "client/raw", "client/raw+model",
-           "client/raw per round"], rows)
+           "CPU µs raw / client", "CPU raw/client", "client/raw per round"], rows)
     if "profile" in data:
         prof = data["profile"]
         note(f"cProfile, fake in child process: {prof['client_us']:.0f} µs of Python per "
