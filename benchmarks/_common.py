@@ -183,25 +183,39 @@ def note(text: str) -> None:
 
 # ---- plots ----
 
-def plot(name: str, title: str, xlabel: str, ylabel: str,
-         series: dict[str, tuple[Sequence[float], Sequence[float]]], *,
-         logx: bool = False, logy: bool = False, hline: tuple[float, str] | None = None) -> None:
-    """Save `results/<name>.png` with one line per series; skipped without matplotlib."""
+def _pyplot() -> Any:
+    """matplotlib.pyplot on the Agg backend, or None (with a note) when not installed."""
     if not PLOTS:
-        return
+        return None
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        note(f"matplotlib is not installed: {name}.png not drawn (pip install matplotlib)")
+        note("matplotlib is not installed: no plot drawn (pip install matplotlib)")
+        return None
+    return plt
+
+
+def _save(plt: Any, fig: Any, name: str) -> None:
+    fig.tight_layout()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    fig.savefig(RESULTS / f"{name}.png", dpi=110)
+    plt.close(fig)
+    note(f"plot: {RESULTS / name}.png")
+
+
+def plot(name: str, title: str, xlabel: str, ylabel: str,
+         series: dict[str, tuple[Sequence[float], Sequence[float]]], *,
+         logx: bool = False, logy: bool = False) -> None:
+    """Save `results/<name>.png` with one line per series; skipped without matplotlib."""
+    plt = _pyplot()
+    if plt is None:
         return
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for label, (xs, ys) in series.items():
         ax.plot(list(xs), list(ys), marker="o", label=label)
-    if hline is not None:
-        ax.axhline(hline[0], linestyle="--", color="grey", label=hline[1])
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     if logx:
         ax.set_xscale("log")
@@ -209,11 +223,23 @@ def plot(name: str, title: str, xlabel: str, ylabel: str,
         ax.set_yscale("log")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    fig.savefig(RESULTS / f"{name}.png", dpi=110)
-    plt.close(fig)
-    note(f"plot: {RESULTS / name}.png")
+    _save(plt, fig, name)
+
+
+def plot_panels(name: str, title: str, xlabel: str,
+                panels: Sequence[tuple[str, Sequence[float], Sequence[float]]]) -> None:
+    """Save `results/<name>.png`: stacked time series sharing the x axis."""
+    plt = _pyplot()
+    if plt is None:
+        return
+    fig, axes = plt.subplots(len(panels), 1, sharex=True, figsize=(6.4, 2.4 * len(panels)))
+    for ax, (ylabel, xs, ys) in zip(axes, panels, strict=True):
+        ax.plot(list(xs), list(ys), linewidth=0.8)
+        ax.set_ylabel(ylabel)
+        ax.grid(True, alpha=0.3)
+    axes[0].set_title(title)
+    axes[-1].set_xlabel(xlabel)
+    _save(plt, fig, name)
 
 
 # ---- memory ----
@@ -238,12 +264,15 @@ class RssSampler:
         self.every = every
         self.start_mb = rss_mb()
         self.peak_mb = self.start_mb
+        self.timeline: list[tuple[float, float]] = []  # (time.monotonic(), MB)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.wait(self.every):
-            self.peak_mb = max(self.peak_mb, rss_mb())
+            now = rss_mb()
+            self.timeline.append((time.monotonic(), now))
+            self.peak_mb = max(self.peak_mb, now)
 
     def __enter__(self) -> RssSampler:
         self._thread.start()
@@ -273,6 +302,7 @@ class LoopLag:
     def __init__(self, period: float = 0.01) -> None:
         self.period = period
         self.lags_ms: list[float] = []
+        self.times: list[float] = []  # loop.time() (= time.monotonic()) of each wake-up
         self._task: asyncio.Task[None] | None = None
 
     async def _tick(self) -> None:
@@ -280,7 +310,9 @@ class LoopLag:
         while True:
             before = loop.time()
             await asyncio.sleep(self.period)
-            self.lags_ms.append(max(0.0, (loop.time() - before - self.period) * 1000))
+            woke = loop.time()
+            self.times.append(woke)
+            self.lags_ms.append(max(0.0, (woke - before - self.period) * 1000))
 
     async def __aenter__(self) -> LoopLag:
         self._task = asyncio.create_task(self._tick())

@@ -20,6 +20,7 @@ from _common import (
     RssSampler,
     bench_main,
     note,
+    plot_panels,
     remote_fake,
     table,
 )
@@ -52,6 +53,11 @@ async def waiters(url: str, key: str, ids: list[int], interval: float,
                 done = await asyncio.gather(*(wait(pid) for pid in ids))
                 elapsed = loop.time() - started
         assert all(p.images for p in done)
+        plot_panels(NAME, f"{len(ids)} concurrent waiters (all finish at {prompt_seconds:g} s)",
+                    "seconds since the waits started", [
+                        ("RSS growth (MB)", [t - started for t, _ in total.timeline],
+                         [mb - total.start_mb for _, mb in total.timeline]),
+                        ("loop lag (ms)", [t - started for t in lag.times], lag.lags_ms)])
         ticks, board_requests = client._prompt_board.ticks, client._prompt_board.requests
     return {"waiters": len(ids), "interval": interval, "rss_start_mb": total.start_mb,
             "rss_waiting_growth_mb": waiting.growth_mb, "rss_growth_mb": total.growth_mb,
