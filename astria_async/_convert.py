@@ -153,15 +153,12 @@ def _is(tp: Any) -> Callable[[Any], bool]:
     return lambda t: bool(t == tp)
 
 
-def _make_converter(detailed: bool) -> cattrs.Converter:
-    conv = cattrs.Converter(detailed_validation=detailed, forbid_extra_keys=False)
+def _make_converter() -> cattrs.Converter:
+    conv = cattrs.Converter(detailed_validation=True, forbid_extra_keys=False)
     for tp, hook in _HOOKS.items():
         # Predicates, not single dispatch: `int | None` must not register for int and None.
         conv.register_structure_hook_func(_is(tp), hook)
-    # Build each class's structuring function once, at import (the hot path reuses it).
     for cls in (Tune, Prompt, Pack):
-        # `_client` is annotated with a name only imported for type checkers; it is omitted.
-        attrs.resolve_types(cls, localns={"AstriaClient": object})
         skip: dict[str, Any] = {"raw": override(omit=True)}
         if "_client" in attrs.fields_dict(cls):
             skip["_client"] = override(omit=True)
@@ -169,9 +166,54 @@ def _make_converter(detailed: bool) -> cattrs.Converter:
     return conv
 
 
-# The fast converter raises bare errors; on failure the detailed one names the field.
-_FAST = _make_converter(detailed=False)
-_DETAILED = _make_converter(detailed=True)
+# Inline fast paths: most values already have the right type, so the hook (a function call)
+# runs only for the rest ("3.0", "", objects with a url...).
+_INLINE: dict[Any, str] = {
+    int: "v if v.__class__ is int else {h}(v)",
+    int | None: "None if v is None else v if v.__class__ is int else {h}(v)",
+    float | None: "None if v is None else v if v.__class__ is float else {h}(v)",
+    bool | None: "v if v is None or v.__class__ is bool else {h}(v)",
+    str | None: "None if v is None else v if v.__class__ is str and v else {h}(v)",
+    datetime | None: "None if v is None else {h}(v)",
+    tuple[str, ...]: "() if not v else {h}(v)",
+}
+
+
+def _compile(cls: type[T]) -> Callable[[Mapping[str, Any], Any], T]:
+    """Generate the structuring function of one class, once, at import.
+
+    This is the hot path of every request (astria-api payloads parsed into models). cattrs'
+    generated functions call one hook per field through closures; this inlines the type checks
+    and passes `raw` (and the client) to the constructor, measured about twice as fast. The cattrs
+    converter below stays the reference: it runs when this fails, to name the bad field.
+    """
+    env: dict[str, Any] = {"cls": cls}
+    lines = ["def structure(o, client):", "    g = o.get"]
+    args = []
+    for field in attrs.fields(cls):
+        if field.name in ("raw", "_client"):
+            continue
+        hook = f"h_{field.name}"
+        env[hook] = _HOOKS[field.type]
+        expr = _INLINE.get(field.type, "{h}(v)").format(h=hook)
+        getter = f"o[{field.name!r}]" if field.name == "id" else f"g({field.name!r})"
+        lines += [f"    v = {getter}", f"    a_{field.name} = {expr}"]
+        args.append(f"{field.alias}=a_{field.name}")
+    args.append("raw=o")
+    if "_client" in attrs.fields_dict(cls):
+        args.append("client=client")
+    lines.append(f"    return cls({', '.join(args)})")
+    exec(compile("\n".join(lines), f"<astria_async structure {cls.__name__}>", "exec"), env)
+    return env["structure"]  # type: ignore[no-any-return]
+
+
+for _cls in (Tune, Prompt, Pack):
+    # `_client` is annotated with a name only imported for type checkers.
+    attrs.resolve_types(_cls, localns={"AstriaClient": object})
+
+_FAST: dict[type[Any], Callable[[Mapping[str, Any], Any], Any]] = {
+    cls: _compile(cls) for cls in (Tune, Prompt, Pack)}
+_DETAILED = _make_converter()
 
 
 def _field_of(exc: BaseException) -> str | None:
@@ -195,7 +237,7 @@ def _structure_one(data: Any, cls: type[T], client: AstriaClient | None) -> T:
     if "id" not in data:
         raise APIResponseValidationError(f"{kind} payload has no 'id'", field="id", body=data)
     try:
-        obj = _FAST.structure(data, cls)
+        return _FAST[cls](data, client)  # type: ignore[no-any-return]
     except Exception as fast_exc:
         try:
             _DETAILED.structure(data, cls)
@@ -207,11 +249,6 @@ def _structure_one(data: Any, cls: type[T], client: AstriaClient | None) -> T:
             ) from exc
         raise APIResponseValidationError(f"{kind} payload is invalid: {fast_exc}",
                                          body=data) from fast_exc
-    # Frozen classes: these two are attached after construction, like attrs' own __init__ does.
-    object.__setattr__(obj, "raw", data)
-    if client is not None and cls is not Pack:
-        object.__setattr__(obj, "_client", client)
-    return obj
 
 
 def unwrap(data: Any, key: str) -> Any:

@@ -5,9 +5,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import attrs
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from astria_async import APIResponseValidationError, Pack, Prompt, Tune
+from astria_async._convert import _DETAILED
 
 # Shaped like the tune in astria-api §2 (list example) and live payloads.
 TUNE: dict[str, Any] = {
@@ -145,3 +149,27 @@ def test_pack_fields() -> None:
     assert pack.multiplier == 1.5 and pack.costs is not None
     assert pack.costs["man"]["cost_mc"] == 120000
     assert pack.public_at is not None and pack.public_at.year == 2024
+
+
+_JSONISH = st.one_of(
+    st.none(), st.booleans(), st.integers(-5, 10**6), st.floats(allow_nan=False),
+    st.sampled_from(["", "3.0", "12", "true", "x", "2024-05-01T10:19:31.123Z"]),
+    st.lists(st.sampled_from(["https://a", {"url": "https://b"}]), max_size=2),
+)
+
+
+@pytest.mark.parametrize("cls", [Tune, Prompt, Pack])
+@given(data=st.data())
+def test_fast_path_agrees_with_the_cattrs_converter(cls: type[Any], data: st.DataObject) -> None:
+    # The generated hot path must structure exactly like the reference cattrs converter.
+    names = [f.name for f in attrs.fields(cls) if f.name not in ("raw", "_client", "prompts")]
+    payload = {"id": data.draw(st.integers(1, 10**9) | st.sampled_from(["7", 7.0]))}
+    for name in data.draw(st.lists(st.sampled_from(names), max_size=8, unique=True)):
+        payload[name] = data.draw(_JSONISH)
+    try:
+        expected = _DETAILED.structure(payload, cls)
+    except Exception:
+        with pytest.raises(APIResponseValidationError):
+            cls.from_dict(payload)
+        return
+    assert cls.from_dict(payload) == expected
