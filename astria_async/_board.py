@@ -23,21 +23,12 @@ import random
 import time
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, TypeVar
 
 import attrs
 
-from ._polling import (
-    PAGE_LIMIT,
-    Sleep,
-    T,
-    WaitPolicy,
-    keep_paging,
-    pages_left,
-    run_all,
-    use_pages,
-    wait_event,
-)
+from ._polling import Clock as Clock  # the client's import
+from ._polling import Sleep, Source, T, WaitPolicy, run_all, use_pages, wait_event, walk_list
 from .errors import (
     AstriaError,
     AuthenticationError,
@@ -51,19 +42,10 @@ from .errors import (
 logger = logging.getLogger("astria_async")
 
 R = TypeVar("R")
-Clock = Callable[[], float]
 
 STATE_CAP = 4096  # finished states kept for waits that start after a callback arrived
 RATE_PAUSE_BASE = 5.0  # a 429 without Retry-After pauses 5 s, doubling while they repeat
 RATE_PAUSE_MAX = 120.0
-
-
-class Source(Protocol[T]):
-    """How a board fetches (an `ApiSource`, or a fake in tests)."""
-
-    async def one(self, oid: int) -> T: ...
-
-    async def page(self, before_id: int | None) -> list[T]: ...
 
 
 @attrs.define(eq=False)
@@ -327,7 +309,9 @@ class Board(Generic[T]):
             oldest = ids[0]
             learned = self._learned[1] if self._learned and oldest >= self._learned[0] else None
             if use_pages(len(ids), learned):
-                missing = await self._page(ids)
+                missing, pages = await walk_list(
+                    lambda before: self._fetch(self.source.page(before)), ids, self.feed)
+                self._learned = (oldest, pages)
             await self._singles(sorted(missing))
             self._rate_streak = 0
         except RateLimitError as exc:
@@ -350,35 +334,6 @@ class Board(Generic[T]):
                         watcher.interval = watcher.policy.next_interval(watcher.interval)
                     watcher.primed = True
                     watcher.due = started + watcher.policy.jittered(watcher.interval, self.rand)
-
-    async def _page(self, ids: list[int]) -> set[int]:
-        """Walk the list newest first until the oldest id is covered; return what is missing."""
-        wanted = set(ids)
-        oldest = ids[0]
-        before: int | None = None
-        pages = seen = 0
-        first_id: int | None = None
-        while True:
-            page = await self._fetch(self.source.page(before))
-            pages += 1
-            seen += len(page)
-            for obj in page:
-                if obj.id in wanted:
-                    wanted.discard(obj.id)
-                    self.feed(obj)
-            if len(page) < PAGE_LIMIT:  # the end of the list: the rest is not in it
-                self._learned = (oldest, pages)
-                return wanted
-            first_id = page[0].id if first_id is None else first_id
-            last_id = page[-1].id
-            below = [oid for oid in wanted if oid < last_id]
-            if not below:
-                self._learned = (oldest, pages)
-                return wanted
-            if not keep_paging(first_id, last_id, seen, below):
-                self._learned = (oldest, pages + pages_left(first_id, last_id, seen, min(below)))
-                return wanted
-            before = last_id
 
     async def _singles(self, ids: list[int]) -> None:
         if not ids:

@@ -6,7 +6,7 @@ import asyncio
 import math
 import random
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import attrs
 
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 T = TypeVar("T", Tune, Prompt)
 R = TypeVar("R")
 Sleep = Callable[[float], Awaitable[None]]
+Clock = Callable[[], float]  # monotonic seconds
 
 PAGE_LIMIT = MAX_LIMIT  # 120, the largest page Astria serves (astria-api §3.1, §5.3)
 # With this many ids or fewer a tick is single GETs: a list page costs one request too but
@@ -161,7 +162,47 @@ def keep_paging(first_id: int, last_id: int, items_seen: int, missing_below: lis
     return left < len(missing_below)
 
 
+async def walk_list(page: Callable[[int | None], Awaitable[list[T]]], ids: list[int],
+                    found: Callable[[T], object]) -> tuple[set[int], int]:
+    """Walk the list newest first until the oldest of `ids` (sorted) is covered.
+
+    `page(before_id)` reads one page; `found` gets each object of `ids` met. Returns the ids
+    not found (for single GETs) and the pages the walk took, or would have taken had it not
+    stopped where single GETs are cheaper (what the next tick's `use_pages` learns from).
+    """
+    wanted = set(ids)
+    before: int | None = None
+    pages = seen = 0
+    first_id: int | None = None
+    while True:
+        items = await page(before)
+        pages += 1
+        seen += len(items)
+        for obj in items:
+            if obj.id in wanted:
+                wanted.discard(obj.id)
+                found(obj)
+        if len(items) < PAGE_LIMIT:  # the end of the list: the rest is not in it
+            return wanted, pages
+        first_id = items[0].id if first_id is None else first_id
+        last_id = items[-1].id
+        below = [oid for oid in wanted if oid < last_id]
+        if not below:
+            return wanted, pages
+        if not keep_paging(first_id, last_id, seen, below):
+            return wanted, pages + pages_left(first_id, last_id, seen, min(below))
+        before = last_id
+
+
 # --- sources: how a board fetches ---------------------------------------------------------
+
+
+class Source(Protocol[T]):
+    """How a board fetches (an `ApiSource`, or a fake in tests)."""
+
+    async def one(self, oid: int) -> T: ...
+
+    async def page(self, before_id: int | None) -> list[T]: ...
 
 
 class ApiSource(Generic[T]):
