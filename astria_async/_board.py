@@ -43,7 +43,7 @@ logger = logging.getLogger("astria_async")
 
 R = TypeVar("R")
 
-STATE_CAP = 4096  # finished states kept for waits that start after a callback arrived
+STATE_CAP = 4096  # states kept besides the watched ones (for waits started after a callback)
 RATE_PAUSE_BASE = 5.0  # a 429 without Retry-After pauses 5 s, doubling while they repeat
 RATE_PAUSE_MAX = 120.0
 
@@ -78,7 +78,9 @@ class Board(Generic[T]):
         self.last_error: BaseException | None = None  # the last transient refresh failure
         self._concurrency = concurrency
         self._limit: asyncio.Semaphore | None = None
-        self._state: OrderedDict[int, T] = OrderedDict()
+        self._state: dict[int, T] = {}
+        # The ids in _state nobody watches, least recently fed or left first: the ones pruned.
+        self._spare: OrderedDict[int, None] = OrderedDict()
         self._watchers: dict[int, set[Watcher]] = {}
         self._errors: dict[int, BaseException] = {}
         self._task: asyncio.Task[None] | None = None
@@ -103,7 +105,9 @@ class Board(Generic[T]):
         if old is not None and (old == obj or not self._newer(old, obj)):
             return False
         self._state[obj.id] = obj
-        self._state.move_to_end(obj.id)
+        if obj.id not in self._watchers:
+            self._spare[obj.id] = None
+            self._spare.move_to_end(obj.id)
         self._prune()
         if self.done(obj):
             for listener in list(self.listeners):
@@ -121,13 +125,11 @@ class Board(Generic[T]):
         return True
 
     def _prune(self) -> None:
-        if len(self._state) <= STATE_CAP:
-            return
-        for oid in list(self._state):
-            if len(self._state) <= STATE_CAP:
-                break
-            if oid not in self._watchers:
-                del self._state[oid]
+        # Watched states all stay, and STATE_CAP spare ones besides; the oldest spare go first.
+        # A feed costs O(1) however many ids are watched (a scan past every watched state to
+        # find a spare one made 10,000 waiters O(n^2) per tick).
+        while len(self._spare) > STATE_CAP:
+            del self._state[self._spare.popitem(last=False)[0]]
 
     def _notify(self, oid: int) -> None:
         for watcher in self._watchers.get(oid, ()):
@@ -146,7 +148,11 @@ class Board(Generic[T]):
         due = now + policy.jittered(policy.interval, self.rand) if primed else now
         watcher = Watcher(idset, policy, policy.interval, due, primed)
         for oid in idset:
-            self._watchers.setdefault(oid, set()).add(watcher)
+            group = self._watchers.get(oid)
+            if group is None:
+                group = self._watchers[oid] = set()
+                self._spare.pop(oid, None)
+            group.add(watcher)
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(
                 self._run(), name=f"astria-{self.kind}-board")
@@ -163,6 +169,9 @@ class Board(Generic[T]):
             if not group:
                 del self._watchers[oid]
                 self._errors.pop(oid, None)
+                if oid in self._state:
+                    self._spare[oid] = None
+        self._prune()
         if not self._watchers:
             self._wake.set()
 

@@ -1,0 +1,89 @@
+"""The board with many waiters, cheaply: work and sizes are counted, not timed (fake clock)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import datetime, timezone
+
+import pytest
+from _faketime import FakeTime
+
+from astria_async import WaitPolicy, _board
+from astria_async._board import Board
+from astria_async.models import Prompt
+
+T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+POLICY = WaitPolicy(interval=2.0, multiplier=1.0, max_interval=2.0, jitter=0.0, timeout=None)
+
+
+class CountedId(int):
+    """An id that counts how often it is hashed: once per dict or set lookup of it."""
+
+    hashes = 0
+
+    def __hash__(self) -> int:
+        CountedId.hashes += 1
+        return int.__hash__(self)
+
+
+class Source:
+    """Every prompt exists and keeps running; with `hang` each request waits forever."""
+
+    def __init__(self) -> None:
+        self.hang = False
+        self.calls = 0
+
+    async def _request(self) -> None:
+        self.calls += 1
+        if self.hang:
+            await asyncio.Event().wait()
+
+    async def one(self, oid: int) -> Prompt:
+        await self._request()
+        return _prompt(oid)
+
+    async def page(self, before_id: int | None) -> list[Prompt]:
+        await self._request()
+        return []  # the list shows nothing: each id is fetched singly
+
+
+def _prompt(oid: int) -> Prompt:
+    return Prompt(id=oid, text="x", updated_at=T0)
+
+
+@pytest.fixture
+def ft() -> FakeTime:
+    return FakeTime()
+
+
+@pytest.fixture
+def source() -> Source:
+    return Source()
+
+
+@pytest.fixture
+def board(ft: FakeTime, source: Source) -> Iterator[Board[Prompt]]:
+    yield Board("prompt", source, done=lambda p: p.is_finished, clock=ft.clock,
+                sleep=ft.sleep, concurrency=4, rand=lambda: 0.5)
+
+
+async def test_a_feed_costs_the_same_however_many_states_are_watched(
+        board: Board[Prompt], monkeypatch: pytest.MonkeyPatch) -> None:
+    # More watched states than the cap: spare ones must be found without a look at each
+    # stored state per feed (10,000 waiters made every tick O(n^2) that way).
+    monkeypatch.setattr(_board, "STATE_CAP", 64)
+    n = 1000
+    watched = [CountedId(i) for i in range(1, n + 1)]
+    spare = [CountedId(i) for i in range(n + 1, 2 * n + 1)]
+    watcher = board.watch(watched, POLICY)
+    CountedId.hashes = 0
+    for oid in watched + spare:  # the watched first: a scan from the oldest meets them all
+        board.feed(_prompt(oid))
+    feeds = 2 * n
+    # A few lookups a feed (~5); a scan of the stored states hashed 3,000,000 times.
+    assert CountedId.hashes <= 10 * feeds
+    assert all(board.get(oid) is not None for oid in watched)  # watched states all stay
+    assert [oid for oid in spare if board.get(oid) is not None] == spare[-64:]  # the newest
+    board.unwatch(watcher)
+    assert sum(board.get(oid) is not None for oid in watched + spare) == 64
