@@ -1,11 +1,11 @@
 """The board: one per kind, it refreshes every watched object together, once per tick.
 
-Waiters do not poll. Each registers what it watches on the board and sleeps on an event. One
+Waiters do not poll. Each registers what it watches on the board and sleeps until woken. One
 refresher task per board (started by the first watcher, gone when the last one leaves or the
 client closes) fetches all watched ids at the earliest time any watcher wants news, never
 more often than the shortest current interval, and never during a 429 pause. New states are
 stored, and only the waiters whose objects changed are woken. A callback fed to the board
-wakes its waiters at once.
+wakes its waiters at once. Deadlines are kept by one timer per board too (see `_watch`).
 
 Why one refresher task rather than "refresh if stale under a lock" in every waiter: a
 refresh then belongs to nobody, so cancelling the waiter that would have triggered it cannot
@@ -25,10 +25,9 @@ from collections import OrderedDict
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from typing import Generic, TypeVar
 
-import attrs
-
 from ._polling import Clock as Clock  # the client's import
 from ._polling import Sleep, Source, T, WaitPolicy, run_all, use_pages, wait_event, walk_list
+from ._watch import Deadlines, Watcher
 from .errors import (
     AstriaError,
     AuthenticationError,
@@ -46,18 +45,6 @@ R = TypeVar("R")
 STATE_CAP = 4096  # states kept besides the watched ones (for waits started after a callback)
 RATE_PAUSE_BASE = 5.0  # a 429 without Retry-After pauses 5 s, doubling while they repeat
 RATE_PAUSE_MAX = 120.0
-
-
-@attrs.define(eq=False)
-class Watcher:
-    """One waiter's registration: its ids, its pace, and the event that wakes it."""
-
-    ids: frozenset[int]
-    policy: WaitPolicy
-    interval: float
-    due: float
-    primed: bool
-    event: asyncio.Event = attrs.field(factory=asyncio.Event)
 
 
 class Board(Generic[T]):
@@ -82,6 +69,7 @@ class Board(Generic[T]):
         # The ids in _state nobody watches, least recently fed or left first: the ones pruned.
         self._spare: OrderedDict[int, None] = OrderedDict()
         self._watchers: dict[int, set[Watcher]] = {}
+        self._deadlines = Deadlines(f"astria-{kind}", clock, sleep)
         self._errors: dict[int, BaseException] = {}
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -133,12 +121,13 @@ class Board(Generic[T]):
 
     def _notify(self, oid: int) -> None:
         for watcher in self._watchers.get(oid, ()):
-            watcher.event.set()
+            watcher.wake()
 
     # --- watchers ---------------------------------------------------------------------
 
-    def watch(self, ids: Iterable[int], policy: WaitPolicy) -> Watcher:
-        """Register interest in `ids`; pair with `unwatch` in a `finally`."""
+    def watch(self, ids: Iterable[int], policy: WaitPolicy,
+              deadline: float | None = None) -> Watcher:
+        """Register interest in `ids` (woken at `deadline` too); pair with `unwatch`."""
         if self._closed:
             raise ClientClosedError("the AstriaClient is closed; create a new one")
         idset = frozenset(ids)
@@ -146,13 +135,15 @@ class Board(Generic[T]):
         # Ids with no state are fetched at the next allowed tick; known ones after a pause.
         primed = all(oid in self._state for oid in idset)
         due = now + policy.jittered(policy.interval, self.rand) if primed else now
-        watcher = Watcher(idset, policy, policy.interval, due, primed)
+        watcher = Watcher(idset, policy, policy.interval, due, primed, deadline)
         for oid in idset:
             group = self._watchers.get(oid)
             if group is None:
                 group = self._watchers[oid] = set()
                 self._spare.pop(oid, None)
             group.add(watcher)
+        if deadline is not None:
+            self._deadlines.add(watcher)
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(
                 self._run(), name=f"astria-{self.kind}-board")
@@ -161,6 +152,11 @@ class Board(Generic[T]):
 
     def unwatch(self, watcher: Watcher) -> None:
         """Drop a registration; the refresher stops when nobody watches."""
+        if not watcher.active:
+            return
+        watcher.active = False
+        if watcher.deadline is not None:
+            self._deadlines.discard(watcher)
         for oid in watcher.ids:
             group = self._watchers.get(oid)
             if group is None:
@@ -188,12 +184,6 @@ class Board(Generic[T]):
         if error is not None:
             raise error
 
-    async def wait_change(self, watcher: Watcher, deadline: float | None) -> None:
-        """Sleep until one of the watcher's objects changes or `deadline` (board clock)."""
-        timeout = None if deadline is None else deadline - self.clock()
-        await wait_event(watcher.event, timeout, self.sleep)
-        watcher.event.clear()
-
     async def states(self, oid: int, policy: WaitPolicy,
                      initial: T | None = None) -> AsyncGenerator[T, None]:
         """Each new state of `oid` until it is done (the final one included).
@@ -204,7 +194,7 @@ class Board(Generic[T]):
         if initial is not None:
             self.feed(initial)
         deadline = None if policy.timeout is None else self.clock() + policy.timeout
-        watcher = self.watch((oid,), policy)
+        watcher = self.watch((oid,), policy, deadline)
         last: T | None = None
         try:
             while True:
@@ -218,7 +208,7 @@ class Board(Generic[T]):
                     continue
                 if deadline is not None and self.clock() >= deadline:
                     raise self.timeout_error(oid, policy, last or initial)
-                await self.wait_change(watcher, deadline)
+                await watcher.sleep()
         finally:
             self.unwatch(watcher)
 
@@ -238,7 +228,7 @@ class Board(Generic[T]):
         """Each of `ids` once, as it gets done (in the order they finish)."""
         pending = dict.fromkeys(ids)
         deadline = None if policy.timeout is None else self.clock() + policy.timeout
-        watcher = self.watch(pending, policy)
+        watcher = self.watch(pending, policy, deadline)
         try:
             while pending:
                 for oid in list(pending):
@@ -253,7 +243,7 @@ class Board(Generic[T]):
                     first = next(iter(pending))
                     raise self.timeout_error(first, policy, self._state.get(first),
                                              waiting=len(pending))
-                await self.wait_change(watcher, deadline)
+                await watcher.sleep()
         finally:
             self.unwatch(watcher)
 
@@ -388,7 +378,8 @@ class Board(Generic[T]):
         self._closed = True
         for group in self._watchers.values():
             for watcher in group:
-                watcher.event.set()
+                watcher.wake()
+        await self._deadlines.aclose()
         task, self._task = self._task, None
         if task is not None:
             task.cancel()

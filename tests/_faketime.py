@@ -30,6 +30,10 @@ class FakeTime:
         for _ in range(rounds):
             await asyncio.sleep(0)
 
+    def sleeping(self) -> int:
+        """How many sleeps are pending."""
+        return sum(1 for _, _, fut in self._sleepers if not fut.done())
+
     def next_wake(self) -> float | None:
         live = [when for when, _, fut in self._sleepers if not fut.done()]
         return min(live) if live else None

@@ -6,11 +6,13 @@ import asyncio
 from collections.abc import Iterator
 from datetime import datetime, timezone
 
+import attrs
 import pytest
 from _faketime import FakeTime
 
 from astria_async import WaitPolicy, _board
 from astria_async._board import Board
+from astria_async.errors import WaitTimeoutError
 from astria_async.models import Prompt
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -87,3 +89,42 @@ async def test_a_feed_costs_the_same_however_many_states_are_watched(
     assert [oid for oid in spare if board.get(oid) is not None] == spare[-64:]  # the newest
     board.unwatch(watcher)
     assert sum(board.get(oid) is not None for oid in watched + spare) == 64
+
+
+async def test_deadlines_end_waits_on_time_while_a_refresh_hangs(
+        ft: FakeTime, source: Source, board: Board[Prompt]) -> None:
+    source.hang = True
+    tasks = [asyncio.ensure_future(board.wait(i, attrs.evolve(POLICY, timeout=10.0 + i)))
+             for i in range(1, 51)]
+    await ft.settle()
+    assert source.calls == 1  # the first tick's request never answers
+    assert ft.sleeping() == 1  # one timer for the 50 deadlines, none per waiter
+    await ft.advance(35.5)
+    assert [t.done() for t in tasks] == [i <= 25 for i in range(1, 51)]
+    await ft.advance(30.0)
+    for oid, task in enumerate(tasks, 1):
+        exc = task.exception()
+        assert isinstance(exc, WaitTimeoutError) and exc.object_id == oid
+    assert board.watched == 0 and len(board._deadlines) == 0
+    await board.aclose()
+    await ft.settle()
+    others = asyncio.all_tasks() - {asyncio.current_task()}
+    assert not [t for t in others if not t.done()]
+
+
+async def test_cancelled_waits_leave_no_deadline_behind(ft: FakeTime,
+                                                       board: Board[Prompt]) -> None:
+    policy = attrs.evolve(POLICY, timeout=100.0)
+    tasks = [asyncio.ensure_future(board.wait(i, policy)) for i in range(1, 1001)]
+    await ft.settle()
+    for task in tasks[10:]:
+        task.cancel()
+    await ft.settle()
+    assert board.watched == 10
+    assert len(board._deadlines) <= 2 * 10 + 64  # the heap forgets the cancelled ones
+    await ft.advance(99.0)
+    assert not any(t.done() for t in tasks[:10])  # their deadlines did not move
+    await ft.advance(1.0)
+    assert all(isinstance(t.exception(), WaitTimeoutError) for t in tasks[:10])
+    await ft.settle()
+    assert board._task is None and board._deadlines._task is None and ft.sleeping() == 0

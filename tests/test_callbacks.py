@@ -281,6 +281,9 @@ async def test_fake_callback_resolves_the_wait_without_polling(astria_fake: Fake
             done = await prompt.wait_images()
             assert done.succeeded and time.monotonic() - started < 5
             assert astria_fake.count("GET", "/prompts*") == 0  # the callback did it
+            # The receiver fed the board before it answered: the wait may end before the fake
+            # has recorded the answer to its delivery.
+            await astria_fake.flush_callbacks()
             assert [cb.status for cb in astria_fake.callbacks] == [200]
         finally:
             await server.close()
