@@ -16,7 +16,6 @@ of them queueing on a lock; and pacing, 429 pauses and the cost model live in on
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import random
@@ -191,37 +190,47 @@ class Board(Generic[T]):
         Raises:
             WaitTimeoutError: `policy.timeout` passed; carries the last state and the id.
         """
-        if initial is not None:
-            self.feed(initial)
-        deadline = None if policy.timeout is None else self.clock() + policy.timeout
-        watcher = self.watch((oid,), policy, deadline)
+        watcher = self._watch_one(oid, policy, initial)
         last: T | None = None
         try:
-            while True:
-                self.check(oid)
-                obj = self._state.get(oid)
-                if obj is not None and obj is not last and obj != last:
-                    last = obj
-                    yield obj
-                    if self.done(obj):
-                        return
-                    continue
-                if deadline is not None and self.clock() >= deadline:
-                    raise self.timeout_error(oid, policy, last or initial)
-                await watcher.sleep()
+            while last is None or not self.done(last):
+                last = await self._next(oid, watcher, last, initial)
+                yield last
         finally:
             self.unwatch(watcher)
 
     async def wait(self, oid: int, policy: WaitPolicy, initial: T | None = None,
                    on_update: Callable[[T], None] | None = None) -> T:
         """The first done state of `oid`; `on_update` sees every new state (the last too)."""
-        async with contextlib.aclosing(self.states(oid, policy, initial)) as states:
-            async for obj in states:
+        # `states` without the async generator, its asend, aclosing and the loop's weakref:
+        # 5 objects fewer a waiter, less for the GC when 10,000 waits start at once.
+        watcher = self._watch_one(oid, policy, initial)
+        last: T | None = None
+        try:
+            while last is None or not self.done(last):
+                last = await self._next(oid, watcher, last, initial)
                 if on_update is not None:
-                    on_update(obj)
-                if self.done(obj):
-                    return obj
-        raise AssertionError("states() ended without a done state")  # pragma: no cover
+                    on_update(last)
+            return last
+        finally:
+            self.unwatch(watcher)
+
+    def _watch_one(self, oid: int, policy: WaitPolicy, initial: T | None) -> Watcher:
+        if initial is not None:
+            self.feed(initial)
+        deadline = None if policy.timeout is None else self.clock() + policy.timeout
+        return self.watch((oid,), policy, deadline)
+
+    async def _next(self, oid: int, watcher: Watcher, last: T | None, initial: T | None) -> T:
+        """The state of `oid` once it is not `last`."""
+        while True:
+            self.check(oid)
+            obj = self._state.get(oid)
+            if obj is not None and obj is not last and obj != last:
+                return obj
+            if watcher.deadline is not None and self.clock() >= watcher.deadline:
+                raise self.timeout_error(oid, watcher.policy, last or initial)
+            await watcher.sleep()
 
     async def as_completed(self, ids: list[int],
                            policy: WaitPolicy) -> AsyncGenerator[T, None]:
