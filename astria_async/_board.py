@@ -26,7 +26,7 @@ from typing import Generic, TypeVar
 
 from ._polling import Clock as Clock  # the client's import
 from ._polling import Sleep, Source, T, WaitPolicy, run_all, use_pages, wait_event, walk_list
-from ._watch import Deadlines, Watcher
+from ._watch import Deadlines, Watcher, timeout_error
 from .errors import (
     AstriaError,
     AuthenticationError,
@@ -34,7 +34,6 @@ from .errors import (
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
-    WaitTimeoutError,
 )
 
 logger = logging.getLogger("astria_async")
@@ -229,7 +228,8 @@ class Board(Generic[T]):
             if obj is not None and obj is not last and obj != last:
                 return obj
             if watcher.deadline is not None and self.clock() >= watcher.deadline:
-                raise self.timeout_error(oid, watcher.policy, last or initial)
+                raise timeout_error(self.kind, oid, watcher.policy, last or initial,
+                                    self.last_error)
             await watcher.sleep()
 
     async def as_completed(self, ids: list[int],
@@ -250,25 +250,11 @@ class Board(Generic[T]):
                     return
                 if deadline is not None and self.clock() >= deadline:
                     first = next(iter(pending))
-                    raise self.timeout_error(first, policy, self._state.get(first),
-                                             waiting=len(pending))
+                    raise timeout_error(self.kind, first, policy, self._state.get(first),
+                                        self.last_error, waiting=len(pending))
                 await watcher.sleep()
         finally:
             self.unwatch(watcher)
-
-    def timeout_error(self, oid: int, policy: WaitPolicy, last: T | None,
-                      waiting: int = 1) -> WaitTimeoutError:
-        """The error for a wait on `oid` that passed its deadline."""
-        verb = "trained" if self.kind == "tune" else "finished"
-        method = "tunes.wait_trained" if self.kind == "tune" else "prompts.wait_images"
-        what = f"{self.kind} {oid}"
-        if waiting > 1:
-            what += f" (and {waiting - 1} more)"
-        why = f"; last refresh failed: {self.last_error}" if self.last_error else ""
-        return WaitTimeoutError(
-            f"{what} was not {verb} within {policy.timeout:g} s{why}; it keeps "
-            f"running at Astria: resume with client.{method}({oid})",
-            kind=self.kind, object_id=oid, last=last)
 
     # --- the refresher --------------------------------------------------------------------
 

@@ -14,10 +14,12 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+from typing import Any
 
 import attrs
 
 from ._polling import Clock, Sleep, WaitPolicy, wait_event
+from .errors import WaitTimeoutError
 
 
 @attrs.define(eq=False)
@@ -118,3 +120,18 @@ class Deadlines:
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+
+
+def timeout_error(kind: str, oid: int, policy: WaitPolicy, last: Any,
+                  last_error: BaseException | None, waiting: int = 1) -> WaitTimeoutError:
+    """The error for a wait on `oid` (a tune or a prompt) that passed its deadline."""
+    verb = "trained" if kind == "tune" else "finished"
+    method = "tunes.wait_trained" if kind == "tune" else "prompts.wait_images"
+    what = f"{kind} {oid}"
+    if waiting > 1:
+        what += f" (and {waiting - 1} more)"
+    why = f"; last refresh failed: {last_error}" if last_error else ""
+    return WaitTimeoutError(
+        f"{what} was not {verb} within {policy.timeout:g} s{why}; it keeps "
+        f"running at Astria: resume with client.{method}({oid})",
+        kind=kind, object_id=oid, last=last)
