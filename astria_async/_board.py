@@ -73,6 +73,8 @@ class Board(Generic[T]):
         self._wake = asyncio.Event()
         self._paused_until = -math.inf
         self._last_start = -math.inf
+        self._planned = -math.inf  # the next tick while the refresher sleeps for it
+        self._due = self._gap = math.inf  # the earliest due and shortest interval it planned by
         self._rate_streak = 0
         self._learned: tuple[int, float] | None = None  # (oldest id, pages it took)
         self._closed = False
@@ -145,7 +147,10 @@ class Board(Generic[T]):
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(
                 self._run(), name=f"astria-{self.kind}-board")
-        self._wake.set()
+        elif self._start(min(self._due, due), min(self._gap, policy.interval)) < self._planned:
+            # A tick sooner than planned. Only then: a wake re-plans over every watcher, which
+            # made 10,000 waits started one after another O(n^2).
+            self._wake.set()
         return watcher
 
     def unwatch(self, watcher: Watcher) -> None:
@@ -264,11 +269,14 @@ class Board(Generic[T]):
                       and not ((obj := self._state.get(oid)) is not None and self.done(obj)))
 
     def _next_start(self, pending: list[int]) -> float:
+        self._due = self._gap = math.inf
         if not pending:
             return math.inf
-        groups = [self._watchers[oid] for oid in pending]
-        due = min(w.due for group in groups for w in group)
-        gap = min(w.interval for group in self._watchers.values() for w in group)
+        self._due = min(w.due for oid in pending for w in self._watchers[oid])
+        self._gap = min(w.interval for group in self._watchers.values() for w in group)
+        return self._start(self._due, self._gap)
+
+    def _start(self, due: float, gap: float) -> float:
         return max(due, self._last_start + gap, self._paused_until)
 
     async def _run(self) -> None:
@@ -279,8 +287,10 @@ class Board(Generic[T]):
                 start = self._next_start(pending)
                 now = self.clock()
                 if start > now:
+                    self._planned = start
                     await wait_event(self._wake, None if math.isinf(start) else start - now,
                                      self.sleep)
+                    self._planned = -math.inf
                     continue
                 await self._tick(pending)
         except Exception as exc:  # a bug here must not leave every waiter hanging

@@ -128,3 +128,26 @@ async def test_cancelled_waits_leave_no_deadline_behind(ft: FakeTime,
     assert all(isinstance(t.exception(), WaitTimeoutError) for t in tasks[:10])
     await ft.settle()
     assert board._task is None and board._deadlines._task is None and ft.sleeping() == 0
+
+
+async def test_waits_started_one_by_one_do_not_each_replan_the_refresher(
+        ft: FakeTime, source: Source, board: Board[Prompt]) -> None:
+    # Waking the refresher re-plans over every watched id: one wake per new wait made 10,000
+    # waits started one after another O(n^2). A new wait wakes it only to tick sooner.
+    n = 1000
+    ids = [CountedId(i) for i in range(1, n + 1)]
+    for oid in ids:
+        board.feed(_prompt(oid))  # known states: each wait wants its first tick in 2 s
+    CountedId.hashes = 0
+    tasks = []
+    for oid in ids:
+        tasks.append(asyncio.ensure_future(board.wait(oid, POLICY)))
+        await ft.settle(5)
+    # ~9 lookups a wait; a re-plan per wait looked each watched id up: 759,000 for 1,000.
+    assert CountedId.hashes <= 30 * n
+    assert source.calls == 0
+    await ft.advance(2.0)
+    assert board.ticks == 1 and source.calls == 1 + n  # one tick for all, on time
+    for task in tasks:
+        task.cancel()
+    await ft.settle()
