@@ -158,6 +158,8 @@ def _make_converter() -> cattrs.Converter:
     for tp, hook in _HOOKS.items():
         # Predicates, not single dispatch: `int | None` must not register for int and None.
         conv.register_structure_hook_func(_is(tp), hook)
+    # A plain class is dispatched before predicates, so cattrs' own int() would win (0.5 -> 0).
+    conv.register_structure_hook(int, _int)
     for cls in (Tune, Prompt, Pack):
         skip: dict[str, Any] = {"raw": override(omit=True)}
         if "_client" in attrs.fields_dict(cls):
