@@ -56,6 +56,10 @@ class AstriaClient:
             default: a random one per client (give one when callbacks may reach another
             process or outlive this client).
         download_concurrency: image downloads at once through this client.
+        durable_downloads: also fsync each downloaded file and its directory, so that it
+            survives a power loss or a kernel crash. Off by default: files are written to a
+            temporary name and renamed when complete, so a file with its final name is whole
+            even if the process dies; only the disk flush is skipped.
         clock, sleep: the monotonic clock and the sleep of waits and retries (for tests).
 
     Raises:
@@ -80,6 +84,7 @@ class AstriaClient:
         fair_use: FairUsePolicy | None = DEFAULT_FAIR_USE,
         callback_secret: str | None = None,
         download_concurrency: int = DEFAULT_DOWNLOAD_CONCURRENCY,
+        durable_downloads: bool = False,
         clock: Clock | None = None,
         sleep: Sleep | None = None,
     ) -> None:
@@ -108,7 +113,8 @@ class AstriaClient:
         if callback_secret is not None and not callback_secret:
             raise ValueError("callback_secret must not be empty")
         self._callback_secret = callback_secret or secrets.token_urlsafe(32)
-        self._downloader = Downloader(self._transport, download_concurrency)
+        self._downloader = Downloader(self._transport, download_concurrency,
+                                      durable=durable_downloads)
         self.tunes = Tunes(self)
         self.prompts = Prompts(self)
         self.packs = Packs(self)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,9 @@ class Host:
     server: TestServer | None = None
     seen: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     cut: dict[str, int] = field(default_factory=dict)  # name -> times left to cut mid-stream
+    stall: set[str] = field(default_factory=set)  # names whose body stops halfway (until closed)
+    stalled: asyncio.Event = field(default_factory=asyncio.Event)
+    closing: asyncio.Event = field(default_factory=asyncio.Event)
     active: int = 0
     peak: int = 0
     delay: float = 0.0
@@ -52,6 +56,11 @@ class Host:
             resp = web.StreamResponse(headers={"Content-Type": ctype,
                                                "Content-Length": str(len(body))})
             await resp.prepare(request)
+            if name in self.stall:
+                await resp.write(body[: len(body) // 2])
+                self.stalled.set()
+                await self.closing.wait()
+                return resp
             if self.cut.get(name, 0) > 0:
                 self.cut[name] -= 1
                 await resp.write(body[: len(body) // 2])
@@ -76,6 +85,7 @@ async def host() -> AsyncIterator[Host]:
     h.server = TestServer(app)
     await h.server.start_server()
     yield h
+    h.closing.set()
     await h.server.close()
 
 
@@ -173,6 +183,40 @@ async def test_rerun_after_a_crash_clears_stale_temp_files(client: AstriaClient,
     paths = await _prompt(client, [host.url("a")]).download(tmp_path)
     assert _files(tmp_path) == [".999-1-0.zzz.part", "777-55-0.png"]
     assert paths[0].read_bytes() == PNG
+
+
+async def test_cancelled_mid_stream_leaves_no_file(client: AstriaClient, host: Host,
+                                                  tmp_path: Path) -> None:
+    host.stall.add("a")
+    task = asyncio.create_task(_prompt(client, [host.url("a")]).download(tmp_path))
+    await asyncio.wait_for(host.stalled.wait(), 5)
+    await asyncio.sleep(0.1)  # the client writes the first half into its temp file
+    assert [n for n in _files(tmp_path) if n.startswith(".777-55-0.") and n.endswith(".part")]
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert _files(tmp_path) == []
+    assert client._downloader._busy == {}
+
+
+@pytest.mark.parametrize("durable", [False, True])
+async def test_fsync_only_when_durable(host: Host, tmp_path: Path,
+                                       monkeypatch: pytest.MonkeyPatch, durable: bool) -> None:
+    synced: list[int] = []
+    real = os.fsync
+
+    def spy(fd: int) -> None:
+        synced.append(fd)
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", spy)
+    async with AstriaClient(KEY, base_url="http://127.0.0.1:9",
+                            durable_downloads=durable) as c:
+        paths = await _prompt(c, [host.url("a"), host.url("jpeg-b")]).download(tmp_path)
+    assert [p.read_bytes() for p in paths] == [PNG, JPEG]
+    assert _files(tmp_path) == ["777-55-0.png", "777-55-1.jpg"]
+    # Durable: each file, then the directory holding its new name.
+    assert len(synced) == (4 if durable else 0)
 
 
 async def test_same_file_twice_at_once_is_fetched_once(client: AstriaClient, host: Host,
