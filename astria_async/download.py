@@ -7,7 +7,11 @@ import contextlib
 import logging
 import mimetypes
 import os
+import re
+import stat
 import tempfile
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
@@ -20,6 +24,8 @@ from .errors import DownloadError
 from .models import Prompt
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ._http import Transport
 
 logger = logging.getLogger("astria_async")
@@ -38,6 +44,10 @@ EXTENSIONS = {
 }
 # An HTML error page or a JSON document is never an image (the prompt's `url` is JSON, §11).
 _NOT_MEDIA = ("text/", "application/json")
+# Folders whose listing a Downloader remembers (least recently used ones are listed again).
+_FOLDERS = 256
+# `{tune}-{prompt}-{index}.{ext}` and its temp files `.{tune}-{prompt}-{index}.{random}.part`.
+_OURS = re.compile(r"(\.?)(\d+-\d+-\d+)(\..*)")
 
 
 def extension(content_type: str | None) -> str:
@@ -48,9 +58,13 @@ def extension(content_type: str | None) -> str:
 
 def stem(prompt: Prompt, index: int) -> str:
     """`{tune_id}-{prompt_id}-{index}`; LoRA/FaceID prompts use the referenced tune's id."""
-    tunes = prompt.referenced_tune_ids
+    return f"{_stem_base(prompt)}{index}"
+
+
+def _stem_base(prompt: Prompt) -> str:
+    tunes = prompt.referenced_tune_ids  # parsed from the text: once per prompt, not per image
     tune = tunes[0] if tunes else 0
-    return f"{tune}-{prompt.id}-{index}"
+    return f"{tune}-{prompt.id}-"
 
 
 def existing(directory: Path, name: str) -> Path | None:
@@ -69,6 +83,56 @@ def existing(directory: Path, name: str) -> Path | None:
     return None
 
 
+@dataclass
+class _Folder:
+    """What a Downloader knows of a folder from one listing, kept up to date by its saves.
+
+    `extensions` are those of the complete files (`{name}{ext}`) seen there: whether `name`
+    is complete then takes one stat per extension (usually one) instead of a listing of the
+    whole folder per file. `stale` holds the temp files seen by the listing, by name: left by
+    a process killed mid-download (or renamed since by a download here), removed before that
+    name is downloaded again.
+    """
+
+    extensions: list[str] = field(default_factory=list)
+    stale: dict[str, list[Path]] = field(default_factory=dict)
+
+    @classmethod
+    def scan(cls, folder: Path) -> _Folder:
+        """One listing of `folder` (in a thread: it takes as long as the folder is big).
+
+        A folder that cannot be listed counts as empty, as with glob: writing into it then
+        fails with a DownloadError.
+        """
+        known = cls()
+        with contextlib.suppress(OSError), os.scandir(folder) as entries:
+            for entry in entries:
+                ours = _OURS.fullmatch(entry.name)
+                if ours is None:
+                    continue
+                hidden, name, rest = ours.groups()
+                if not hidden:
+                    known.learn(rest)
+                elif rest.endswith(".part"):
+                    known.stale.setdefault(name, []).append(Path(entry.path))
+        return known
+
+    def learn(self, extension: str) -> None:
+        if extension not in self.extensions:
+            self.extensions.append(extension)
+
+    def complete(self, folder: Path, name: str) -> Path | None:
+        """The complete file of `name`, if any (a few stats: cheap enough for the loop)."""
+        for ext in self.extensions:
+            path = folder / (name + ext)
+            try:
+                if stat.S_ISREG(os.stat(path).st_mode):
+                    return path
+            except OSError:
+                pass
+        return None
+
+
 class Downloader:
     """Downloads through the client's session, without its API headers.
 
@@ -77,6 +141,10 @@ class Downloader:
     dies mid-download. With `durable=True` each file (and then its directory entry) is also
     fsync'd, so it survives a power loss or a kernel crash too; that costs a disk flush
     per file and is off by default.
+
+    Complete files are skipped. A folder is listed once (in a thread), then each file is
+    checked with a stat of the extensions seen there; a complete file with another extension
+    written by another process meanwhile is fetched again and replaced (atomically).
     """
 
     def __init__(self, transport: Transport, concurrency: int, *, durable: bool = False) -> None:
@@ -87,6 +155,7 @@ class Downloader:
         self._durable = durable
         self._limit: asyncio.Semaphore | None = None
         self._busy: dict[Path, asyncio.Lock] = {}
+        self._folders: OrderedDict[Path, asyncio.Future[_Folder]] = OrderedDict()
 
     async def prompt(self, prompt: Prompt, directory: str | os.PathLike[str]) -> list[Path]:
         """Save every image of `prompt` into `directory`; skip files already complete.
@@ -102,24 +171,56 @@ class Downloader:
             state = f"failed: {prompt.user_error}" if prompt.is_failed else "has no images yet"
             raise DownloadError(f"prompt {prompt.id} {state}; nothing to download "
                                 "(wait with wait_images() first)")
-        folder = await asyncio.to_thread(_ready, Path(directory))
+        folder, known = await self._folder(Path(directory))
         urls = [u for u in prompt.images if u != prompt.url]
-        jobs = [self._one(url, folder, stem(prompt, i)) for i, url in enumerate(urls)]
+        base = _stem_base(prompt)
+        jobs = [self._one(url, folder, f"{base}{i}", known) for i, url in enumerate(urls)]
+        if len(jobs) == 1:
+            return [await jobs[0]]  # no task for a single image
         return await run_all(jobs)
 
-    async def _one(self, url: str, folder: Path, name: str) -> Path:
+    async def _folder(self, directory: Path) -> tuple[Path, _Folder]:
+        # mkdir and resolve on the loop: a few syscalls, cheaper than a thread hop. The
+        # listing is done once per folder, in a thread, shared by the prompts asking for it.
+        folder = _ready(directory)
+        listing = self._folders.get(folder)
+        if listing is None:
+            listing = asyncio.ensure_future(asyncio.to_thread(_Folder.scan, folder))
+            listing.add_done_callback(self._forget_failed(folder))
+            self._folders[folder] = listing
+            while len(self._folders) > _FOLDERS:
+                self._folders.popitem(last=False)
+        else:
+            self._folders.move_to_end(folder)
+        if listing.done():
+            return folder, listing.result()
+        return folder, await asyncio.shield(listing)
+
+    def _forget_failed(self, folder: Path) -> Callable[[asyncio.Future[_Folder]], None]:
+        def forget(listing: asyncio.Future[_Folder]) -> None:
+            failed = listing.cancelled() or listing.exception() is not None
+            if failed and self._folders.get(folder) is listing:
+                del self._folders[folder]  # listed again by the next prompt
+        return forget
+
+    async def _one(self, url: str, folder: Path, name: str, known: _Folder) -> Path:
         key = folder / name
         lock = self._busy.setdefault(key, asyncio.Lock())
         try:
             async with lock:  # the same file twice at once: the second one finds it complete
-                done = await asyncio.to_thread(existing, folder, name)
+                done = known.complete(folder, name)
                 if done is not None:
                     logger.debug("download: %s already complete", done.name)
                     return done
+                for stale in known.stale.pop(name, ()):
+                    with contextlib.suppress(OSError):
+                        stale.unlink()
                 if self._limit is None:
                     self._limit = asyncio.Semaphore(self._concurrency)
                 async with self._limit:
-                    return await self._fetch(url, folder, name)
+                    done = await self._fetch(url, folder, name)
+                known.learn(done.name[len(name):])
+                return done
         finally:
             if not lock.locked() and self._busy.get(key) is lock:
                 del self._busy[key]

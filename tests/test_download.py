@@ -137,6 +137,47 @@ async def test_complete_files_are_skipped(client: AstriaClient, host: Host,
     assert first == again and len(host.seen) == 2
 
 
+async def test_complete_files_found_by_extension(client: AstriaClient, host: Host,
+                                                 tmp_path: Path) -> None:
+    # A complete file from an earlier run, whatever its extension: not fetched again.
+    (tmp_path / "777-55-0.webp").write_bytes(b"RIFF")
+    paths = await _prompt(client, [host.url("a"), host.url("b")]).download(tmp_path)
+    assert [p.name for p in paths] == ["777-55-0.webp", "777-55-1.png"]
+    assert [n for n, _ in host.seen] == ["b"]
+    # After the folder was listed: files appearing or disappearing are still seen.
+    (tmp_path / "777-55-2.png").write_bytes(PNG)
+    (tmp_path / "777-55-1.png").unlink()
+    paths = await _prompt(client, [host.url(n) for n in "abc"]).download(tmp_path)
+    assert [p.name for p in paths] == ["777-55-0.webp", "777-55-1.png", "777-55-2.png"]
+    assert [n for n, _ in host.seen] == ["b", "b"]
+
+
+async def test_folder_listed_once_and_recreated(client: AstriaClient, host: Host,
+                                               tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from astria_async import download
+
+    scans: list[Path] = []
+    real = download._Folder.scan
+
+    def spy(folder: Path) -> download._Folder:
+        scans.append(folder)
+        return real(folder)
+
+    monkeypatch.setattr(download._Folder, "scan", spy)
+    out = tmp_path / "out"
+    prompts = [Prompt.from_dict({"id": i, "tune_id": 7, "text": "sks man",
+                                 "images": [host.url(f"n{i}")]}, client) for i in range(1, 9)]
+    await asyncio.gather(*(p.download(out) for p in prompts))
+    assert scans == [out] and len(_files(out)) == 8
+    # Removed behind the client's back: made again and filled again, without a new listing.
+    for path in out.iterdir():
+        path.unlink()
+    out.rmdir()
+    await prompts[0].download(out)
+    assert scans == [out] and _files(out) == ["7-1-0.png"]
+
+
 async def test_interrupted_download_leaves_no_partial_file(host: Host, tmp_path: Path) -> None:
     async with AstriaClient(KEY, base_url="http://127.0.0.1:9", download_concurrency=1) as c:
         host.cut["b"] = 1
