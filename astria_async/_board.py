@@ -319,7 +319,7 @@ class Board(Generic[T]):
             await self._singles(sorted(missing))
             self._rate_streak = 0
         except RateLimitError as exc:
-            self._pause(exc)
+            self.pause(exc)
         except AuthenticationError as exc:  # a wrong key ends every wait; nothing will change
             for oid in ids:
                 self._errors[oid] = exc
@@ -368,7 +368,14 @@ class Board(Generic[T]):
             self.requests += 1
             return await request
 
-    def _pause(self, exc: RateLimitError) -> None:
+    def pause(self, exc: RateLimitError) -> None:
+        """Hold every wait of this board for the 429's Retry-After (any request's 429 counts).
+
+        Astria rate-limits the account, not one endpoint (astria-api §13), so a 429 on the
+        user's own call means the board's next tick would be refused too.
+        """
+        if exc is self.last_error:  # the transport already reported this one
+            return
         self._rate_streak += 1
         pause = exc.retry_after
         if pause is None:

@@ -110,6 +110,7 @@ class AstriaClient:
             sleep=self._sleep, concurrency=share)
         self._fair_use = FairUse(fair_use, self)
         self._prompt_board.listeners.append(self._fair_use.finished)
+        self._transport.rate_limit_listeners += [self._tune_board.pause, self._prompt_board.pause]
         if callback_secret is not None and not callback_secret:
             raise ValueError("callback_secret must not be empty")
         self._callback_secret = callback_secret or secrets.token_urlsafe(32)

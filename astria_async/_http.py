@@ -97,6 +97,8 @@ class Transport:
         self._upload_timeout = aiohttp.ClientTimeout(
             total=settings.upload_timeout, connect=settings.connect_timeout)
         self.sleep: Sleep = asyncio.sleep
+        # Told about every 429, whoever sent the request, so waits pause too.
+        self.rate_limit_listeners: list[Callable[[RateLimitError], None]] = []
 
     @property
     def closed(self) -> bool:
@@ -202,6 +204,8 @@ class Transport:
                 error: Exception = self._status_error(method, path, status, headers, content)
                 if isinstance(error, RateLimitError):
                     retry_after = error.retry_after
+                    for listener in self.rate_limit_listeners:
+                        listener(error)
             except aiohttp.ClientConnectorError as exc:
                 outcome, error = Outcome.CONNECT_ERROR, APIConnectionError(
                     f"could not connect to {settings.base_url}: {exc}",

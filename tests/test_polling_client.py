@@ -11,7 +11,14 @@ from _faketime import FakeTime
 from aioresponses import aioresponses
 from yarl import URL
 
-from astria_async import AstriaClient, PromptFailedError, WaitPolicy, WaitTimeoutError
+from astria_async import (
+    AstriaClient,
+    PromptFailedError,
+    RateLimitError,
+    RetryPolicy,
+    WaitPolicy,
+    WaitTimeoutError,
+)
 
 API = "https://api.astria.ai"
 POLICY = WaitPolicy(interval=2, multiplier=1.5, max_interval=10, jitter=0.0, timeout=30)
@@ -88,3 +95,24 @@ async def test_tune_waits_page_the_list_when_many(mocked: aioresponses, ft: Fake
         await ft.advance(0.1)  # the tune policy looks again after 15 s
         assert all(t.result().is_trained for t in tasks)
     assert len(mocked.requests[("GET", URL(f"{API}/tunes?limit=120"))]) == 2
+
+
+async def test_a_429_on_the_users_own_call_pauses_the_waits(mocked: aioresponses,
+                                                           ft: FakeTime) -> None:
+    mocked.get(f"{API}/prompts/1", payload={"id": 1, "images": []}, repeat=True)
+    mocked.get(f"{API}/tunes/5", status=429, headers={"Retry-After": "20"},
+               payload={"error": "slow down"})
+    async with AstriaClient("sd_key", base_url=API, prompt_wait=POLICY, clock=ft.clock,
+                            sleep=ft.sleep, fair_use=None,
+                            retry=RetryPolicy(max_retries=0)) as c:
+        c._prompt_board.rand = lambda: 0.5
+        task = asyncio.ensure_future(c.prompts.wait_images(1))
+        await ft.advance(0.5)
+        assert _gets(mocked, "/prompts/1") == 1
+        with pytest.raises(RateLimitError):
+            await c.tunes.get(5)  # Astria limits the account: the board must back off too
+        await ft.advance(19.9)  # unpaced, the board would have looked at t = 2, 5, 9.5, 16.25
+        assert _gets(mocked, "/prompts/1") == 1 and not task.done()
+        await ft.advance(0.2)
+        assert _gets(mocked, "/prompts/1") == 2
+        task.cancel()
