@@ -95,10 +95,10 @@ class _Folder:
     """
 
     extensions: list[str] = field(default_factory=list)
-    stale: dict[str, list[Path]] = field(default_factory=dict)
+    stale: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
-    def scan(cls, folder: Path) -> _Folder:
+    def scan(cls, folder: str) -> _Folder:
         """One listing of `folder` (in a thread: it takes as long as the folder is big).
 
         A folder that cannot be listed counts as empty, as with glob: writing into it then
@@ -114,20 +114,20 @@ class _Folder:
                 if not hidden:
                     known.learn(rest)
                 elif rest.endswith(".part"):
-                    known.stale.setdefault(name, []).append(Path(entry.path))
+                    known.stale.setdefault(name, []).append(entry.path)
         return known
 
     def learn(self, extension: str) -> None:
         if extension not in self.extensions:
             self.extensions.append(extension)
 
-    def complete(self, folder: Path, name: str) -> Path | None:
+    def complete(self, folder: str, name: str) -> Path | None:
         """The complete file of `name`, if any (a few stats: cheap enough for the loop)."""
         for ext in self.extensions:
-            path = folder / (name + ext)
+            path = os.path.join(folder, name + ext)
             try:
                 if stat.S_ISREG(os.stat(path).st_mode):
-                    return path
+                    return Path(path)
             except OSError:
                 pass
         return None
@@ -154,8 +154,9 @@ class Downloader:
         self._concurrency = concurrency
         self._durable = durable
         self._limit: asyncio.Semaphore | None = None
-        self._busy: dict[Path, asyncio.Lock] = {}
-        self._folders: OrderedDict[Path, asyncio.Future[_Folder]] = OrderedDict()
+        # Paths as str inside (pathlib objects cost microseconds each, several per file).
+        self._busy: dict[str, asyncio.Lock] = {}
+        self._folders: OrderedDict[str, asyncio.Future[_Folder]] = OrderedDict()
 
     async def prompt(self, prompt: Prompt, directory: str | os.PathLike[str]) -> list[Path]:
         """Save every image of `prompt` into `directory`; skip files already complete.
@@ -171,7 +172,7 @@ class Downloader:
             state = f"failed: {prompt.user_error}" if prompt.is_failed else "has no images yet"
             raise DownloadError(f"prompt {prompt.id} {state}; nothing to download "
                                 "(wait with wait_images() first)")
-        folder, known = await self._folder(Path(directory))
+        folder, known = await self._folder(directory)
         urls = [u for u in prompt.images if u != prompt.url]
         base = _stem_base(prompt)
         jobs = [self._one(url, folder, f"{base}{i}", known) for i, url in enumerate(urls)]
@@ -179,7 +180,7 @@ class Downloader:
             return [await jobs[0]]  # no task for a single image
         return await run_all(jobs)
 
-    async def _folder(self, directory: Path) -> tuple[Path, _Folder]:
+    async def _folder(self, directory: str | os.PathLike[str]) -> tuple[str, _Folder]:
         # mkdir and resolve on the loop: a few syscalls, cheaper than a thread hop. The
         # listing is done once per folder, in a thread, shared by the prompts asking for it.
         folder = _ready(directory)
@@ -196,15 +197,15 @@ class Downloader:
             return folder, listing.result()
         return folder, await asyncio.shield(listing)
 
-    def _forget_failed(self, folder: Path) -> Callable[[asyncio.Future[_Folder]], None]:
+    def _forget_failed(self, folder: str) -> Callable[[asyncio.Future[_Folder]], None]:
         def forget(listing: asyncio.Future[_Folder]) -> None:
             failed = listing.cancelled() or listing.exception() is not None
             if failed and self._folders.get(folder) is listing:
                 del self._folders[folder]  # listed again by the next prompt
         return forget
 
-    async def _one(self, url: str, folder: Path, name: str, known: _Folder) -> Path:
-        key = folder / name
+    async def _one(self, url: str, folder: str, name: str, known: _Folder) -> Path:
+        key = os.path.join(folder, name)
         lock = self._busy.setdefault(key, asyncio.Lock())
         try:
             async with lock:  # the same file twice at once: the second one finds it complete
@@ -214,7 +215,7 @@ class Downloader:
                     return done
                 for stale in known.stale.pop(name, ()):
                     with contextlib.suppress(OSError):
-                        stale.unlink()
+                        os.unlink(stale)
                 if self._limit is None:
                     self._limit = asyncio.Semaphore(self._concurrency)
                 async with self._limit:
@@ -225,14 +226,14 @@ class Downloader:
             if not lock.locked() and self._busy.get(key) is lock:
                 del self._busy[key]
 
-    async def _fetch(self, url: str, folder: Path, name: str) -> Path:
+    async def _fetch(self, url: str, folder: str, name: str) -> Path:
         session = self._transport.session()
         target = URL(url)
         if target.scheme not in ("http", "https"):
             raise DownloadError(f"not an http(s) image URL: {url!r}", url=url)
         # Only a User-Agent: the API key must never reach an image host.
         headers = {"User-Agent": USER_AGENT, "Accept": "image/*,video/*,*/*;q=0.5"}
-        tmp: Path | None = None
+        tmp: str | None = None
         try:
             async with session.get(target, headers=headers, timeout=TIMEOUT,
                                    proxy=self._transport.proxy_for(target)) as resp:
@@ -241,7 +242,8 @@ class Downloader:
                 ctype = resp.headers.get("Content-Type", "")
                 if ctype.lower().startswith(_NOT_MEDIA):
                     raise DownloadError(f"GET {url} returned {ctype!r}, not an image", url=url)
-                final = folder / (name + extension(ctype))
+                filename = name + extension(ctype)
+                final = os.path.join(folder, filename)
                 # Created inline (one open() call): a cancellation while a thread created it
                 # would lose its name and leak the file.
                 handle, part = _open_temp(folder, name)
@@ -261,8 +263,8 @@ class Downloader:
                 tmp = None
                 if self._durable:
                     await asyncio.to_thread(_sync_dir, folder)
-            logger.debug("download: saved %s", final.name)
-            return final
+            logger.debug("download: saved %s", filename)
+            return Path(final)
         except DownloadError:
             raise
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
@@ -271,22 +273,29 @@ class Downloader:
         finally:
             if tmp is not None:
                 with contextlib.suppress(OSError):
-                    tmp.unlink()
+                    os.unlink(tmp)
 
 
-def _ready(folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder.resolve()
+def _ready(directory: str | os.PathLike[str]) -> str:
+    """`mkdir -p`, then the absolute path with symlinks resolved."""
+    try:
+        os.mkdir(directory)
+    except FileExistsError:
+        if not os.path.isdir(directory):
+            raise
+    except FileNotFoundError:
+        os.makedirs(directory, exist_ok=True)
+    return os.path.realpath(directory)
 
 
-def _open_temp(folder: Path, name: str) -> tuple[IO[bytes], Path]:
+def _open_temp(folder: str, name: str) -> tuple[IO[bytes], str]:
     # Same directory as the final file, so os.replace is an atomic rename; the leading dot
     # keeps it out of `existing()`.
     fd, path = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
-    return os.fdopen(fd, "wb"), Path(path)
+    return os.fdopen(fd, "wb"), path
 
 
-def _sync_dir(folder: Path) -> None:
+def _sync_dir(folder: str) -> None:
     # The rename is durable once the directory is (not possible on Windows: skipped).
     with contextlib.suppress(OSError):
         fd = os.open(folder, os.O_RDONLY)
