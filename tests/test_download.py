@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 from aiohttp import web
@@ -238,6 +240,33 @@ async def test_cancelled_mid_stream_leaves_no_file(client: AstriaClient, host: H
         await task
     assert _files(tmp_path) == []
     assert client._downloader._busy == {}
+
+
+async def test_cancelled_while_the_temp_file_is_created(client: AstriaClient, host: Host,
+                                                        tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from astria_async import download
+
+    started, finished = threading.Event(), threading.Event()
+    real = download._open_temp
+
+    def slow(folder: str, name: str) -> tuple[IO[bytes], str]:
+        started.set()
+        time.sleep(0.2)  # (in the thread that creates it)
+        try:
+            return real(folder, name)
+        finally:
+            finished.set()
+
+    monkeypatch.setattr(download, "_open_temp", slow)
+    task = asyncio.create_task(_prompt(client, [host.url("a")]).download(tmp_path))
+    assert await asyncio.to_thread(started.wait, 5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await asyncio.to_thread(finished.wait, 5)
+    await asyncio.sleep(0.05)  # the created file is closed and removed on the loop
+    assert _files(tmp_path) == []
 
 
 @pytest.mark.parametrize("durable", [False, True])
