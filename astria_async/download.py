@@ -314,7 +314,20 @@ def _open_temp(folder: str, name: str) -> tuple[IO[bytes], str]:
     # Same directory as the final file, so os.replace is an atomic rename; the leading dot
     # keeps it out of `existing()`.
     fd, path = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
+    # mkstemp makes it 0600 and the rename keeps that: give the image the mode any file the
+    # user creates gets (0644 under the usual umask), so a web server can serve it.
+    with contextlib.suppress(OSError):
+        os.fchmod(fd, 0o666 & ~_UMASK)
     return os.fdopen(fd, "wb"), path
+
+
+def _read_umask() -> int:
+    mask = os.umask(0)  # the only way to read it; set back at once (at import, before threads)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
 
 
 def _sync_dir(folder: str) -> None:

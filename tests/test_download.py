@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import stat
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -364,3 +365,16 @@ async def test_download_from_the_fake_by_id(astria_fake: FakeAstria, tmp_path: P
         await c.prompts.download(created.id, tmp_path)  # complete: nothing fetched again
         assert astria_fake.count("GET", "/mp/*") == images
         assert astria_fake.count("GET", f"/tunes/1504944/prompts/{created.id}") == 0
+
+
+async def test_saved_images_get_the_usual_file_mode(astria_client: AstriaClient,
+                                                    astria_fake: FakeAstria,
+                                                    tmp_path: Path) -> None:
+    # mkstemp's 0600 must not survive the rename: a web server has to be able to serve them.
+    tune = astria_fake.add_tune(title="modes", branch="fast")
+    prompt = await astria_client.prompts.create(tune["id"], text="ohwx man", num_images=1)
+    prompt = await prompt.wait_images(timeout=10)
+    (path,) = await prompt.download(tmp_path)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask
