@@ -2,223 +2,58 @@
 
 from __future__ import annotations
 
-import io
-import math
 import os
 import typing
-from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeAlias
-from urllib.parse import quote, urlsplit
 
 import attrs
 
-from astria_async.errors import InvalidParamsError
+from ._checks import (
+    Checker,
+    boolean,
+    characteristics,
+    choice,
+    data_url,
+    each,
+    fail,
+    file_input,
+    integer,
+    nonblank,
+    number,
+    one_of,
+    positive,
+    seq,
+    string,
+    unset,
+    url,
+    urls,
+)
+from .errors import InvalidParamsError
 
-__all__ = ["FileInput", "PackTuneParams", "PromptParams", "TuneParams", "validate_update"]
+__all__ = ["FileInput", "PackTuneParams", "PromptParams", "TuneParams", "url",
+           "validate_update"]
 
 FileInput: TypeAlias = os.PathLike[str] | str | bytes | typing.BinaryIO
-
-# A checker gets (field, value) and returns the wire value or raises InvalidParamsError.
-Checker: TypeAlias = Callable[[str, Any], Any]
-
-
-def _fail(field: str, problem: str) -> typing.NoReturn:
-    """Raise the one error type of this module."""
-    raise InvalidParamsError(field, problem)
-
-
-def _is_int(value: object) -> bool:
-    """A real int: bool is an int subclass but means something else on the wire."""
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _unset(value: object) -> bool:
-    """None and empty collections are not checked ("" is: it is no bool, number or file)."""
-    if value is None:
-        return True
-    return (
-        isinstance(value, (Sequence, Mapping))
-        and not isinstance(value, (str, bytes, bytearray))
-        and not value
-    )
-
-
-# --- small reusable checkers ---------------------------------------------------------------
-
-
-def instance(kind: type[Any], what: str) -> Checker:
-    """A value of exactly this type family, e.g. a real bool (1 or "true" are not)."""
-
-    def check(field: str, value: Any) -> Any:
-        if not isinstance(value, kind):
-            _fail(field, f"must be {what}, got {value!r}")
-        return value
-
-    return check
-
-
-# The form encoder writes real bools as true/false (§1.1); 1 or "yes" would be sent as is.
-boolean = instance(bool, "True or False")
-string = instance(str, "a string")
-
-
-def nonblank(field: str, value: Any) -> str:
-    """A str with something other than whitespace in it."""
-    if not string(field, value).strip():
-        _fail(field, "must not be blank")
-    return typing.cast(str, value)
-
-
-def integer(lo: int | None = None, hi: int | None = None, *, multiple_of: int = 1) -> Checker:
-    """An int (not bool) in [lo, hi], optionally a multiple of `multiple_of`."""
-    if multiple_of > 1:
-        what = f"a positive multiple of {multiple_of}"
-    elif hi is not None:
-        what = f"an integer from {lo} to {hi}"
-    else:
-        what = "a positive integer" if lo == 1 else f"an integer >= {lo}"
-
-    def check(field: str, value: Any) -> int:
-        in_range = _is_int(value) and (lo is None or value >= lo) and (hi is None or value <= hi)
-        if not in_range or value % multiple_of:
-            _fail(field, f"must be {what}, got {value!r}")
-        return typing.cast(int, value)
-
-    return check
-
-
-def number(lo: float | None = None, hi: float | None = None) -> Checker:
-    """A finite int or float (not bool) in [lo, hi]."""
-    what = "a finite number" if lo is None or hi is None else f"a number from {lo:g} to {hi:g}"
-
-    def check(field: str, value: Any) -> float:
-        # Ints skip isfinite: it overflows on huge ints, which the range check refuses anyway.
-        ok = _is_int(value) or (isinstance(value, float) and math.isfinite(value))
-        if not ok or (lo is not None and value < lo) or (hi is not None and value > hi):
-            _fail(field, f"must be {what}, got {value!r}")
-        return typing.cast(float, value)
-
-    return check
-
-
-def one_of(*allowed: object) -> Checker:
-    """Exactly one of the spec's values: same type and case (so True is not 1)."""
-    listing = ", ".join(repr(a) for a in allowed)
-
-    def check(field: str, value: Any) -> Any:
-        if not any(type(value) is type(a) and value == a for a in allowed):
-            _fail(field, f"must be one of {listing}, got {value!r}")
-        return value
-
-    return check
-
-
-def choice(values: str) -> Checker:
-    """one_of for a `|`-separated list of strings (keeps the tables below compact)."""
-    return one_of(*values.split("|"))
-
-
-def url(field: str, value: Any) -> str:
-    """An absolute http(s) URL, made ASCII: IDNA host, the rest percent-encoded."""
-    if any(ord(c) < 32 or ord(c) == 127 for c in string(field, value)):
-        _fail(field, f"must not contain control characters, got {value!r}")
-    try:  # lone surrogates, bad IPv6 brackets and unencodable hosts all end up here
-        parts = urlsplit(value.encode("utf-8").decode("utf-8"))
-        netloc = parts.netloc.encode("idna").decode("ascii")
-        ok = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
-    except ValueError:
-        ok = False
-    if not ok:
-        _fail(field, f"must be an absolute http:// or https:// URL, got {value!r}")
-    # §3.4: Astria answers 422 "could not download" for non-ASCII URLs unless encoded.
-    value = value.replace(parts.netloc, netloc, 1)
-    return "".join(quote(c) if ord(c) > 126 or c == " " else c for c in value)
-
-
-def data_url(field: str, value: Any) -> str:
-    """A `data:[type][;base64],payload` URL (§5.1 input_image_base64)."""
-    if not string(field, value).startswith("data:") or "," not in value:
-        _fail(field, "must be a data: URL such as 'data:image/png;base64,...'")
-    return typing.cast(str, value)
-
-
-def file_input(url_twin: str) -> Checker:
-    """A local file: bytes or a binary file object as is, a path to an existing file as Path."""
-
-    def check(field: str, value: Any) -> Any:
-        if isinstance(value, (bytes, bytearray)):
-            if not value:
-                _fail(field, "must not be empty bytes")
-            return value
-        if isinstance(value, io.TextIOBase):
-            _fail(field, "is a text-mode file; open it in binary mode ('rb')")
-        if hasattr(value, "read"):
-            if getattr(value, "closed", False):
-                _fail(field, "is a closed file")
-            return value
-        if isinstance(value, str) and value.lower().startswith(("http://", "https://")):
-            _fail(field, f"is a URL; pass URLs in {url_twin} instead")
-        if not isinstance(value, (str, os.PathLike)) or not isinstance(os.fspath(value), str):
-            _fail(field, f"must be a file path, bytes or a binary file object, got {value!r}")
-        path = Path(value)
-        if not path.is_file():
-            _fail(field, f"no such file: {str(path)!r}")
-        return path
-
-    return check
-
-
-def seq(item: Checker, what: str) -> Checker:
-    """A list/tuple (not a lone str or bytes) whose items pass `item`, named `field[i]`."""
-
-    def check(field: str, value: Any) -> list[Any]:
-        if not isinstance(value, Sequence) or isinstance(value, (str, bytes)):
-            _fail(field, f"must be a list of {what}, got {value!r}")
-        return [item(f"{field}[{i}]", v) for i, v in enumerate(value)]
-
-    return check
-
-
-def characteristics(field: str, value: Any) -> dict[str, Any]:
-    """Free-form {{key}} substitutions (§3.4): non-empty str keys, str or number values."""
-    if not isinstance(value, Mapping):
-        _fail(field, f"must be a mapping of name to value, got {value!r}")
-    for key, val in value.items():
-        if not isinstance(key, str) or not key:
-            _fail(field, f"keys must be non-empty strings, got {key!r}")
-        if not (isinstance(val, (str, float)) or _is_int(val)):
-            _fail(f"{field}.{key}", f"must be a string or a number, got {val!r}")
-    return dict(value)
-
-
-positive = integer(lo=1)
-urls = seq(url, "http(s) URLs")
-
-
-def _each(names: str, check: Checker) -> dict[str, Checker]:
-    """The same checker for several space-separated field names."""
-    return dict.fromkeys(names.split(), check)
-
 
 # --- the rule tables (field -> checker, then the cross-field rules) ------------------------
 
 PROMPT_FIELDS: dict[str, Checker] = {  # §5.1
-    **_each("text video_model video_upscale_model video_fps_model", nonblank),
-    **_each("negative_prompt theme video_prompt", string),
-    **_each(
+    **each("text video_model video_upscale_model video_fps_model", nonblank),
+    **each("negative_prompt theme video_prompt", string),
+    **each(
         "callback input_image_url mask_image_url video_first_frame_url video_last_frame_url"
         " source_image_url input_video_url audio_reference_url",
         url,
     ),
-    **_each(
+    **each(
         "community super_resolution inpaint_faces hires_fix face_correct face_swap film_grain"
         " prompt_expansion use_lpw controlnet_txt2img video_audio",
         boolean,
     ),
-    **_each("workspace_id pack_id base_pack_id video_duration", positive),
-    **_each("w h", integer(lo=8, multiple_of=8)),
-    **_each("denoising_strength controlnet_conditioning_scale", number(0, 1)),
+    **each("workspace_id pack_id base_pack_id video_duration", positive),
+    **each("w h", integer(lo=8, multiple_of=8)),
+    **each("denoising_strength controlnet_conditioning_scale", number(0, 1)),
     "num_images": integer(1, 8),
     "seed": integer(0, 2**32),
     "cfg_scale": number(0, 15),
@@ -265,7 +100,7 @@ PROMPT_NEEDS: tuple[tuple[str, tuple[str, ...], str], ...] = (
 )
 
 _TUNE_COMMON: dict[str, Checker] = {  # §3.4, shared with §8.3
-    **_each("title name", nonblank),
+    **each("title name", nonblank),
     "callback": url,
     "images": seq(file_input("image_urls"), "files"),
     "image_urls": urls,
@@ -275,8 +110,8 @@ _TUNE_COMMON: dict[str, Checker] = {  # §3.4, shared with §8.3
 
 TUNE_FIELDS: dict[str, Checker] = {  # §3.4
     **_TUNE_COMMON,
-    **_each("base_tune_id steps", positive),
-    **_each("face_crop training_face_correct auto_extend", boolean),
+    **each("base_tune_id steps", positive),
+    **each("face_crop training_face_correct auto_extend", boolean),
     "branch": choice("sd15|sdxl1|flux1|fast"),
     "model_type": choice("lora|pti|faceid"),
     "token": nonblank,
@@ -284,7 +119,7 @@ TUNE_FIELDS: dict[str, Checker] = {  # §3.4
 
 PACK_TUNE_FIELDS: dict[str, Checker] = {  # §8.3
     **_TUNE_COMMON,
-    **_each("tune_ids prompt_ids", seq(positive, "positive integer ids")),
+    **each("tune_ids prompt_ids", seq(positive, "positive integer ids")),
     "prompts_callback": url,
     "brief": nonblank,
 }
@@ -298,21 +133,21 @@ def _check(
 ) -> dict[str, Any]:
     """Refuse missing `required` fields, check every set one by its row; the wire dict."""
     for field in required:
-        if _unset(value := values[field]):
-            _fail(field, "is required" if value is None else f"must not be empty, got {value!r}")
-    out = {k: check(k, values[k]) for k, check in table.items() if not _unset(values[k])}
+        if unset(value := values[field]):
+            fail(field, "is required" if value is None else f"must not be empty, got {value!r}")
+    out = {k: check(k, values[k]) for k, check in table.items() if not unset(values[k])}
     return {k: v for k, v in out.items() if v != ""}  # negative_prompt="" and the like
 
 
 def _merge_extra(payload: dict[str, Any], extra: Any, named: Mapping[str, Any]) -> dict[str, Any]:
     """Add the unvalidated pass-through params, refusing keys that clash with a set field."""
     if not isinstance(extra, Mapping):
-        _fail("extra", f"must be a mapping of API parameter to value, got {extra!r}")
+        fail("extra", f"must be a mapping of API parameter to value, got {extra!r}")
     for key, value in extra.items():
         if not isinstance(key, str) or not key:
-            _fail("extra", f"keys must be non-empty strings, got {key!r}")
-        if key in payload or not _unset(named.get(key)):
-            _fail(f"extra.{key}", f"{key} is also set as a named parameter; set it only once")
+            fail("extra", f"keys must be non-empty strings, got {key!r}")
+        if key in payload or not unset(named.get(key)):
+            fail(f"extra.{key}", f"{key} is also set as a named parameter; set it only once")
         payload[key] = value
     return payload
 
@@ -390,28 +225,28 @@ class PromptParams:
         # overrides (§8.3), whose text and companion fields come from the pack's own prompts.
         values = _values(self)
         # §5.1: text is required, except for video prompts that start from a given first frame.
-        if require_text and _unset(self.text) and _unset(self.video_first_frame_url):
-            _fail("text", "is required (unless video_first_frame_url is given)")
+        if require_text and unset(self.text) and unset(self.video_first_frame_url):
+            fail("text", "is required (unless video_first_frame_url is given)")
         out = _check(PROMPT_FIELDS, values)
         if "lora_scale" in out and not nested:
-            _fail("lora_scale", "lora_scale is only valid in a tune's prompts")
+            fail("lora_scale", "lora_scale is only valid in a tune's prompts")
         for options in PROMPT_EXCLUSIVE:
             used = [o for o in options if any(f in out for f in o)]
             if len(used) > 1:
                 names = ["/".join(o) for o in options]
                 allowed = f"{', '.join(names[:-1])} or {names[-1]}"
-                _fail(next(f for f in used[1] if f in out), f"use only one of {allowed}")
+                fail(next(f for f in used[1] if f in out), f"use only one of {allowed}")
         # Pack overrides (require_text=False) meet their companions in the pack's own prompts.
         for field, needs, problem in PROMPT_NEEDS if require_text else ():
             if out.get(field) and not any(out.get(n) for n in needs):  # False needs nothing
-                _fail(field, problem)
+                fail(field, problem)
         return _merge_extra(out, self.extra, values)
 
 
 def _nested(field: str, prompt: object, **options: bool) -> dict[str, Any]:
     """The wire dict of a nested PromptParams, its errors named `field.<name>`."""
     if not isinstance(prompt, PromptParams):
-        _fail(field, f"must be a PromptParams, got {prompt!r}")
+        fail(field, f"must be a PromptParams, got {prompt!r}")
     try:
         return prompt.to_payload(**options)
     except InvalidParamsError as err:
@@ -421,7 +256,7 @@ def _nested(field: str, prompt: object, **options: bool) -> dict[str, Any]:
 def _need_images(out: Mapping[str, Any]) -> None:
     """A tune trains on images, given as files or URLs (§3.4)."""
     if "images" not in out and "image_urls" not in out:
-        _fail("images", "give at least one training image in images or image_urls")
+        fail("images", "give at least one training image in images or image_urls")
 
 
 @attrs.frozen(kw_only=True)
@@ -456,7 +291,7 @@ class TuneParams:
         out = _check(TUNE_FIELDS, values, required=("title", "name"))
         _need_images(out)
         prompts = seq(lambda f, p: _nested(f, p, nested=True), "PromptParams")
-        if not _unset(self.prompts):
+        if not unset(self.prompts):
             out["prompts_attributes"] = prompts("prompts", self.prompts)
         return _merge_extra(out, self.extra, values)
 
@@ -509,6 +344,6 @@ def validate_update(
     values["characteristics"] = characteristics
     given = tuple(k for k, v in values.items() if v is not None)
     if not given:
-        _fail("tune", "give at least one of title, name, auto_extend, characteristics")
+        fail("tune", "give at least one of title, name, auto_extend, characteristics")
     # Every given field is required, so characteristics={} is refused rather than skipped.
     return _check(UPDATE_FIELDS, values, required=given)
