@@ -9,8 +9,10 @@ from ..errors import APIResponseValidationError, InvalidParamsError
 
 if TYPE_CHECKING:
     from .._client import AstriaClient
+    from .._polling import WaitPolicy
 
 T = TypeVar("T")
+M = TypeVar("M")
 
 MAX_LIMIT = 120  # astria-api §3.1 / §5.3
 
@@ -21,6 +23,13 @@ class Resource:
     def __init__(self, client: AstriaClient) -> None:
         self._client = client
         self._transport = client._transport
+
+    def _wait_target(self, obj: Any, model: type[M], kind: str, policy: WaitPolicy | None,
+                     timeout: float | None) -> tuple[int, WaitPolicy, M | None]:
+        """What a wait or watch needs: the id, the policy in force and the state in hand."""
+        oid = ident(obj, f"{kind}_id")
+        initial = obj if isinstance(obj, model) else None
+        return oid, self._client._wait_policy(kind, policy, timeout), initial
 
 
 def ident(value: Any, field: str) -> int:

@@ -146,10 +146,8 @@ class Prompts(Resource):
             WaitTimeoutError: not finished in time; `.last` and `.object_id` let you resume.
             NotFoundError: the prompt does not exist (or was deleted).
         """
-        oid = ident(prompt_id, "prompt_id")
-        initial = prompt_id if isinstance(prompt_id, Prompt) else None
-        prompt = await self._client._prompt_board.wait(
-            oid, self._client._wait_policy("prompt", policy, timeout), initial, on_update)
+        oid, pol, initial = self._wait_target(prompt_id, Prompt, "prompt", policy, timeout)
+        prompt = await self._client._prompt_board.wait(oid, pol, initial, on_update)
         if prompt.is_failed:
             raise PromptFailedError(prompt)
         return prompt
@@ -161,10 +159,8 @@ class Prompts(Resource):
         Raises:
             WaitTimeoutError: not finished within the timeout.
         """
-        oid = ident(prompt_id, "prompt_id")
-        initial = prompt_id if isinstance(prompt_id, Prompt) else None
-        return self._client._prompt_board.states(
-            oid, self._client._wait_policy("prompt", policy, timeout), initial)
+        oid, pol, initial = self._wait_target(prompt_id, Prompt, "prompt", policy, timeout)
+        return self._client._prompt_board.states(oid, pol, initial)
 
     async def download(self, prompt_id: int | Prompt,
                        directory: str | os.PathLike[str]) -> list[Path]:

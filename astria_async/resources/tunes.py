@@ -110,10 +110,8 @@ class Tunes(Resource):
             WaitTimeoutError: not trained in time; `.last` and `.object_id` let you resume.
             NotFoundError: the tune does not exist (or was deleted).
         """
-        oid = ident(tune_id, "tune_id")
-        initial = tune_id if isinstance(tune_id, Tune) else None
-        return await self._client._tune_board.wait(
-            oid, self._client._wait_policy("tune", policy, timeout), initial, on_update)
+        oid, pol, initial = self._wait_target(tune_id, Tune, "tune", policy, timeout)
+        return await self._client._tune_board.wait(oid, pol, initial, on_update)
 
     def watch(self, tune_id: int | Tune, *, timeout: float | None = None,
               policy: WaitPolicy | None = None) -> AsyncIterator[Tune]:
@@ -122,10 +120,8 @@ class Tunes(Resource):
         Raises:
             WaitTimeoutError: not trained within the timeout.
         """
-        oid = ident(tune_id, "tune_id")
-        initial = tune_id if isinstance(tune_id, Tune) else None
-        return self._client._tune_board.states(
-            oid, self._client._wait_policy("tune", policy, timeout), initial)
+        oid, pol, initial = self._wait_target(tune_id, Tune, "tune", policy, timeout)
+        return self._client._tune_board.states(oid, pol, initial)
 
     def list(
         self,
