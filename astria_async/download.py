@@ -290,14 +290,22 @@ async def _create_temp(folder: str, name: str) -> tuple[IO[bytes], str]:
     """`_open_temp` in a thread: creating a file is the slow call of a download (0.8 ms on
     the ext4 of a 2-core VM, a round trip on a network filesystem), too long for the loop.
 
-    Shielded, so that a cancellation cannot lose the file the thread creates: it is then
-    closed and removed as soon as the thread is done.
+    Shielded, so that a cancellation cannot lose the file the thread creates: it is closed
+    and removed before the cancellation goes on.
     """
     created = asyncio.get_running_loop().run_in_executor(None, _open_temp, folder, name)
     try:
         return await asyncio.shield(created)
     except asyncio.CancelledError:
-        created.add_done_callback(_discard)
+        # Let the thread finish (mkstemp is quick) and remove its file before giving up, so
+        # that nothing is left by the time the caller sees the failure that cancelled us.
+        try:
+            await asyncio.wait({created})
+        finally:
+            if created.done():
+                _discard(created)
+            else:  # cancelled again while waiting: clean up when the thread is done
+                created.add_done_callback(_discard)
         raise
 
 
