@@ -1,20 +1,21 @@
-"""The cattrs converter: lenient structuring of real Astria payloads into models."""
+"""Structuring Astria payloads into models: a generated fast path, cattrs as the reference."""
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
-import cattrs
-from cattrs.gen import make_dict_structure_fn, override
 
 from .errors import APIResponseValidationError
 from .models import Pack, Prompt, Tune
 
 if TYPE_CHECKING:
+    import cattrs
+
     from ._client import AstriaClient
 
 T = TypeVar("T", Tune, Prompt, Pack)
@@ -153,7 +154,12 @@ def _is(tp: Any) -> Callable[[Any], bool]:
     return lambda t: bool(t == tp)
 
 
-def _make_converter() -> cattrs.Converter:
+@functools.cache
+def detailed() -> cattrs.Converter:
+    """The reference cattrs converter, built on first need: only a bad payload uses it."""
+    import cattrs
+    from cattrs.gen import make_dict_structure_fn, override
+
     conv = cattrs.Converter(detailed_validation=True, forbid_extra_keys=False)
     for tp, hook in _HOOKS.items():
         # Predicates, not single dispatch: `int | None` must not register for int and None.
@@ -187,7 +193,7 @@ def _compile(cls: type[T]) -> Callable[[Mapping[str, Any], Any], T]:
     This is the hot path of every request (astria-api payloads parsed into models). cattrs'
     generated functions call one hook per field through closures; this inlines the type checks
     and passes `raw` (and the client) to the constructor, measured about twice as fast. The cattrs
-    converter below stays the reference: it runs when this fails, to name the bad field.
+    converter (`detailed()`) stays the reference: it runs when this fails, to name the field.
     """
     env: dict[str, Any] = {"cls": cls}
     lines = ["def structure(o, client):", "    g = o.get"]
@@ -215,7 +221,6 @@ for _cls in (Tune, Prompt, Pack):
 
 _FAST: dict[type[Any], Callable[[Mapping[str, Any], Any], Any]] = {
     cls: _compile(cls) for cls in (Tune, Prompt, Pack)}
-_DETAILED = _make_converter()
 
 
 def _field_of(exc: BaseException) -> str | None:
@@ -242,7 +247,7 @@ def _structure_one(data: Any, cls: type[T], client: AstriaClient | None) -> T:
         return _FAST[cls](data, client)  # type: ignore[no-any-return]
     except Exception as fast_exc:
         try:
-            _DETAILED.structure(data, cls)
+            detailed().structure(data, cls)
         except Exception as exc:
             field = _field_of(exc)
             where = f" field '{field}'" if field else ""

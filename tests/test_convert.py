@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from astria_async import APIResponseValidationError, Pack, Prompt, Tune
-from astria_async._convert import _DETAILED
+from astria_async._convert import detailed
 
 # Shaped like the tune in astria-api §2 (list example) and live payloads.
 TUNE: dict[str, Any] = {
@@ -167,7 +167,7 @@ def test_fast_path_agrees_with_the_cattrs_converter(cls: type[Any], data: st.Dat
     for name in data.draw(st.lists(st.sampled_from(names), max_size=8, unique=True)):
         payload[name] = data.draw(_JSONISH)
     try:
-        expected = _DETAILED.structure(payload, cls)
+        expected = detailed().structure(payload, cls)
     except Exception:
         with pytest.raises(APIResponseValidationError):
             cls.from_dict(payload)
