@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
 import aioresponses.core
+import pytest
 from yarl import URL
+
+from astria_async.testing import FakeAstria, FakeClock
 
 _NEEDS_WRITER = "stream_writer" in inspect.signature(aiohttp.ClientResponse.__init__).parameters
 
@@ -23,3 +27,17 @@ class _CompatResponse(aiohttp.ClientResponse):
 
 if _NEEDS_WRITER:
     setattr(aioresponses.core, "ClientResponse", _CompatResponse)  # noqa: B010 (not re-exported)
+
+
+@pytest.fixture
+def fake_options() -> dict[str, Any]:
+    """Options of the `fake` fixture beyond a manual clock; a test module overrides it."""
+    return {}
+
+
+@pytest.fixture
+async def fake(fake_options: dict[str, Any]) -> AsyncIterator[FakeAstria]:
+    """A FakeAstria on a manual clock that must end without an internal error."""
+    async with FakeAstria(**{"clock": FakeClock.manual(), **fake_options}) as server:
+        yield server
+        assert server.errors == []

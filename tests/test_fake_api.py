@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 
 import aiohttp
-import pytest
 
-from astria_async.testing import FakeAstria, FakeClock
+from astria_async.testing import FakeAstria
 
 ISO_MS_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 IMAGE_URL = "https://example.com/a.jpg"
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeAstria]:
-    async with FakeAstria(clock=FakeClock.manual()) as server:
-        yield server
-        assert server.errors == []
 
 
 async def test_binds_loopback_with_generated_key(fake: FakeAstria) -> None:

@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
 
-from astria_async.testing import FakeAstria, FakeClock, sample_images
+from astria_async.testing import FakeAstria, sample_images
 from astria_async.testing._rails import ParamError, UploadedFile, parse_pairs
 
 URL = "https://example.com/a.jpg"
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeAstria]:
-    async with FakeAstria(clock=FakeClock.manual()) as server:
-        yield server
-        assert server.errors == []
 
 
 def test_rails_arrays_hashes_and_indexes() -> None:

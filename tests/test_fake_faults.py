@@ -6,23 +6,20 @@ import asyncio
 import struct
 import time
 import zlib
-from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import pytest
 
-from astria_async.testing import FakeAstria, FakeClock, png_of_size
+from astria_async.testing import FakeAstria, png_of_size
 
 TUNE = {"tune": {"title": "t", "name": "man", "branch": "sd15",
                  "image_urls": ["https://example.com/a.jpg"]}}
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeAstria]:
-    async with FakeAstria(clock=FakeClock.manual(), prompt_seconds=5,
-                          image_bytes=50_000) as server:
-        yield server
-        assert server.errors == []
+def fake_options() -> dict[str, Any]:
+    return {"prompt_seconds": 5, "image_bytes": 50_000}
 
 
 async def test_fail_answers_status_body_and_retry_after(fake: FakeAstria) -> None:

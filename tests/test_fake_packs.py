@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
 
-from astria_async.testing import CallbackRecorder, FakeAstria, FakeClock
+from astria_async.testing import CallbackRecorder, FakeAstria
 
 URL = "https://example.com/a.jpg"
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeAstria]:
-    async with FakeAstria(clock=FakeClock.manual(), train_seconds=60,
-                          prompt_seconds=10) as server:
-        yield server
-        assert server.errors == []
+def fake_options() -> dict[str, Any]:
+    return {"train_seconds": 60, "prompt_seconds": 10}
 
 
 async def test_pack_lists_and_detail(fake: FakeAstria) -> None:
