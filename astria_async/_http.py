@@ -226,7 +226,7 @@ class Transport:
             delay = self._next_delay(method, outcome, attempt, retry_after, idempotent, body,
                                      deadline)
             if delay is None:
-                raise self._final(error, method, outcome)
+                raise error
             logger.debug("retrying %s %s in %.2f s (%s)", method, path, delay, outcome.value)
             await self.sleep(delay)
             attempt += 1
@@ -245,14 +245,6 @@ class Transport:
                                idempotent_create=idempotent)
         remaining = None if deadline is None else deadline - time.monotonic()
         return delay if _retry.fits_deadline(delay, remaining) else None
-
-    def _final(self, error: Exception, method: str, outcome: Outcome) -> Exception:
-        if (method == "POST" and not self.settings.idempotent
-                and isinstance(error, GatewayTimeoutError)):
-            error.args = (error.args[0] + " -- the create may have been processed; it was not "
-                          "re-sent. Enable idempotency in your Astria API settings and pass "
-                          "AstriaClient(idempotent=True) to have it retried safely.",)
-        return error
 
     def _success(self, method: str, path: str, status: int, headers: CIMultiDictProxy[str],
                  content: bytes, raw: bool) -> Reply:
@@ -278,6 +270,11 @@ class Transport:
                               "method": method, "path": path}
         if cls is RateLimitError:
             kw["retry_after"] = _retry.parse_retry_after(headers.get("Retry-After"))
+        elif cls is GatewayTimeoutError and method == "POST" and not self.settings.idempotent:
+            # astria-api §13: "probably processed"; say why it was not re-sent and what would.
+            message += (" -- the create may have been processed; it was not re-sent. Enable "
+                        "idempotency in your Astria API settings and pass "
+                        "AstriaClient(idempotent=True) to have it retried safely.")
         return cls(message, **kw)
 
     @staticmethod
