@@ -1,92 +1,105 @@
 """astria_async: an asyncio client for the Astria fine-tuning and image-generation API."""
 
-from __future__ import annotations
+import importlib as _importlib
+import types as _types
+import typing as _typing
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from . import errors as errors
+from ._config import __version__ as __version__
+from ._retry import RetryPolicy as RetryPolicy
+from .errors import (
+    APIConnectionError as APIConnectionError,
+)
+from .errors import (
+    APIResponseValidationError as APIResponseValidationError,
+)
+from .errors import (
+    APIStatusError as APIStatusError,
+)
+from .errors import (
+    APITimeoutError as APITimeoutError,
+)
+from .errors import (
+    AstriaError as AstriaError,
+)
+from .errors import (
+    AuthenticationError as AuthenticationError,
+)
+from .errors import (
+    BadRequestError as BadRequestError,
+)
+from .errors import (
+    CallbackError as CallbackError,
+)
+from .errors import (
+    ClientClosedError as ClientClosedError,
+)
+from .errors import (
+    ConfigurationError as ConfigurationError,
+)
+from .errors import (
+    DownloadError as DownloadError,
+)
+from .errors import (
+    FairUseError as FairUseError,
+)
+from .errors import (
+    GatewayTimeoutError as GatewayTimeoutError,
+)
+from .errors import (
+    InvalidParamsError as InvalidParamsError,
+)
+from .errors import (
+    NotFoundError as NotFoundError,
+)
+from .errors import (
+    PermissionDeniedError as PermissionDeniedError,
+)
+from .errors import (
+    PromptFailedError as PromptFailedError,
+)
+from .errors import (
+    RateLimitError as RateLimitError,
+)
+from .errors import (
+    ServerError as ServerError,
+)
+from .errors import (
+    ValidationError as ValidationError,
+)
+from .errors import (
+    WaitTimeoutError as WaitTimeoutError,
+)
+from .models import Pack as Pack
+from .models import PackRun as PackRun
+from .models import Prompt as Prompt
+from .models import Tune as Tune
+from .params import PackTuneParams as PackTuneParams
+from .params import PromptParams as PromptParams
+from .params import TuneParams as TuneParams
+from .waiting.policy import FairUsePolicy as FairUsePolicy
+from .waiting.policy import WaitPolicy as WaitPolicy
 
-from ._config import __version__
-
-if TYPE_CHECKING:  # the names below are imported on first use (PEP 562), see __getattr__
-    from . import errors
-    from ._client import AstriaClient
-    from ._fairuse import FairUsePolicy
-    from ._polling import WaitPolicy
-    from ._retry import RetryPolicy
-    from .callbacks import CallbackReceiver, parse_callback
-    from .errors import (
-        APIConnectionError,
-        APIResponseValidationError,
-        APIStatusError,
-        APITimeoutError,
-        AstriaError,
-        AuthenticationError,
-        BadRequestError,
-        CallbackError,
-        ClientClosedError,
-        ConfigurationError,
-        DownloadError,
-        FairUseError,
-        GatewayTimeoutError,
-        InvalidParamsError,
-        NotFoundError,
-        PermissionDeniedError,
-        PromptFailedError,
-        RateLimitError,
-        ServerError,
-        ValidationError,
-        WaitTimeoutError,
-    )
-    from .models import Pack, PackRun, Prompt, Tune
-    from .params import PackTuneParams, PromptParams, TuneParams
-
-# Importing the client pulls in aiohttp (~0.25 s); `astria --help` and tools that only
-# need a model or an error class should not pay for it.
-_WHERE: dict[str, str] = {
-    "errors": ".errors",
-    "APIConnectionError": ".errors",
-    "APIResponseValidationError": ".errors",
-    "APIStatusError": ".errors",
-    "APITimeoutError": ".errors",
+# The one list of names imported on first use (PEP 562): these pull in aiohttp (~0.25 s),
+# which `astria --help` and code that only needs a model, a policy or an error should not pay.
+_LAZY = {
     "AstriaClient": "._client",
-    "AstriaError": ".errors",
-    "AuthenticationError": ".errors",
-    "BadRequestError": ".errors",
-    "CallbackError": ".errors",
     "CallbackReceiver": ".callbacks",
-    "ClientClosedError": ".errors",
-    "ConfigurationError": ".errors",
-    "DownloadError": ".errors",
-    "FairUseError": ".errors",
-    "FairUsePolicy": "._fairuse",
-    "GatewayTimeoutError": ".errors",
-    "InvalidParamsError": ".errors",
-    "NotFoundError": ".errors",
-    "Pack": ".models",
-    "PackRun": ".models",
-    "PackTuneParams": ".params",
-    "PermissionDeniedError": ".errors",
-    "Prompt": ".models",
-    "PromptFailedError": ".errors",
-    "PromptParams": ".params",
-    "RateLimitError": ".errors",
-    "RetryPolicy": "._retry",
-    "ServerError": ".errors",
-    "Tune": ".models",
-    "TuneParams": ".params",
-    "ValidationError": ".errors",
-    "WaitPolicy": "._polling",
-    "WaitTimeoutError": ".errors",
     "parse_callback": ".callbacks",
 }
 
-def __getattr__(name: str) -> Any:
-    """Import a public name from its module on first use."""
-    module_name = _WHERE.get(name)
+if _typing.TYPE_CHECKING:
+    from ._client import AstriaClient as AstriaClient
+    from .callbacks import CallbackReceiver as CallbackReceiver
+    from .callbacks import parse_callback as parse_callback
+
+
+def __getattr__(name: str) -> _typing.Any:
+    """Import a lazy public name from its module on first use."""
+    module_name = _LAZY.get(name)
     if module_name is None:
         raise AttributeError(f"module 'astria_async' has no attribute {name!r}")
-    module = importlib.import_module(module_name, __name__)
-    value = module if name == "errors" else getattr(module, name)
+    value = getattr(_importlib.import_module(module_name, __name__), name)
     globals()[name] = value
     return value
 
@@ -95,41 +108,10 @@ def __dir__() -> list[str]:
     return sorted(__all__)
 
 
-__all__ = [
-    "APIConnectionError",
-    "APIResponseValidationError",
-    "APIStatusError",
-    "APITimeoutError",
-    "AstriaClient",
-    "AstriaError",
-    "AuthenticationError",
-    "BadRequestError",
-    "CallbackError",
-    "CallbackReceiver",
-    "ClientClosedError",
-    "ConfigurationError",
-    "DownloadError",
-    "FairUseError",
-    "FairUsePolicy",
-    "GatewayTimeoutError",
-    "InvalidParamsError",
-    "NotFoundError",
-    "Pack",
-    "PackRun",
-    "PackTuneParams",
-    "PermissionDeniedError",
-    "Prompt",
-    "PromptFailedError",
-    "PromptParams",
-    "RateLimitError",
-    "RetryPolicy",
-    "ServerError",
-    "Tune",
-    "TuneParams",
-    "ValidationError",
-    "WaitPolicy",
-    "WaitTimeoutError",
-    "__version__",
-    "errors",
-    "parse_callback",
-]
+# The public names are those imported above ("X as X": re-exported, PEP 484) plus the lazy
+# ones; `__all__` is derived from them, so there is no second list to keep in step.
+__all__ = sorted(
+    [name for name, value in globals().items() if not name.startswith("_")
+     and (name == "errors" or not isinstance(value, _types.ModuleType))]
+    + list(_LAZY) + ["__version__"]
+)

@@ -1,4 +1,5 @@
-"""`AstriaClient`: configuration, session ownership and the resource namespaces."""
+"""`AstriaClient`, the composition root: settings → transport → boards, fair use, downloads →
+services → resources. No module of the package below this one imports it."""
 
 from __future__ import annotations
 
@@ -11,18 +12,26 @@ from typing import Any, Literal, overload
 
 import aiohttp
 
-from ._board import Board, Clock
-from ._config import DEFAULT_CONNECTOR_LIMIT, DEFAULT_MAX_CONCURRENCY, resolve
-from ._fairuse import DEFAULT_FAIR_USE, FairUse, FairUsePolicy
+from ._aio import Clock, Sleep, run_all
+from ._config import (
+    BOARD_SHARE,
+    DEFAULT_CONNECTOR_LIMIT,
+    DEFAULT_DOWNLOAD_CONCURRENCY,
+    DEFAULT_MAX_CONCURRENCY,
+    resolve,
+)
 from ._forms import Body
 from ._http import Reply, Transport
-from ._polling import PROMPT_WAIT, TUNE_WAIT, ApiSource, Sleep, WaitPolicy, run_all
 from ._retry import RetryPolicy
 from .callbacks import callback_url
-from .download import DEFAULT_DOWNLOAD_CONCURRENCY, Downloader
+from .download import Downloader
 from .models import Prompt, Tune
-from .resources import Packs, Prompts, Tunes
+from .resources import ApiSource, Packs, Prompts, Services, Tunes
 from .resources._base import ident
+from .waiting.board import Board
+from .waiting.fairuse import DEFAULT_FAIR_USE, FairUse, FairUsePolicy
+from .waiting.pause import LocalPause
+from .waiting.policy import PROMPT_WAIT, TUNE_WAIT, WaitPolicy
 
 
 def _trained(tune: Tune) -> bool:
@@ -93,36 +102,41 @@ class AstriaClient:
             retry=retry, max_concurrency=max_concurrency, connector_limit=connector_limit,
             idempotent=idempotent,
         )
-        self._transport = Transport(self._settings, session)
-        if sleep is not None:
-            self._transport.sleep = sleep
-        self._tune_wait = tune_wait or wait or TUNE_WAIT
-        self._prompt_wait = prompt_wait or wait or PROMPT_WAIT
-        # Waits get a quarter of the concurrency limiter at most, so that however many are
-        # waiting, the caller's own requests always find a free slot.
-        share = max(1, max_concurrency // 4)
-        now = clock or time.monotonic
-        self._tune_board: Board[Tune] = Board(
-            "tune", ApiSource(self, self._transport, Tune), done=_trained, clock=now,
-            sleep=self._sleep, concurrency=share)
-        self._prompt_board: Board[Prompt] = Board(
-            "prompt", ApiSource(self, self._transport, Prompt), done=_finished, clock=now,
-            sleep=self._sleep, concurrency=share)
-        self._fair_use = FairUse(fair_use, self)
-        self._prompt_board.listeners.append(self._fair_use.finished)
-        self._transport.rate_limit_listeners += [self._tune_board.pause, self._prompt_board.pause]
         if callback_secret is not None and not callback_secret:
             raise ValueError("callback_secret must not be empty")
         self._callback_secret = callback_secret or secrets.token_urlsafe(32)
+        now = clock or time.monotonic
+        pause = LocalPause(now)
+        self._transport = Transport(self._settings, session, sleep=sleep or asyncio.sleep,
+                                    on_rate_limit=pause.rate_limited)
+        sleep = self._transport.sleep
+        self._tune_wait = tune_wait or wait or TUNE_WAIT
+        self._prompt_wait = prompt_wait or wait or PROMPT_WAIT
+        share = max(1, max_concurrency // BOARD_SHARE)
+        self._tune_board: Board[Tune] = Board(
+            "tune", ApiSource(self._transport, Tune, self), done=_trained, clock=now,
+            sleep=sleep, concurrency=share, pause=pause)
+        self._prompt_board: Board[Prompt] = Board(
+            "prompt", ApiSource(self._transport, Prompt, self), done=_finished, clock=now,
+            sleep=sleep, concurrency=share, pause=pause)
+        self._fair_use = FairUse(fair_use, self._prompt_board, wait=self._prompt_wait,
+                                 count_prompts=self._charged_to)
+        self._prompt_board.listeners.append(self._fair_use.finished)
         self._downloader = Downloader(self._transport, download_concurrency,
                                       durable=durable_downloads)
-        self.tunes = Tunes(self)
-        self.prompts = Prompts(self)
-        self.packs = Packs(self)
+        services = Services(
+            transport=self._transport, tune_board=self._tune_board,
+            prompt_board=self._prompt_board, tune_wait=self._tune_wait,
+            prompt_wait=self._prompt_wait, fair_use=self._fair_use,
+            downloader=self._downloader, binding=self)
+        self._services = services
+        self.tunes = Tunes(services)
+        self.prompts = Prompts(services)
+        self.packs = Packs(services)
 
-    async def _sleep(self, seconds: float) -> None:
-        # Looked up at each call, so that a sleep swapped into the transport applies too.
-        await self._transport.sleep(seconds)
+    async def _charged_to(self, tune_id: int) -> int:
+        # Resolved at call time: the prompts resource is built after the fair-use guard.
+        return await self.prompts.charged_to(tune_id)
 
     @property
     def base_url(self) -> str:
@@ -178,10 +192,10 @@ class AstriaClient:
         """The default `WaitPolicy` of prompt waits."""
         return self._prompt_wait
 
-    def _wait_policy(self, kind: str, policy: WaitPolicy | None,
-                     timeout: float | None) -> WaitPolicy:
-        base = policy or (self._tune_wait if kind == "tune" else self._prompt_wait)
-        return base.with_timeout(timeout)
+    @property
+    def callback_secret(self) -> str:
+        """The secret `callback_url()` adds and `CallbackReceiver` checks (never in a repr)."""
+        return self._callback_secret
 
     def feed(self, obj: Tune | Prompt | Iterable[Tune | Prompt]) -> None:
         """Hand objects from a callback (or anywhere) to the waits: theirs finish at once.
@@ -230,7 +244,8 @@ class AstriaClient:
             ids.append(ident(item, "prompts"))
             if isinstance(item, Prompt):
                 self._prompt_board.feed(item)
-        return self._prompt_board.as_completed(ids, self._wait_policy("prompt", policy, timeout))
+        wait = self._services.wait_policy("prompt", policy, timeout)
+        return self._prompt_board.as_completed(ids, wait)
 
     @overload
     async def wait_all(self, items: Iterable[Tune | Prompt | int], *,

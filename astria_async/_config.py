@@ -1,4 +1,9 @@
-"""Client settings and environment resolution; every default lives here."""
+"""Client settings, environment resolution, and every default and Astria limit in one place.
+
+The numbers other modules use (page sizes, offset caps, timeouts, wait and fair-use defaults,
+download concurrency) are named here, each with the reason it has its value. The API notes
+cited as "API notes §N" are `docs/astria-api.md` in the repository.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +25,53 @@ DEFAULT_UPLOAD_TIMEOUT = 300.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_MAX_CONCURRENCY = 32
 DEFAULT_CONNECTOR_LIMIT = 64
+# Waits get a quarter of the concurrency limiter at most, so that however many are waiting,
+# the caller's own requests always find a free slot.
+BOARD_SHARE = 4
+
+# --- Astria's limits ----------------------------------------------------------------------
+# The largest page the list endpoints serve, and the offsets above which they answer 400
+# "use before_id" (API notes §3.1, §5.3).
+PAGE_LIMIT = 120
+MAX_TUNE_OFFSET = 200
+MAX_PROMPT_OFFSET = 10_000
+
+# --- waits (see WaitPolicy for why these numbers) ---------------------------------------------
+TUNE_WAIT_INTERVAL = 15.0
+TUNE_WAIT_MAX_INTERVAL = 60.0
+TUNE_WAIT_TIMEOUT = 7200.0
+PROMPT_WAIT_INTERVAL = 2.0
+PROMPT_WAIT_MAX_INTERVAL = 10.0
+PROMPT_WAIT_TIMEOUT = 900.0
+WAIT_MULTIPLIER = 1.5
+WAIT_JITTER = 0.1
+# With this many ids or fewer a board tick is single GETs: a list page costs one request too
+# but carries 120 full objects (~100x the bytes), and single GETs also see objects the list
+# cannot (gallery tunes, other workspaces).
+SINGLE_MAX = 3
+# States a board keeps besides the watched ones (for waits started after a callback).
+STATE_CAP = 4096
+# A 429 without Retry-After pauses every wait 5 s, doubling while they repeat, up to 120 s.
+RATE_PAUSE_BASE = 5.0
+RATE_PAUSE_MAX = 120.0
+
+# --- fair use (API notes §15: ~14 prompts per tune, 8 images each, up to 7 automatic) -------
+FAIR_USE_PROMPTS_PER_TUNE = 14
+FAIR_USE_AUTOMATIC_PROMPTS = 7
+FAIR_USE_MAX_IMAGES = 8
+# A normal headshot burst starts at once; a runaway loop cannot queue hundreds.
+FAIR_USE_IN_FLIGHT_PER_TUNE = 8
+FAIR_USE_IN_FLIGHT = 64
+# A prompt whose end the client never learns stops counting as in flight after the prompt
+# wait timeout, or after an hour when prompt waits have none.
+FAIR_USE_IN_FLIGHT_EXPIRY = 3600.0
+
+# --- downloads ---------------------------------------------------------------------------
+DEFAULT_DOWNLOAD_CONCURRENCY = 8
+DOWNLOAD_CONNECT_TIMEOUT = 10.0
+# No total timeout for an image (a 4K image or an mp4 may take a while), but a stalled
+# connection fails after a minute.
+DOWNLOAD_READ_TIMEOUT = 60.0
 
 # Precedence follows Astria's own tooling (astria-api §1.4).
 API_KEY_VARS = ("ASTRIA_AUTH_TOKEN", "ASTRIA_API_KEY")

@@ -11,12 +11,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import attrs
 
 from .errors import APIResponseValidationError
-from .models import Pack, Prompt, Tune
+from .models import Binding, Pack, Prompt, Tune
 
 if TYPE_CHECKING:
     import cattrs
-
-    from ._client import AstriaClient
 
 T = TypeVar("T", Tune, Prompt, Pack)
 
@@ -216,8 +214,7 @@ def _compile(cls: type[T]) -> Callable[[Mapping[str, Any], Any], T]:
 
 
 for _cls in (Tune, Prompt, Pack):
-    # `_client` is annotated with a name only imported for type checkers.
-    attrs.resolve_types(_cls, localns={"AstriaClient": object})
+    attrs.resolve_types(_cls)  # the annotations are strings (PEP 563); _HOOKS keys are types
 
 _FAST: dict[type[Any], Callable[[Mapping[str, Any], Any], Any]] = {
     cls: _compile(cls) for cls in (Tune, Prompt, Pack)}
@@ -236,7 +233,7 @@ def _field_of(exc: BaseException) -> str | None:
     return None
 
 
-def _structure_one(data: Any, cls: type[T], client: AstriaClient | None) -> T:
+def _structure_one(data: Any, cls: type[T], client: Binding | None) -> T:
     kind = _WRAP_KEYS[cls]
     if not isinstance(data, Mapping):
         raise APIResponseValidationError(
@@ -265,6 +262,6 @@ def unwrap(data: Any, key: str) -> Any:
     return data
 
 
-def structure(data: Any, cls: type[T], client: AstriaClient | None = None) -> T:
+def structure(data: Any, cls: type[T], client: Binding | None = None) -> T:
     """Structure one payload (flat or wrapped under its resource name) into `cls`."""
     return _structure_one(unwrap(data, _WRAP_KEYS[cls]), cls, client)

@@ -1,13 +1,19 @@
-"""The only module that does network I/O: send, map status to errors, log, retry."""
+"""The only module that calls aiohttp to make a request: send, map errors, log, retry.
+
+Every request of the library goes through `Transport._send_once`: API calls through
+`request` (with the API headers, the concurrency limiter and the retry policy), image and
+video downloads through `stream` (no API headers: the key never reaches an image host).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
 import urllib.request
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import aiohttp
@@ -15,9 +21,9 @@ from multidict import CIMultiDictProxy
 from yarl import URL
 
 from . import _retry
-from ._config import Settings
+from ._aio import Sleep
+from ._config import DOWNLOAD_CONNECT_TIMEOUT, DOWNLOAD_READ_TIMEOUT, Settings
 from ._forms import Body
-from ._retry import Outcome
 from .errors import (
     APIConnectionError,
     APIResponseValidationError,
@@ -31,7 +37,11 @@ from .errors import (
 
 logger = logging.getLogger("astria_async")
 
-Sleep = Callable[[float], Awaitable[None]]
+# Image hosts get their own timeouts: no total (a 4K image or an mp4 may take a while), but a
+# stalled connection fails after a minute.
+_STREAM_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=DOWNLOAD_CONNECT_TIMEOUT,
+                                        sock_read=DOWNLOAD_READ_TIMEOUT)
+RateLimitHook = Callable[[RateLimitError], object]
 
 
 class Reply:
@@ -79,10 +89,21 @@ def _decode(raw: bytes) -> Any:
 
 
 class Transport:
-    """Owns (or borrows) the aiohttp session and runs every request through the retry policy."""
+    """Owns (or borrows) the aiohttp session and runs every request through the retry policy.
 
-    def __init__(self, settings: Settings, session: aiohttp.ClientSession | None = None) -> None:
+    Args:
+        settings: the resolved client settings.
+        session: an aiohttp session to use instead of one of our own (never closed here).
+        sleep: the sleep between retries (a test's fake sleep).
+        on_rate_limit: told about every 429, whoever sent the request, so that waits pause.
+    """
+
+    def __init__(self, settings: Settings, session: aiohttp.ClientSession | None = None, *,
+                 sleep: Sleep = asyncio.sleep, on_rate_limit: RateLimitHook | None = None
+                 ) -> None:
         self.settings = settings
+        self.sleep = sleep
+        self._on_rate_limit = on_rate_limit
         self._session = session
         self._owns_session = session is None
         self._closed = False
@@ -96,9 +117,6 @@ class Transport:
             total=settings.timeout, connect=settings.connect_timeout)
         self._upload_timeout = aiohttp.ClientTimeout(
             total=settings.upload_timeout, connect=settings.connect_timeout)
-        self.sleep: Sleep = asyncio.sleep
-        # Told about every 429, whoever sent the request, so waits pause too.
-        self.rate_limit_listeners: list[Callable[[RateLimitError], None]] = []
 
     @property
     def closed(self) -> bool:
@@ -126,12 +144,6 @@ class Transport:
             self._session = aiohttp.ClientSession(connector=connector, trust_env=False)
         return self._session
 
-    def limiter(self) -> asyncio.Semaphore:
-        """The client-wide concurrency limiter (shared by user calls and waits)."""
-        self.session()
-        assert self._limiter is not None
-        return self._limiter
-
     def proxy_for(self, url: URL) -> str | None:
         """The proxy for a host from the environment snapshot, honouring NO_PROXY."""
         host = url.host or ""
@@ -150,6 +162,54 @@ class Transport:
         if session is not None and self._owns_session and not session.closed:
             await session.close()
 
+    @contextlib.asynccontextmanager
+    async def _send_once(self, method: str, url: str | URL, *, headers: Mapping[str, str],
+                         timeout: aiohttp.ClientTimeout, proxy: str | None, what: str,
+                         origin: str, params: Any = None, body: Body | None = None,
+                         ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """Send one request and yield the response: the library's only aiohttp request call.
+
+        Transport failures, while sending or while the caller reads the response, become
+        `APIConnectionError` / `APITimeoutError` here, in one place; `sent=False` only when
+        the connection failed before anything left this machine.
+        """
+        session = self.session()
+        try:
+            async with session.request(
+                method, url, params=params, headers=headers, proxy=proxy, timeout=timeout,
+                json=body.json if body is not None else None,
+                data=body.form() if body is not None and body.multipart else None,
+            ) as response:
+                yield response
+        except aiohttp.ClientConnectorError as exc:
+            raise APIConnectionError(f"could not connect to {origin}: {exc}", method=method,
+                                     path=what, sent=False) from exc
+        except aiohttp.ConnectionTimeoutError as exc:
+            raise APITimeoutError(f"timed out connecting to {origin}", method=method,
+                                  path=what, sent=False) from exc
+        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            limit = f" after {timeout.total:g} s" if timeout.total else ""
+            raise APITimeoutError(f"{method} {what} timed out{limit}; the server may still "
+                                  "have processed it", method=method, path=what) from exc
+        except aiohttp.ClientError as exc:
+            raise APIConnectionError(f"{method} {what} failed after sending: "
+                                     f"{type(exc).__name__}: {exc}", method=method,
+                                     path=what) from exc
+
+    @contextlib.asynccontextmanager
+    async def stream(self, url: str, headers: Mapping[str, str]
+                     ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """GET an absolute URL outside the API (an image host) and yield the response.
+
+        No API headers (the key never leaves for another host), no retries, no total timeout
+        (a large video may take a while) but a minute without data fails.
+        """
+        target = URL(url)
+        async with self._send_once("GET", target, headers=headers, timeout=_STREAM_TIMEOUT,
+                                   proxy=self.proxy_for(target), what=url,
+                                   origin=str(target.origin())) as response:
+            yield response
+
     async def request(
         self,
         method: str,
@@ -158,6 +218,7 @@ class Transport:
         params: Mapping[str, Any] | list[tuple[str, str]] | None = None,
         body: Body | None = None,
         deadline: float | None = None,
+        retries: int | None = None,
         raw: bool = False,
     ) -> Reply:
         """Send with retries; a success is a `Reply`, everything else an `AstriaError`.
@@ -168,18 +229,19 @@ class Transport:
             params: query parameters.
             body: the JSON or multipart body.
             deadline: `time.monotonic()` value after which no retry is attempted.
+            retries: retries allowed after the first attempt (default: the policy's); the
+                board passes 0, its next tick being the retry.
             raw: return a non-JSON success body as text instead of raising.
 
         Raises:
             APIStatusError: a subclass per status (NotFoundError, ValidationError, ...).
             APIConnectionError, APITimeoutError: no usable answer.
         """
-        session = self.session()
+        self.session()  # fails fast when closed or in another loop, before any limiter
         limiter = self._limiter
         assert limiter is not None
         settings = self.settings
         url = settings.base_url + path
-        proxy = self._base_proxy
         timeout = self._upload_timeout if body is not None and body.multipart else self._timeout
         idempotent = settings.idempotent and method == "POST"
         attempt = 0
@@ -188,15 +250,13 @@ class Transport:
             retry_after: float | None = None
             status = 0
             try:
-                async with limiter:
-                    data = body.form() if body is not None and body.multipart else None
-                    async with session.request(
-                        method, url, params=params, headers=self._headers, proxy=proxy,
-                        json=body.json if body is not None else None, data=data, timeout=timeout,
-                    ) as resp:
-                        status = resp.status
-                        content = await resp.read()
-                        headers = resp.headers
+                async with limiter, self._send_once(
+                        method, url, params=params, headers=self._headers, timeout=timeout,
+                        proxy=self._base_proxy, what=path, origin=settings.base_url,
+                        body=body) as response:
+                    status = response.status
+                    content = await response.read()
+                    headers = response.headers
                 if status < 400:
                     self._log(method, path, status, started, attempt)
                     return self._success(method, path, status, headers, content, raw)
@@ -204,47 +264,21 @@ class Transport:
                 error: Exception = self._status_error(method, path, status, headers, content)
                 if isinstance(error, RateLimitError):
                     retry_after = error.retry_after
-                    for listener in self.rate_limit_listeners:
-                        listener(error)
-            except aiohttp.ClientConnectorError as exc:
-                outcome, error = Outcome.CONNECT_ERROR, APIConnectionError(
-                    f"could not connect to {settings.base_url}: {exc}",
-                    method=method, path=path, sent=False)
-            except aiohttp.ConnectionTimeoutError:
-                outcome, error = Outcome.CONNECT_ERROR, APITimeoutError(
-                    f"timed out connecting to {settings.base_url}",
-                    method=method, path=path, sent=False)
-            except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
-                outcome, error = Outcome.TIMEOUT, APITimeoutError(
-                    f"{method} {path} timed out after {timeout.total} s; the server may still "
-                    "have processed it", method=method, path=path)
-            except aiohttp.ClientError as exc:
-                outcome, error = Outcome.SENT_ERROR, APIConnectionError(
-                    f"{method} {path} failed after sending: {type(exc).__name__}: {exc}",
-                    method=method, path=path)
+                    if self._on_rate_limit is not None:
+                        self._on_rate_limit(error)
+            except APIConnectionError as exc:
+                outcome, error = _retry.classify_error(exc), exc
             self._log(method, path, status or type(error).__name__, started, attempt)
-            delay = self._next_delay(method, outcome, attempt, retry_after, idempotent, body,
-                                     deadline)
+            delay = _retry.next_delay(
+                method, outcome, attempt, settings.retry, idempotent=idempotent,
+                retry_after=retry_after, replayable=body is None or body.replayable,
+                remaining=None if deadline is None else deadline - time.monotonic(),
+                max_retries=retries)
             if delay is None:
                 raise error
             logger.debug("retrying %s %s in %.2f s (%s)", method, path, delay, outcome.value)
             await self.sleep(delay)
             attempt += 1
-
-    def _next_delay(self, method: str, outcome: Outcome, attempt: int,
-                    retry_after: float | None, idempotent: bool, body: Body | None,
-                    deadline: float | None) -> float | None:
-        policy = self.settings.retry
-        if body is not None and not body.replayable:
-            return None
-        if not _retry.should_retry(method, outcome, attempt, policy, idempotent=idempotent):
-            return None
-        if retry_after is not None and retry_after > policy.retry_after_cap:
-            return None
-        delay = _retry.backoff(attempt, outcome, policy, retry_after=retry_after,
-                               idempotent_create=idempotent)
-        remaining = None if deadline is None else deadline - time.monotonic()
-        return delay if _retry.fits_deadline(delay, remaining) else None
 
     def _success(self, method: str, path: str, status: int, headers: CIMultiDictProxy[str],
                  content: bytes, raw: bool) -> Reply:

@@ -10,6 +10,8 @@ from email.utils import parsedate_to_datetime
 
 import attrs
 
+from .errors import APIConnectionError, APITimeoutError
+
 # Methods whose effect does not depend on how often they are sent (astria-api §13: reads and
 # deletes are safe to repeat; a POST create may cost money twice).
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE", "PUT", "PATCH"})
@@ -28,7 +30,7 @@ class Outcome(enum.Enum):
     OK = "ok"
 
 
-def _non_negative(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+def _non_negative_seconds(_: object, attribute: attrs.Attribute[float], value: float) -> None:
     if value < 0:
         raise ValueError(f"RetryPolicy.{attribute.name} must be >= 0, got {value!r}")
 
@@ -58,11 +60,11 @@ class RetryPolicy:
     """
 
     max_retries: int = attrs.field(default=3, validator=attrs.validators.ge(0))
-    backoff_base: float = attrs.field(default=0.5, validator=_non_negative)
-    backoff_max: float = attrs.field(default=20.0, validator=_non_negative)
-    server_error_base: float = attrs.field(default=2.0, validator=_non_negative)
-    retry_after_cap: float = attrs.field(default=120.0, validator=_non_negative)
-    gateway_timeout_wait: float = attrs.field(default=60.0, validator=_non_negative)
+    backoff_base: float = attrs.field(default=0.5, validator=_non_negative_seconds)
+    backoff_max: float = attrs.field(default=20.0, validator=_non_negative_seconds)
+    server_error_base: float = attrs.field(default=2.0, validator=_non_negative_seconds)
+    retry_after_cap: float = attrs.field(default=120.0, validator=_non_negative_seconds)
+    gateway_timeout_wait: float = attrs.field(default=60.0, validator=_non_negative_seconds)
 
 
 def classify_status(status: int) -> Outcome:
@@ -78,10 +80,23 @@ def classify_status(status: int) -> Outcome:
     return Outcome.CLIENT_ERROR
 
 
+def classify_error(exc: APIConnectionError) -> Outcome:
+    """Map a transport failure to an `Outcome`."""
+    if not exc.sent:
+        return Outcome.CONNECT_ERROR
+    if isinstance(exc, APITimeoutError):
+        return Outcome.TIMEOUT
+    return Outcome.SENT_ERROR
+
+
 def should_retry(method: str, outcome: Outcome, attempt: int, policy: RetryPolicy, *,
-                 idempotent: bool = False) -> bool:
-    """Whether attempt number `attempt` (0-based) that ended in `outcome` may be sent again."""
-    if attempt >= policy.max_retries or outcome in (Outcome.OK, Outcome.CLIENT_ERROR):
+                 idempotent: bool = False, max_retries: int | None = None) -> bool:
+    """Whether attempt number `attempt` (0-based) that ended in `outcome` may be sent again.
+
+    `max_retries` overrides the policy's (the board asks for 0: its next tick is the retry).
+    """
+    limit = policy.max_retries if max_retries is None else max_retries
+    if attempt >= limit or outcome in (Outcome.OK, Outcome.CLIENT_ERROR):
         return False
     if method.upper() in SAFE_METHODS or idempotent:
         return True
@@ -128,3 +143,26 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
 def fits_deadline(delay: float, remaining: float | None) -> bool:
     """False when sleeping `delay` would pass the caller's deadline: give up early instead."""
     return remaining is None or delay < remaining
+
+
+def next_delay(method: str, outcome: Outcome, attempt: int, policy: RetryPolicy, *,
+               idempotent: bool = False, retry_after: float | None = None,
+               remaining: float | None = None, replayable: bool = True,
+               max_retries: int | None = None) -> float | None:
+    """Seconds to sleep before re-sending attempt `attempt`, or None to give up and raise.
+
+    Gives up when the body cannot be sent again (a caller's unseekable file), when
+    `should_retry` says no, when the server asks for a longer wait than
+    `policy.retry_after_cap`, or when the sleep would pass the caller's deadline (`remaining`
+    seconds away; None: no deadline).
+    """
+    if not replayable:
+        return None
+    if not should_retry(method, outcome, attempt, policy, idempotent=idempotent,
+                        max_retries=max_retries):
+        return None
+    if retry_after is not None and retry_after > policy.retry_after_cap:
+        return None
+    delay = backoff(attempt, outcome, policy, retry_after=retry_after,
+                    idempotent_create=idempotent)
+    return delay if fits_deadline(delay, remaining) else None

@@ -13,17 +13,14 @@ import json
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, Union
+from typing import Any, Protocol, Union
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from .errors import APIResponseValidationError, CallbackError
-from .models import Prompt, Tune
-
-if TYPE_CHECKING:
-    from ._client import AstriaClient
+from .models import Binding, Prompt, Tune
 
 logger = logging.getLogger("astria_async")
 
@@ -39,6 +36,15 @@ _PROMPT_KEYS = frozenset({"images", "tune_id", "text", "user_error", "negative_p
 _TUNE_KEYS = frozenset({"title", "name", "orig_images", "model_type", "branch", "eta", "token",
                         "ckpt_url", "ckpt_urls", "base_tune_id", "expires_at", "steps"})
 _TUNE_URL = re.compile(r"/tunes/\d+(?:\.json)?$")
+
+
+class Receiving(Binding, Protocol):
+    """What a `CallbackReceiver` uses of its client: the secret, and the waits to feed."""
+
+    @property
+    def callback_secret(self) -> str: ...
+
+    def feed(self, obj: Tune | Prompt | list[Prompt]) -> None: ...
 
 
 def callback_url(base: str, secret: str, **context: str | int) -> str:
@@ -74,7 +80,7 @@ def _kind(data: Mapping[str, Any]) -> type[Tune] | type[Prompt]:
                         f"(keys: {sorted(data)[:12]})")
 
 
-def _prompt(item: Any, client: AstriaClient | None) -> Prompt:
+def _prompt(item: Any, client: Binding | None) -> Prompt:
     if not isinstance(item, Mapping):
         raise CallbackError(f"expected prompt objects in the array, got {type(item).__name__}")
     if isinstance(item.get("prompt"), Mapping):
@@ -83,7 +89,7 @@ def _prompt(item: Any, client: AstriaClient | None) -> Prompt:
 
 
 def parse_callback(body: bytes | str | Mapping[str, Any] | list[Any],
-                   client: AstriaClient | None = None) -> Tune | Prompt | list[Prompt]:
+                   client: Binding | None = None) -> Tune | Prompt | list[Prompt]:
     """An Astria callback body as typed objects.
 
     Accepts the wrapped form real callbacks use (`{"tune": {...}}`, `{"prompt": {...}}`), a
@@ -152,12 +158,12 @@ class CallbackReceiver:
             without the secret), after the waits were fed; may be async.
     """
 
-    def __init__(self, client: AstriaClient, *, secret: str | None = None,
+    def __init__(self, client: Receiving, *, secret: str | None = None,
                  max_bytes: int = DEFAULT_MAX_BYTES, on_object: OnObject | None = None) -> None:
         if max_bytes < 1:
             raise ValueError(f"max_bytes must be >= 1, got {max_bytes!r}")
         self._client = client
-        self._secret = (secret if secret is not None else client._callback_secret).encode()
+        self._secret = (secret if secret is not None else client.callback_secret).encode()
         if not self._secret:
             raise ValueError("the callback secret must not be empty")
         self.max_bytes = max_bytes

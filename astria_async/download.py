@@ -15,26 +15,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-import aiohttp
-from yarl import URL
-
+from ._aio import run_all
 from ._config import USER_AGENT
-from ._polling import run_all
-from .errors import DownloadError
+from ._http import Transport
+from .errors import AstriaError, DownloadError
 from .models import Prompt
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from ._http import Transport
-
 logger = logging.getLogger("astria_async")
 
 CHUNK = 256 * 1024
-DEFAULT_DOWNLOAD_CONCURRENCY = 8
-# Image hosts get their own timeouts: no total (a 4K image or an mp4 may take a while), but
-# a stalled connection fails after a minute.
-TIMEOUT = aiohttp.ClientTimeout(total=None, connect=10.0, sock_read=60.0)
 # Astria's image URLs have no extension (astria-api §4): the type comes from Content-Type.
 EXTENSIONS = {
     "image/png": ".png", "image/jpeg": ".jpg", "image/jpg": ".jpg", "image/webp": ".webp",
@@ -56,31 +48,10 @@ def extension(content_type: str | None) -> str:
     return EXTENSIONS.get(mime) or mimetypes.guess_extension(mime) or ".bin"
 
 
-def stem(prompt: Prompt, index: int) -> str:
-    """`{tune_id}-{prompt_id}-{index}`; LoRA/FaceID prompts use the referenced tune's id."""
-    return f"{_stem_base(prompt)}{index}"
-
-
 def _stem_base(prompt: Prompt) -> str:
     tunes = prompt.referenced_tune_ids  # parsed from the text: once per prompt, not per image
     tune = tunes[0] if tunes else 0
     return f"{tune}-{prompt.id}-"
-
-
-def existing(directory: Path, name: str) -> Path | None:
-    """A complete earlier download of `name`, else None after removing stale temp files.
-
-    Only complete files get the final name (temp files start with "."). Temp files of `name`
-    left by a process that was killed mid-download are removed here, before downloading it
-    again; within one process, downloads of the same file are serialised (see Downloader).
-    """
-    for path in directory.glob(f"{name}.*"):
-        if path.is_file():
-            return path
-    for stale in directory.glob(f".{name}.*.part"):
-        with contextlib.suppress(OSError):
-            stale.unlink()
-    return None
 
 
 @dataclass
@@ -227,16 +198,13 @@ class Downloader:
                 del self._busy[key]
 
     async def _fetch(self, url: str, folder: str, name: str) -> Path:
-        session = self._transport.session()
-        target = URL(url)
-        if target.scheme not in ("http", "https"):
+        if url.partition(":")[0].lower() not in ("http", "https"):
             raise DownloadError(f"not an http(s) image URL: {url!r}", url=url)
         # Only a User-Agent: the API key must never reach an image host.
         headers = {"User-Agent": USER_AGENT, "Accept": "image/*,video/*,*/*;q=0.5"}
         tmp: str | None = None
         try:
-            async with session.get(target, headers=headers, timeout=TIMEOUT,
-                                   proxy=self._transport.proxy_for(target)) as resp:
+            async with self._transport.stream(url, headers) as resp:
                 if resp.status >= 400:
                     raise DownloadError(f"GET {url} answered HTTP {resp.status}", url=url)
                 ctype = resp.headers.get("Content-Type", "")
@@ -265,8 +233,9 @@ class Downloader:
             return Path(final)
         except DownloadError:
             raise
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-            raise DownloadError(f"downloading {url} failed: {type(exc).__name__}: {exc}",
+        except (AstriaError, OSError) as exc:
+            cause = exc.__cause__ if isinstance(exc, AstriaError) and exc.__cause__ else exc
+            raise DownloadError(f"downloading {url} failed: {type(cause).__name__}: {cause}",
                                 url=url) from exc
         finally:
             if tmp is not None:
@@ -320,7 +289,7 @@ def _discard(created: asyncio.Future[tuple[IO[bytes], str]]) -> None:
 
 def _open_temp(folder: str, name: str) -> tuple[IO[bytes], str]:
     # Same directory as the final file, so os.replace is an atomic rename; the leading dot
-    # keeps it out of `existing()`.
+    # keeps it out of the names `_Folder.scan` takes for complete files.
     fd, path = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
     # mkstemp makes it 0600 and the rename keeps that: give the image the mode any file the
     # user creates gets (0644 under the usual umask), so a web server can serve it.

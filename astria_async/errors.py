@@ -187,6 +187,24 @@ STATUS_ERRORS: dict[int, type[APIStatusError]] = {
 }
 
 
+def maybe_processed(exc: BaseException) -> bool:
+    """Could the create that raised `exc` have reached Astria (and so exist, and be paid)?
+
+    False only when it provably did not: refused here before sending (invalid parameters, a
+    fair-use or budget guard), refused by the server with a 4xx (429 included), or a
+    connection that failed before anything was sent. A 5xx, a 504 ("probably processed", API
+    notes §13), a timeout, a reset after sending, a bad answer or a cancellation mid-request
+    all may have created it. Fair use, batch recovery and error messages all ask this.
+    """
+    if isinstance(exc, (InvalidParamsError, FairUseError, BudgetExceededError)):
+        return False
+    if isinstance(exc, APIStatusError):
+        return exc.status >= 500
+    if isinstance(exc, APIConnectionError):
+        return exc.sent
+    return True
+
+
 def error_class(status: int) -> type[APIStatusError]:
     """The exception class for an HTTP status (a table, not an if-chain)."""
     cls = STATUS_ERRORS.get(status)

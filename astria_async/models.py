@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import attrs
 
 from .errors import ConfigurationError
-
-if TYPE_CHECKING:
-    from ._client import AstriaClient
-    from ._polling import WaitPolicy
+from .waiting.policy import WaitPolicy
 
 # `<lora:123:1>`, `<faceid:123:1>` and the newer `<model_type:ID:1>` references (astria-api §6).
 _REF = re.compile(r"<(?:lora|faceid|pti|[a-z_]+):(\d+):[\d.]+>")
@@ -31,7 +29,36 @@ def _redacted(url: str | None) -> str:
     return repr(_SECRET.sub(r"\1***", url) if url else url)
 
 
-def _bound(obj: Tune | Prompt, method: str) -> AstriaClient:
+class TuneWaits(Protocol):
+    """What `Tune.wait_trained` needs of `client.tunes`."""
+
+    async def wait_trained(self, tune_id: int | Tune, *, timeout: float | None = None,
+                           policy: WaitPolicy | None = None,
+                           on_update: Callable[[Tune], None] | None = None) -> Tune: ...
+
+
+class PromptWaits(Protocol):
+    """What `Prompt.wait_images` and `Prompt.download` need of `client.prompts`."""
+
+    async def wait_images(self, prompt_id: int | Prompt, *, timeout: float | None = None,
+                          policy: WaitPolicy | None = None,
+                          on_update: Callable[[Prompt], None] | None = None) -> Prompt: ...
+
+    async def download(self, prompt_id: int | Prompt,
+                       directory: str | os.PathLike[str]) -> list[Path]: ...
+
+
+class Binding(Protocol):
+    """What a model is bound to so that `tune.wait_trained()` works: an `AstriaClient`."""
+
+    @property
+    def tunes(self) -> TuneWaits: ...
+
+    @property
+    def prompts(self) -> PromptWaits: ...
+
+
+def _bound(obj: Tune | Prompt, method: str) -> Binding:
     client = obj._client
     if client is None:
         kind = type(obj).__name__
@@ -75,7 +102,7 @@ class Tune:
     preset: str | None = None
     prompts: tuple[Prompt, ...] = ()
     raw: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False, hash=False)
-    _client: AstriaClient | None = attrs.field(default=None, eq=False, repr=False, hash=False)
+    _client: Binding | None = attrs.field(default=None, eq=False, repr=False, hash=False)
 
     @property
     def is_trained(self) -> bool:
@@ -96,7 +123,7 @@ class Tune:
                                                on_update=on_update)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], client: AstriaClient | None = None) -> Tune:
+    def from_dict(cls, data: Mapping[str, Any], client: Binding | None = None) -> Tune:
         """Build from an API payload, flat or wrapped as `{"tune": {...}}`."""
         from ._convert import structure
 
@@ -147,7 +174,7 @@ class Prompt:
     cost_mc: int | None = None
     tunes: tuple[Mapping[str, Any], ...] = ()
     raw: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False, hash=False)
-    _client: AstriaClient | None = attrs.field(default=None, eq=False, repr=False, hash=False)
+    _client: Binding | None = attrs.field(default=None, eq=False, repr=False, hash=False)
 
     @property
     def is_failed(self) -> bool:
@@ -185,13 +212,13 @@ class Prompt:
         return await client.prompts.wait_images(self, timeout=timeout, policy=policy,
                                                 on_update=on_update)
 
-    async def download(self, directory: str | Path) -> list[Path]:
+    async def download(self, directory: str | os.PathLike[str]) -> list[Path]:
         """Save the images into `directory`; see `client.prompts.download`."""
         client = _bound(self, "download")
         return await client.prompts.download(self, directory)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], client: AstriaClient | None = None) -> Prompt:
+    def from_dict(cls, data: Mapping[str, Any], client: Binding | None = None) -> Prompt:
         """Build from an API payload, flat or wrapped as `{"prompt": {...}}`."""
         from ._convert import structure
 

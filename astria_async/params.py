@@ -9,7 +9,7 @@ from typing import Any, TypeAlias
 
 import attrs
 
-from ._checks import (
+from ._validators import (
     Checker,
     boolean,
     characteristics,

@@ -36,7 +36,7 @@ SDK_INTERVAL = 2.5  # fake seconds: the community SDK's poll
 
 def client_for(url: str, key: str, policy: WaitPolicy) -> AstriaClient:
     """A client whose waits use `policy`, with the fair-use in-flight bounds lifted."""
-    from astria_async._fairuse import FairUsePolicy
+    from astria_async import FairUsePolicy
 
     return AstriaClient(api_key=key, base_url=url, prompt_wait=policy,
                         fair_use=FairUsePolicy(max_in_flight=None, max_in_flight_per_tune=None))

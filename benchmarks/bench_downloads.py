@@ -32,7 +32,8 @@ from _common import (
 )
 
 from astria_async import AstriaClient, Prompt
-from astria_async.download import CHUNK, DEFAULT_DOWNLOAD_CONCURRENCY
+from astria_async._config import DEFAULT_DOWNLOAD_CONCURRENCY
+from astria_async.download import CHUNK
 
 NAME = "downloads"
 TARGET = 0.90

@@ -50,7 +50,7 @@ class State:
         if not self.has_key():
             raise click.ClickException(KEY_HELP)
         if self.poll_interval is not None:
-            from .._polling import WaitPolicy
+            from ..waiting.policy import WaitPolicy
 
             first = self.poll_interval
             kw.setdefault("tune_wait", WaitPolicy.for_tunes(interval=first,

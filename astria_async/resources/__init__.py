@@ -1,7 +1,8 @@
 """The resource namespaces of the client: `client.tunes`, `client.prompts`, `client.packs`."""
 
+from ._base import ApiSource, Services
 from .packs import Packs
 from .prompts import Prompts
 from .tunes import Tunes
 
-__all__ = ["Packs", "Prompts", "Tunes"]
+__all__ = ["ApiSource", "Packs", "Prompts", "Services", "Tunes"]

@@ -1,35 +1,88 @@
-"""Shared pieces of the resource classes: the paginator and answer helpers."""
+"""What the resource classes share: their services, the paginator, the board's API source."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
+import attrs
+
+from .._config import PAGE_LIMIT
+from .._convert import structure
+from .._http import Transport
+from ..download import Downloader
 from ..errors import APIResponseValidationError, InvalidParamsError
-
-if TYPE_CHECKING:
-    from .._client import AstriaClient
-    from .._polling import WaitPolicy
+from ..models import Binding, Prompt, Tune
+from ..waiting.board import Board
+from ..waiting.fairuse import FairUse
+from ..waiting.policy import WaitPolicy
 
 T = TypeVar("T")
 M = TypeVar("M")
+K = TypeVar("K", Tune, Prompt)
 
-MAX_LIMIT = 120  # astria-api §3.1 / §5.3
+@attrs.frozen(eq=False)
+class Services:
+    """What the resource classes use, built by the client (the composition root)."""
+
+    transport: Transport
+    tune_board: Board[Tune]
+    prompt_board: Board[Prompt]
+    tune_wait: WaitPolicy
+    prompt_wait: WaitPolicy
+    fair_use: FairUse
+    downloader: Downloader
+    binding: Binding  # what returned models are bound to (the client), for `tune.wait_trained()`
+
+    def wait_policy(self, kind: str, policy: WaitPolicy | None,
+                    timeout: float | None) -> WaitPolicy:
+        """The policy of one wait: `policy` or the kind's default, with `timeout` if given."""
+        base = policy or (self.tune_wait if kind == "tune" else self.prompt_wait)
+        return base.with_timeout(timeout)
 
 
 class Resource:
     """Base of `client.tunes`, `client.prompts` and `client.packs`."""
 
-    def __init__(self, client: AstriaClient) -> None:
-        self._client = client
-        self._transport = client._transport
+    def __init__(self, services: Services) -> None:
+        self._services = services
+        self._transport = services.transport
+        self._binding = services.binding
 
     def _wait_target(self, obj: Any, model: type[M], kind: str, policy: WaitPolicy | None,
                      timeout: float | None) -> tuple[int, WaitPolicy, M | None]:
         """What a wait or watch needs: the id, the policy in force and the state in hand."""
         oid = ident(obj, f"{kind}_id")
         initial = obj if isinstance(obj, model) else None
-        return oid, self._client._wait_policy(kind, policy, timeout), initial
+        return oid, self._services.wait_policy(kind, policy, timeout), initial
+
+
+class ApiSource(Generic[K]):
+    """How a board fetches one kind over the API: `GET /<kind>s/:id` and the newest-first list.
+
+    Requests are sent without transport retries: the board's next tick is the retry, and a
+    429 must reach the board so that it pauses every waiter, not just one request.
+    """
+
+    def __init__(self, transport: Transport, cls: type[K], binding: Binding) -> None:
+        self._transport = transport
+        self._cls: type[K] = cls
+        self._binding = binding
+        self.kind = "tune" if cls is Tune else "prompt"
+
+    async def one(self, oid: int) -> K:
+        """The object with id `oid`."""
+        reply = await self._transport.request("GET", f"/{self.kind}s/{oid}", retries=0)
+        return structure(reply.data, self._cls, self._binding)
+
+    async def page(self, before_id: int | None) -> list[K]:
+        """One page of the list endpoint, newest first, below `before_id` when given."""
+        params = [("limit", str(PAGE_LIMIT))]
+        if before_id is not None:
+            params.append(("before_id", str(before_id)))
+        reply = await self._transport.request("GET", f"/{self.kind}s", params=params, retries=0)
+        return [structure(item, self._cls, self._binding)
+                for item in as_list(reply.data, self.kind)]
 
 
 def ident(value: Any, field: str) -> int:
@@ -75,9 +128,9 @@ def query(**params: Any) -> list[tuple[str, str]]:
 
 def check_page(limit: int | None, offset: int | None, max_offset: int) -> None:
     """Refuse page sizes and offsets the server would reject, before sending."""
-    if limit is not None and (isinstance(limit, bool) or not 1 <= limit <= MAX_LIMIT):
+    if limit is not None and (isinstance(limit, bool) or not 1 <= limit <= PAGE_LIMIT):
         raise InvalidParamsError(
-            "limit", f"must be an integer from 1 to {MAX_LIMIT}, got {limit!r}")
+            "limit", f"must be an integer from 1 to {PAGE_LIMIT}, got {limit!r}")
     if offset is not None and (isinstance(offset, bool) or not 0 <= offset <= max_offset):
         raise InvalidParamsError(
             "offset", f"must be from 0 to {max_offset} (Astria answers 400 beyond it); "
@@ -101,7 +154,7 @@ class Paginator(Generic[T]):
         params = dict(self._params)
         if self._id_of is not None:
             # Walking everything: the largest page the API allows.
-            params["limit"] = params.get("limit") or MAX_LIMIT
+            params["limit"] = params.get("limit") or PAGE_LIMIT
         while True:
             page = await self._fetch(dict(params))
             for item in page:

@@ -90,7 +90,7 @@ class Packs(Resource):
                            tune_ids=_ints(order.get("tune_ids")),
                            prompt_ids=_ints(data.get("prompt_ids")), raw=data)
         if "id" in data or isinstance(data.get("tune"), Mapping):
-            tune = structure(data, Tune, self._client)
+            tune = structure(data, Tune, self._binding)
             return PackRun(kind="tune", tune=tune, raw=data)
         message = data.get("message")
         if isinstance(message, str):

@@ -5,21 +5,19 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
+from .._config import MAX_PROMPT_OFFSET
 from .._convert import structure
 from .._forms import Body
 from ..errors import PromptFailedError
-from ..models import Prompt, Tune
+from ..models import Prompt, Tune, tune_refs
 from ..params import FileInput, PromptParams
+from ..waiting.policy import WaitPolicy
 from ._base import Paginator, Resource, as_list, check_page, first_object, ident, query
 
-if TYPE_CHECKING:
-    from .._polling import WaitPolicy
-
-MAX_PROMPT_OFFSET = 10_000  # astria-api §5.3: offset above 10,000 answers 400
 _NOT_FIELDS = ("self", "tune_id", "params", "extra")
 
 
@@ -113,14 +111,14 @@ class Prompts(Resource):
         """
         tid = ident(tune_id, "tune_id")
         body = Body("prompt", params.to_payload())
-        guard = self._client.fair_use
+        guard = self._services.fair_use
         if isinstance(tune_id, Tune):
             guard.remember(tune_id)
         async with guard.reserve(tid, params) as place:
             reply = await self._transport.request("POST", f"/tunes/{tid}/prompts", body=body)
-            prompt = structure(first_object(reply.data, "prompt"), Prompt, self._client)
+            prompt = structure(first_object(reply.data, "prompt"), Prompt, self._binding)
             guard.created(place, prompt)
-        self._client._prompt_board.feed(prompt)
+        self._services.prompt_board.feed(prompt)
         return prompt
 
     async def wait_images(self, prompt_id: int | Prompt, *, timeout: float | None = None,
@@ -147,7 +145,7 @@ class Prompts(Resource):
             NotFoundError: the prompt does not exist (or was deleted).
         """
         oid, pol, initial = self._wait_target(prompt_id, Prompt, "prompt", policy, timeout)
-        prompt = await self._client._prompt_board.wait(oid, pol, initial, on_update)
+        prompt = await self._services.prompt_board.wait(oid, pol, initial, on_update)
         if prompt.is_failed:
             raise PromptFailedError(prompt)
         return prompt
@@ -160,7 +158,7 @@ class Prompts(Resource):
             WaitTimeoutError: not finished within the timeout.
         """
         oid, pol, initial = self._wait_target(prompt_id, Prompt, "prompt", policy, timeout)
-        return self._client._prompt_board.states(oid, pol, initial)
+        return self._services.prompt_board.states(oid, pol, initial)
 
     async def download(self, prompt_id: int | Prompt,
                        directory: str | os.PathLike[str]) -> list[Path]:
@@ -179,10 +177,11 @@ class Prompts(Resource):
                 file is left).
         """
         oid = ident(prompt_id, "prompt_id")
-        prompt = prompt_id if isinstance(prompt_id, Prompt) else self._client._prompt_board.get(oid)
+        board = self._services.prompt_board
+        prompt = prompt_id if isinstance(prompt_id, Prompt) else board.get(oid)
         if prompt is None or not prompt.images:
             prompt = await self.get(oid)
-        return await self._client._downloader.prompt(prompt, directory)
+        return await self._services.downloader.prompt(prompt, directory)
 
     async def get(self, prompt_id: int | Prompt, *, tune_id: int | Tune | None = None) -> Prompt:
         """Fetch one prompt: `GET /prompts/:id`, or the nested route when `tune_id` is given.
@@ -191,7 +190,7 @@ class Prompts(Resource):
         prompts) and answers 404 otherwise (astria-api §5.2), so the default is the flat one.
         """
         reply = await self._transport.request("GET", self._path(prompt_id, tune_id))
-        return structure(reply.data, Prompt, self._client)
+        return structure(reply.data, Prompt, self._binding)
 
     def list(
         self,
@@ -226,7 +225,7 @@ class Prompts(Resource):
         async def fetch(page: dict[str, Any]) -> list[Prompt]:
             reply = await self._transport.request("GET", path, params=query(**page))
             items = as_list(reply.data, "prompt")
-            return [structure(item, Prompt, self._client) for item in items]
+            return [structure(item, Prompt, self._binding) for item in items]
 
         return Paginator(fetch, params, id_of=lambda p: p.id)
 
@@ -240,3 +239,20 @@ class Prompts(Resource):
         if tune_id is None:
             return f"/prompts/{pid}"
         return f"/tunes/{ident(tune_id, 'tune_id')}/prompts/{pid}"
+
+    async def charged_to(self, tune_id: int | Tune) -> int:
+        """How many prompts on the server count against a tune for fair use.
+
+        Its own prompts (`GET /tunes/:id/prompts`) plus the prompts on base models that
+        reference it: LoRA/FaceID prompts live under the base model, so they are found with the
+        list's text filter (`GET /prompts?text=:ID:`) and kept if their text really references
+        the tune. Usually two requests.
+        """
+        tid = ident(tune_id, "tune_id")
+        seen: set[int] = set()
+        async for prompt in self.list(tune_id=tid):
+            seen.add(prompt.id)
+        async for prompt in self.list(text=f":{tid}:"):
+            if tid in tune_refs(prompt.text):
+                seen.add(prompt.id)
+        return len(seen)

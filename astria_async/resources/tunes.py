@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from .._config import MAX_TUNE_OFFSET
 from .._convert import structure
 from .._forms import Body
 from ..models import Tune
 from ..params import FileInput, PromptParams, TuneParams, validate_update
+from ..waiting.policy import WaitPolicy
 from ._base import Paginator, Resource, as_list, check_page, first_object, ident, query
-
-if TYPE_CHECKING:
-    from .._polling import WaitPolicy
-
-MAX_TUNE_OFFSET = 200  # astria-api §3.1: offset above 200 answers 400
 
 
 class Tunes(Resource):
@@ -75,7 +72,7 @@ class Tunes(Resource):
         reply = await self._transport.request("POST", "/tunes", body=body)
         tune = self._seen(first_object(reply.data, "tune"))
         if params.prompts:  # they run once it is trained and count against it (fair use)
-            self._client.fair_use.record(tune.id, len(params.prompts))
+            self._services.fair_use.record(tune.id, len(params.prompts))
         return tune
 
     async def get(self, tune_id: int | Tune) -> Tune:
@@ -85,8 +82,8 @@ class Tunes(Resource):
 
     def _seen(self, data: Any, *, gallery: bool = False) -> Tune:
         # The fair-use guard remembers which tunes are free `fast` ones or shared gallery models.
-        tune = structure(data, Tune, self._client)
-        self._client.fair_use.remember(tune, gallery=gallery)
+        tune = structure(data, Tune, self._binding)
+        self._services.fair_use.remember(tune, gallery=gallery)
         return tune
 
     async def wait_trained(self, tune_id: int | Tune, *, timeout: float | None = None,
@@ -111,7 +108,7 @@ class Tunes(Resource):
             NotFoundError: the tune does not exist (or was deleted).
         """
         oid, pol, initial = self._wait_target(tune_id, Tune, "tune", policy, timeout)
-        return await self._client._tune_board.wait(oid, pol, initial, on_update)
+        return await self._services.tune_board.wait(oid, pol, initial, on_update)
 
     def watch(self, tune_id: int | Tune, *, timeout: float | None = None,
               policy: WaitPolicy | None = None) -> AsyncIterator[Tune]:
@@ -121,7 +118,7 @@ class Tunes(Resource):
             WaitTimeoutError: not trained within the timeout.
         """
         oid, pol, initial = self._wait_target(tune_id, Tune, "tune", policy, timeout)
-        return self._client._tune_board.states(oid, pol, initial)
+        return self._services.tune_board.states(oid, pol, initial)
 
     def list(
         self,

@@ -6,24 +6,32 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Protocol
 
 import attrs
 
-from ._polling import wait_event
-from .errors import (
-    APIConnectionError,
-    APIStatusError,
-    ClientClosedError,
-    FairUseError,
-    InvalidParamsError,
-)
-from .models import Prompt, Tune, tune_refs
+from .._aio import wait_event
+from .._config import FAIR_USE_IN_FLIGHT_EXPIRY
+from ..errors import ClientClosedError, FairUseError, maybe_processed
+from ..models import Prompt, Tune, tune_refs
+from .board import Board
+from .policy import FairUsePolicy, WaitPolicy
 
-if TYPE_CHECKING:
-    from ._client import AstriaClient
-    from .params import PromptParams
+CountPrompts = Callable[[int], Awaitable[int]]
+"""Counts on the server the prompts charged to a tune (see `FairUse.seed`)."""
+
+__all__ = ["DEFAULT_FAIR_USE", "FairUse", "FairUsePolicy", "Place"]
+
+
+class PromptParams(Protocol):
+    """What the guard reads of a prompt's parameters (`params.PromptParams` has it)."""
+
+    @property
+    def text(self) -> str | None: ...
+
+    @property
+    def num_images(self) -> int | None: ...
 
 logger = logging.getLogger("astria_async")
 
@@ -35,60 +43,6 @@ WELL_KNOWN_GALLERY = frozenset({
 })
 _HOW = ("change it with AstriaClient(fair_use=FairUsePolicy({field}=...)), or turn the guard "
         "off with AstriaClient(fair_use=None)")
-
-
-def _optional_positive(_: object, attribute: attrs.Attribute[Any], value: int | None) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                              or value < 1):
-        raise ValueError(f"FairUsePolicy.{attribute.name} must be None or an integer >= 1, "
-                         f"got {value!r}")
-
-
-def _non_negative(_: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"FairUsePolicy.{attribute.name} must be an integer >= 0, "
-                         f"got {value!r}")
-
-
-@attrs.frozen(kw_only=True)
-class FairUsePolicy:
-    """Astria's fair-use rules, checked by the client before it sends a prompt.
-
-    Astria asks for about 14 prompts per fine-tune (8 images each) plus up to 7 automatic
-    system prompts (astria-api §15), so a tune gets at most `prompts_per_tune +
-    automatic_prompts` = 21 prompts through this client. A prompt counts against the tunes it
-    uses: the `<lora:ID:w>` / `<faceid:ID:w>` references in its text, else the tune it is
-    posted to; shared gallery models and (with `exempt_fast`) free `branch="fast"` tunes the
-    client has seen count against nothing.
-
-    In flight means created (the create was sent) and not yet known to be finished. The client
-    learns a prompt finished from a wait, `watch`, `as_completed`, a callback passed to
-    `client.feed`, or, while a create waits for a place, from the board refreshing the
-    in-flight prompts. A prompt whose end it never learns stops counting after the prompt
-    wait timeout. Creates beyond `max_in_flight_per_tune` (per tune) or `max_in_flight` (in
-    all) wait for a place instead of failing; `None` removes a bound.
-
-    Attributes:
-        prompts_per_tune: prompts per tune you send (Astria: 14 on average).
-        automatic_prompts: allowance for Astria's automatic prompts (Astria: up to 7).
-        max_images: images per prompt (Astria: 8).
-        max_in_flight_per_tune: unfinished prompts per tune at once (default 8: a normal
-            headshot burst starts at once, a runaway loop cannot queue hundreds).
-        max_in_flight: unfinished prompts through this client at once (default 64).
-        exempt_fast: no caps for prompts on `branch="fast"` mock tunes (they are free).
-    """
-
-    prompts_per_tune: int = attrs.field(default=14, validator=_non_negative)
-    automatic_prompts: int = attrs.field(default=7, validator=_non_negative)
-    max_images: int = attrs.field(default=8, validator=_non_negative)
-    max_in_flight_per_tune: int | None = attrs.field(default=8, validator=_optional_positive)
-    max_in_flight: int | None = attrs.field(default=64, validator=_optional_positive)
-    exempt_fast: bool = True
-
-    @property
-    def tune_cap(self) -> int:
-        """Prompts a tune may have through this client: 14 + 7 = 21 by default."""
-        return self.prompts_per_tune + self.automatic_prompts
 
 
 DEFAULT_FAIR_USE = FairUsePolicy()
@@ -103,23 +57,18 @@ class Place:
     prompt_id: int | None = None
 
 
-def _maybe_sent(exc: BaseException) -> bool:
-    """False only when the create certainly did not reach Astria or Astria refused it."""
-    if isinstance(exc, (InvalidParamsError, FairUseError)):
-        return False
-    if isinstance(exc, APIStatusError):
-        return exc.status >= 500
-    if isinstance(exc, APIConnectionError):
-        return exc.sent
-    return True  # cancelled mid-request, a bad answer, ...: it may exist and be charged
-
-
 class FairUse:
     """`client.fair_use`: the counts per tune, the in-flight places, and the policy."""
 
-    def __init__(self, policy: FairUsePolicy | None, client: AstriaClient) -> None:
+    def __init__(self, policy: FairUsePolicy | None, board: Board[Prompt], *,
+                 wait: WaitPolicy, count_prompts: CountPrompts) -> None:
+        """`board` is the client's prompt board (to learn when prompts finish), `wait` the
+        prompt wait policy (its pace, and its timeout as the in-flight expiry),
+        `count_prompts` the server count of a tune's prompts (see `seed`)."""
         self.policy = policy
-        self._client = client
+        self._board = board
+        self._wait = wait
+        self._count_prompts = count_prompts
         self._counts: Counter[int] = Counter()
         self._fast: set[int] = set()
         self._gallery: set[int] = set(WELL_KNOWN_GALLERY)
@@ -162,24 +111,16 @@ class FairUse:
     async def seed(self, tune_id: int | Tune, *, count: int | None = None) -> int:
         """Start the count of a tune from the server, or from `count` (no request then).
 
-        The server's count is the tune's own prompts (`GET /tunes/:id/prompts`) plus the
-        prompts on base models that reference it: LoRA/FaceID prompts live under the base
-        model, so they are found with the list's text filter (`GET /prompts?text=:ID:`) and
-        kept if their text really references the tune. Usually two requests. The count never
-        goes down: the larger of the known and the new value is kept.
+        The server's count is `client.prompts.charged_to(tune_id)`: the tune's own prompts
+        plus the prompts on base models that reference it (usually two requests). The count
+        never goes down: the larger of the known and the new value is kept.
 
         Returns:
             The tune's count after seeding.
         """
         tid = tune_id.id if isinstance(tune_id, Tune) else tune_id
         if count is None:
-            seen: set[int] = set()
-            async for prompt in self._client.prompts.list(tune_id=tid):
-                seen.add(prompt.id)
-            async for prompt in self._client.prompts.list(text=f":{tid}:"):
-                if tid in tune_refs(prompt.text):
-                    seen.add(prompt.id)
-            count = len(seen)
+            count = await self._count_prompts(tid)
         self._counts[tid] = max(self._counts[tid], count)
         return self._counts[tid]
 
@@ -241,7 +182,7 @@ class FairUse:
             yield place
         except BaseException as exc:
             self._release(place)
-            if not _maybe_sent(exc):
+            if not maybe_processed(exc):
                 self._counts.subtract(tunes)
             raise
         if place.prompt_id is None:
@@ -253,7 +194,7 @@ class FairUse:
             return
         place.prompt_id = prompt.id
         self._by_prompt[prompt.id] = place
-        known = self._client._prompt_board.get(prompt.id)
+        known = self._board.get(prompt.id)
         if prompt.is_finished or (known is not None and known.is_finished):
             self.finished(prompt)
         else:  # creates waiting for a place can now watch this prompt
@@ -290,8 +231,8 @@ class FairUse:
         return "", []
 
     async def _take_place(self, place: Place) -> None:
-        board = self._client._prompt_board
-        ttl = self._client._prompt_wait.timeout or 3600.0
+        board = self._board
+        ttl = self._wait.timeout or FAIR_USE_IN_FLIGHT_EXPIRY
         while True:
             if self._closed:
                 raise ClientClosedError("the AstriaClient was closed while a create waited")
@@ -313,7 +254,7 @@ class FairUse:
                          default=None)
             changed = self._changed
             # Watching the blockers makes the board refresh them; its listener frees places.
-            watcher = board.watch(ids, self._client._prompt_wait) if ids else None
+            watcher = board.watch(ids, self._wait) if ids else None
             try:
                 await wait_event(changed, None if expiry is None else expiry - now + 0.001,
                                  board.sleep)

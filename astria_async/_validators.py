@@ -1,4 +1,4 @@
-"""Small reusable checkers for params.py: each takes (field, value), returns the wire value
+"""Small reusable checkers for `params`: each takes (field, value), returns the wire value
 or raises InvalidParamsError naming the field and what is allowed."""
 
 from __future__ import annotations

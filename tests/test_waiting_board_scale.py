@@ -10,10 +10,10 @@ import attrs
 import pytest
 from _faketime import FakeTime
 
-from astria_async import WaitPolicy, _board
-from astria_async._board import Board
+from astria_async import WaitPolicy
 from astria_async.errors import WaitTimeoutError
 from astria_async.models import Prompt
+from astria_async.waiting.board import Board
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 POLICY = WaitPolicy(interval=2.0, multiplier=1.0, max_interval=2.0, jitter=0.0, timeout=None)
@@ -71,10 +71,11 @@ def board(ft: FakeTime, source: Source) -> Iterator[Board[Prompt]]:
 
 
 async def test_a_feed_costs_the_same_however_many_states_are_watched(
-        board: Board[Prompt], monkeypatch: pytest.MonkeyPatch) -> None:
+        ft: FakeTime, source: Source) -> None:
     # More watched states than the cap: spare ones must be found without a look at each
     # stored state per feed (10,000 waiters made every tick O(n^2) that way).
-    monkeypatch.setattr(_board, "STATE_CAP", 64)
+    board: Board[Prompt] = Board("prompt", source, done=lambda p: p.is_finished,
+                                 clock=ft.clock, sleep=ft.sleep, state_cap=64)
     n = 1000
     watched = [CountedId(i) for i in range(1, n + 1)]
     spare = [CountedId(i) for i in range(n + 1, 2 * n + 1)]

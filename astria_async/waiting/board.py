@@ -5,7 +5,7 @@ refresher task per board (started by the first watcher, gone when the last one l
 client closes) fetches all watched ids at the earliest time any watcher wants news, never
 more often than the shortest current interval, and never during a 429 pause. New states are
 stored, and only the waiters whose objects changed are woken. A callback fed to the board
-wakes its waiters at once. Deadlines are kept by one timer per board too (see `_watch`).
+wakes its waiters at once. Deadlines are kept by one timer per board too (see `waiters`).
 
 Why one refresher task rather than "refresh if stale under a lock" in every waiter: a
 refresh then belongs to nobody, so cancelling the waiter that would have triggered it cannot
@@ -24,10 +24,9 @@ from collections import OrderedDict
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from typing import Generic, TypeVar
 
-from ._polling import Clock as Clock  # the client's import
-from ._polling import Sleep, Source, T, WaitPolicy, run_all, use_pages, wait_event, walk_list
-from ._watch import Deadlines, Watcher, timeout_error
-from .errors import (
+from .._aio import Clock, Sleep, run_all, wait_event
+from .._config import STATE_CAP
+from ..errors import (
     AstriaError,
     AuthenticationError,
     ClientClosedError,
@@ -35,14 +34,14 @@ from .errors import (
     PermissionDeniedError,
     RateLimitError,
 )
+from .paging import Source, T, use_pages, walk_list
+from .pause import LocalPause, Pause
+from .policy import WaitPolicy
+from .waiters import Deadlines, Watcher, timeout_error
 
 logger = logging.getLogger("astria_async")
 
 R = TypeVar("R")
-
-STATE_CAP = 4096  # states kept besides the watched ones (for waits started after a callback)
-RATE_PAUSE_BASE = 5.0  # a 429 without Retry-After pauses 5 s, doubling while they repeat
-RATE_PAUSE_MAX = 120.0
 
 
 class Board(Generic[T]):
@@ -50,13 +49,17 @@ class Board(Generic[T]):
 
     def __init__(self, kind: str, source: Source[T], *, done: Callable[[T], bool],
                  clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep,
-                 concurrency: int = 8, rand: Callable[[], float] = random.random) -> None:
+                 concurrency: int = 8, rand: Callable[[], float] = random.random,
+                 pause: Pause | None = None, state_cap: int = STATE_CAP) -> None:
         self.kind = kind
         self.source: Source[T] = source
         self.done: Callable[[T], bool] = done
         self.clock = clock
         self.sleep = sleep
         self.rand = rand
+        # The account-wide 429 pause, shared with the client's other board and its transport.
+        self.account_pause: Pause = pause if pause is not None else LocalPause(clock)
+        self._state_cap = state_cap  # states kept besides the watched ones
         self.listeners: list[Callable[[T], None]] = []  # called with each finished state
         self.ticks = 0  # refreshes run, and requests they sent (for tests and logs)
         self.requests = 0
@@ -71,11 +74,9 @@ class Board(Generic[T]):
         self._errors: dict[int, BaseException] = {}
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
-        self._paused_until = -math.inf
         self._last_start = -math.inf
         self._planned = -math.inf  # the next tick while the refresher sleeps for it
         self._due = self._gap = math.inf  # the earliest due and shortest interval it planned by
-        self._rate_streak = 0
         self._learned: tuple[int, float] | None = None  # (oldest id, pages it took)
         self._closed = False
 
@@ -113,10 +114,10 @@ class Board(Generic[T]):
         return True
 
     def _prune(self) -> None:
-        # Watched states all stay, and STATE_CAP spare ones besides; the oldest spare go first.
+        # Watched states all stay, and `state_cap` spare ones besides; the oldest spare go first.
         # A feed costs O(1) however many ids are watched (a scan past every watched state to
         # find a spare one made 10,000 waiters O(n^2) per tick).
-        while len(self._spare) > STATE_CAP:
+        while len(self._spare) > self._state_cap:
             del self._state[self._spare.popitem(last=False)[0]]
 
     def _notify(self, oid: int) -> None:
@@ -277,7 +278,7 @@ class Board(Generic[T]):
         return self._start(self._due, self._gap)
 
     def _start(self, due: float, gap: float) -> float:
-        return max(due, self._last_start + gap, self._paused_until)
+        return max(due, self._last_start + gap, self.account_pause.until())
 
     async def _run(self) -> None:
         try:
@@ -317,9 +318,10 @@ class Board(Generic[T]):
                     lambda before: self._fetch(self.source.page(before)), ids, self.feed)
                 self._learned = (oldest, pages)
             await self._singles(sorted(missing))
-            self._rate_streak = 0
+            self.account_pause.recovered()
         except RateLimitError as exc:
-            self.pause(exc)
+            self.account_pause.rate_limited(exc)
+            self.last_error = exc
         except AuthenticationError as exc:  # a wrong key ends every wait; nothing will change
             for oid in ids:
                 self._errors[oid] = exc
@@ -367,23 +369,6 @@ class Board(Generic[T]):
         async with self._limit:
             self.requests += 1
             return await request
-
-    def pause(self, exc: RateLimitError) -> None:
-        """Hold every wait of this board for the 429's Retry-After (any request's 429 counts).
-
-        Astria rate-limits the account, not one endpoint (astria-api §13), so a 429 on the
-        user's own call means the board's next tick would be refused too.
-        """
-        if exc is self.last_error:  # the transport already reported this one
-            return
-        self._rate_streak += 1
-        pause = exc.retry_after
-        if pause is None:
-            pause = min(RATE_PAUSE_MAX, RATE_PAUSE_BASE * 2.0 ** (self._rate_streak - 1))
-        self._paused_until = max(self._paused_until, self.clock() + pause)
-        self.last_error = exc
-        logger.warning("%s board: rate limited (429); every %s wait pauses %.1f s",
-                       self.kind, self.kind, pause)
 
     async def aclose(self) -> None:
         """Stop the refresher and wake every waiter (they raise `ClientClosedError`)."""

@@ -18,8 +18,9 @@ from typing import Any
 
 import attrs
 
-from ._polling import Clock, Sleep, WaitPolicy, wait_event
-from .errors import WaitTimeoutError
+from .._aio import Clock, Sleep, wait_event
+from ..errors import WaitTimeoutError
+from .policy import WaitPolicy
 
 
 @attrs.define(eq=False)

@@ -20,7 +20,7 @@ from astria_async import (
     WaitPolicy,
     WaitTimeoutError,
 )
-from astria_async._polling import PAGE_LIMIT, SINGLE_MAX
+from astria_async._config import PAGE_LIMIT, SINGLE_MAX
 from astria_async.testing import FakeAstria
 
 # Real time, but fast: the fake trains in 1 s and renders in 1 s; waits look every 0.1-0.3 s.
@@ -187,12 +187,13 @@ async def test_policies_per_client_and_per_call(astria_fake: FakeAstria) -> None
     async with AstriaClient(api_key=astria_fake.api_key, base_url=astria_fake.url, wait=QUICK,
                             tune_wait=tune_wait) as c:
         assert c.tune_wait == tune_wait and c.prompt_wait == QUICK
-        assert c._wait_policy("prompt", None, 3).timeout == 3
+        untrained = astria_fake.add_tune(trained=False)["id"]
+        prompt = astria_fake.add_prompt(untrained)["id"]
+        with pytest.raises(WaitTimeoutError, match=r"within 0\.1 s"):  # the call's timeout
+            await c.prompts.wait_images(prompt, timeout=0.1)
         custom = WaitPolicy(interval=0.05, max_interval=0.05, timeout=0.2)
-        assert c._wait_policy("tune", custom, None) == custom
-        with pytest.raises(WaitTimeoutError):
-            await c.tunes.wait_trained(astria_fake.add_tune(trained=False)["id"],
-                                       policy=custom)
+        with pytest.raises(WaitTimeoutError, match=r"within 0\.2 s"):  # the call's policy
+            await c.tunes.wait_trained(untrained, policy=custom)
 
 
 async def test_close_stops_waits_and_leaves_no_task(astria_fake: FakeAstria) -> None:
