@@ -12,10 +12,8 @@ import attrs
 from ._validators import (
     Checker,
     boolean,
-    characteristics,
     choice,
     data_url,
-    each,
     fail,
     file_input,
     integer,
@@ -29,6 +27,9 @@ from ._validators import (
     url,
     urls,
 )
+from ._validators import (
+    characteristics as characteristics_map,
+)
 from .errors import InvalidParamsError
 
 __all__ = ["FileInput", "PackTuneParams", "PromptParams", "TuneParams", "url",
@@ -36,49 +37,18 @@ __all__ = ["FileInput", "PackTuneParams", "PromptParams", "TuneParams", "url",
 
 FileInput: TypeAlias = os.PathLike[str] | str | bytes | typing.BinaryIO
 
-# --- the rule tables (field -> checker, then the cross-field rules) ------------------------
+def param(check: Checker, default: Any = None) -> Any:
+    """An attrs field declared with its checker: the one place a parameter is described."""
+    return attrs.field(default=default, metadata={"check": check})
 
-PROMPT_FIELDS: dict[str, Checker] = {  # §5.1
-    **each("text video_model video_upscale_model video_fps_model", nonblank),
-    **each("negative_prompt theme video_prompt", string),
-    **each(
-        "callback input_image_url mask_image_url video_first_frame_url video_last_frame_url"
-        " source_image_url input_video_url audio_reference_url",
-        url,
-    ),
-    **each(
-        "community super_resolution inpaint_faces hires_fix face_correct face_swap film_grain"
-        " prompt_expansion use_lpw controlnet_txt2img video_audio",
-        boolean,
-    ),
-    **each("workspace_id pack_id base_pack_id video_duration", positive),
-    **each("w h", integer(lo=8, multiple_of=8)),
-    **each("denoising_strength controlnet_conditioning_scale", number(0, 1)),
-    "num_images": integer(1, 8),
-    "seed": integer(0, 2**32),
-    "cfg_scale": number(0, 15),
-    "steps": integer(0, 50),
-    "lora_scale": number(),
-    "backend_version": one_of(1, "1"),
-    "color_grading": choice("Film Velvia|Film Portra|Ektar"),
-    "style": choice(
-        "Cinematic|Animated|Digital Art|Photographic|Fantasy art|Neonpunk|Enhance|Comic book"
-        "|Lowpoly|Line art"
-    ),
-    "scheduler": choice("euler|euler_a|dpm++2m_karras|dpm++sde_karras|dpm++2m|dpm++sde|lcm|tcd"),
-    "aspect_ratio": choice("1:1|16:9|9:16|21:9|9:21|3:2|2:3|5:4|4:5|4:3|3:4"),
-    "ar": choice("1:1|portrait|16:9|landscape|anamorphic"),
-    "resolution": choice("1K|2K|4K"),
-    "controlnet": choice(
-        "composition|reference|segroom|ipadapter|lineart|canny|depth|mlsd|hed|pose|tile|qr"
-        "|relight|style|pose_with_hand|pose_with_face|pose_face_and_hand"
-    ),
-    "video_upscale_target_resolution": choice("720p|1080p|2k|4k"),
-    "input_image": file_input("input_image_url"),
-    "input_image_base64": data_url,
-    "mask_image": file_input("mask_image_url"),
-    "image_reference_urls": urls,
-}
+
+def checks(cls: type[Any]) -> dict[str, Checker]:
+    """The field -> checker table of a params class, derived from its field declarations."""
+    return {f.name: f.metadata["check"] for f in attrs.fields(cls) if "check" in f.metadata}
+
+
+_INPUT_IMAGE = ("input_image", "input_image_url", "input_image_base64")
+_NEEDS_INPUT = "needs an input image (input_image, input_image_url or input_image_base64)"
 
 # §5.1: at most one option of each group may be set ("use either w/h or aspect_ratio").
 PROMPT_EXCLUSIVE: tuple[tuple[tuple[str, ...], ...], ...] = (
@@ -86,9 +56,6 @@ PROMPT_EXCLUSIVE: tuple[tuple[tuple[str, ...], ...], ...] = (
     (("mask_image",), ("mask_image_url",)),
     (("w", "h"), ("aspect_ratio",)),
 )
-
-_INPUT_IMAGE = ("input_image", "input_image_url", "input_image_base64")
-_NEEDS_INPUT = "needs an input image (input_image, input_image_url or input_image_base64)"
 
 # §5.1: when `field` is on, one of `needs` must be on too.
 PROMPT_NEEDS: tuple[tuple[str, tuple[str, ...], str], ...] = (
@@ -99,33 +66,12 @@ PROMPT_NEEDS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("hires_fix", ("super_resolution",), "needs super_resolution=True"),
 )
 
-_TUNE_COMMON: dict[str, Checker] = {  # §3.4, shared with §8.3
-    **each("title name", nonblank),
-    "callback": url,
-    "images": seq(file_input("image_urls"), "files"),
-    "image_urls": urls,
-    "characteristics": characteristics,
-    "preset": choice("flux-lora-focus|flux-lora-portrait|flux-lora-fast"),
-}
-
-TUNE_FIELDS: dict[str, Checker] = {  # §3.4
-    **_TUNE_COMMON,
-    **each("base_tune_id steps", positive),
-    **each("face_crop training_face_correct auto_extend", boolean),
-    "branch": choice("sd15|sdxl1|flux1|fast"),
-    "model_type": choice("lora|pti|faceid"),
-    "token": nonblank,
-}
-
-PACK_TUNE_FIELDS: dict[str, Checker] = {  # §8.3
-    **_TUNE_COMMON,
-    **each("tune_ids prompt_ids", seq(positive, "positive integer ids")),
-    "prompts_callback": url,
-    "brief": nonblank,
-}
-
-# §3.5: the fields PATCH /tunes/:id is known to take.
-UPDATE_FIELDS = {k: TUNE_FIELDS[k] for k in ("title", "name", "auto_extend", "characteristics")}
+_STYLES = ("Cinematic|Animated|Digital Art|Photographic|Fantasy art|Neonpunk|Enhance"
+           "|Comic book|Lowpoly|Line art")
+_SCHEDULERS = "euler|euler_a|dpm++2m_karras|dpm++sde_karras|dpm++2m|dpm++sde|lcm|tcd"
+_CONTROLNETS = ("composition|reference|segroom|ipadapter|lineart|canny|depth|mlsd|hed|pose"
+                "|tile|qr|relight|style|pose_with_hand|pose_with_face|pose_face_and_hand")
+_PRESETS = "flux-lora-focus|flux-lora-portrait|flux-lora-fast"
 
 
 def _check(
@@ -159,60 +105,61 @@ def _values(obj: Any) -> dict[str, Any]:
 
 @attrs.frozen(kw_only=True)
 class PromptParams:
-    """The attrs form of a prompt: for prompt create, a tune's prompts, and batch files."""
+    """The attrs form of a prompt (API notes §5.1): for prompt create, a tune's prompts, batch
+    files and pack overrides. Each field is declared here once, with its check."""
 
-    text: str | None = None
-    negative_prompt: str | None = None
-    callback: str | None = None
-    num_images: int | None = None
-    seed: int | None = None
-    workspace_id: int | None = None
-    community: bool | None = None
-    super_resolution: bool | None = None
-    inpaint_faces: bool | None = None
-    hires_fix: bool | None = None
-    face_correct: bool | None = None
-    face_swap: bool | None = None
-    film_grain: bool | None = None
-    prompt_expansion: bool | None = None
-    use_lpw: bool | None = None
-    controlnet_txt2img: bool | None = None
-    color_grading: str | None = None
-    style: str | None = None
-    theme: str | None = None
-    cfg_scale: float | None = None
-    steps: int | None = None
-    scheduler: str | None = None
-    backend_version: int | str | None = None
-    w: int | None = None
-    h: int | None = None
-    aspect_ratio: str | None = None
-    ar: str | None = None
-    resolution: str | None = None
-    controlnet: str | None = None
-    denoising_strength: float | None = None
-    controlnet_conditioning_scale: float | None = None
-    input_image: FileInput | None = None
-    input_image_url: str | None = None
-    input_image_base64: str | None = None
-    mask_image: FileInput | None = None
-    mask_image_url: str | None = None
-    lora_scale: float | None = None
-    pack_id: int | None = None
-    base_pack_id: int | None = None
-    video_model: str | None = None
-    video_prompt: str | None = None
-    video_first_frame_url: str | None = None
-    video_last_frame_url: str | None = None
-    source_image_url: str | None = None
-    input_video_url: str | None = None
-    audio_reference_url: str | None = None
-    video_upscale_model: str | None = None
-    video_upscale_target_resolution: str | None = None
-    video_fps_model: str | None = None
-    video_duration: int | None = None
-    video_audio: bool | None = None
-    image_reference_urls: tuple[str, ...] = ()
+    text: str | None = param(nonblank)
+    negative_prompt: str | None = param(string)
+    callback: str | None = param(url)
+    num_images: int | None = param(integer(1, 8))
+    seed: int | None = param(integer(0, 2**32))
+    workspace_id: int | None = param(positive)
+    community: bool | None = param(boolean)
+    super_resolution: bool | None = param(boolean)
+    inpaint_faces: bool | None = param(boolean)
+    hires_fix: bool | None = param(boolean)
+    face_correct: bool | None = param(boolean)
+    face_swap: bool | None = param(boolean)
+    film_grain: bool | None = param(boolean)
+    prompt_expansion: bool | None = param(boolean)
+    use_lpw: bool | None = param(boolean)
+    controlnet_txt2img: bool | None = param(boolean)
+    color_grading: str | None = param(choice("Film Velvia|Film Portra|Ektar"))
+    style: str | None = param(choice(_STYLES))
+    theme: str | None = param(string)
+    cfg_scale: float | None = param(number(0, 15))
+    steps: int | None = param(integer(0, 50))
+    scheduler: str | None = param(choice(_SCHEDULERS))
+    backend_version: int | str | None = param(one_of(1, "1"))
+    w: int | None = param(integer(lo=8, multiple_of=8))
+    h: int | None = param(integer(lo=8, multiple_of=8))
+    aspect_ratio: str | None = param(choice("1:1|16:9|9:16|21:9|9:21|3:2|2:3|5:4|4:5|4:3|3:4"))
+    ar: str | None = param(choice("1:1|portrait|16:9|landscape|anamorphic"))
+    resolution: str | None = param(choice("1K|2K|4K"))
+    controlnet: str | None = param(choice(_CONTROLNETS))
+    denoising_strength: float | None = param(number(0, 1))
+    controlnet_conditioning_scale: float | None = param(number(0, 1))
+    input_image: FileInput | None = param(file_input("input_image_url"))
+    input_image_url: str | None = param(url)
+    input_image_base64: str | None = param(data_url)
+    mask_image: FileInput | None = param(file_input("mask_image_url"))
+    mask_image_url: str | None = param(url)
+    lora_scale: float | None = param(number())
+    pack_id: int | None = param(positive)
+    base_pack_id: int | None = param(positive)
+    video_model: str | None = param(nonblank)
+    video_prompt: str | None = param(string)
+    video_first_frame_url: str | None = param(url)
+    video_last_frame_url: str | None = param(url)
+    source_image_url: str | None = param(url)
+    input_video_url: str | None = param(url)
+    audio_reference_url: str | None = param(url)
+    video_upscale_model: str | None = param(nonblank)
+    video_upscale_target_resolution: str | None = param(choice("720p|1080p|2k|4k"))
+    video_fps_model: str | None = param(nonblank)
+    video_duration: int | None = param(positive)
+    video_audio: bool | None = param(boolean)
+    image_reference_urls: tuple[str, ...] = param(urls, default=())
     extra: Mapping[str, Any] = attrs.field(factory=dict)
 
     def validate(self, *, nested: bool = False, require_text: bool = True) -> None:
@@ -260,25 +207,31 @@ def _need_images(out: Mapping[str, Any]) -> None:
 
 
 @attrs.frozen(kw_only=True)
-class TuneParams:
+class _TuneCommon:
+    """The fields POST /tunes (§3.4) and POST /p/:pack_id/tunes (§8.3) share."""
+
+    title: str = param(nonblank)
+    name: str = param(nonblank)
+    images: Sequence[FileInput] = param(seq(file_input("image_urls"), "files"), default=())
+    image_urls: Sequence[str] = param(urls, default=())
+    callback: str | None = param(url)
+    characteristics: Mapping[str, str | int | float] | None = param(characteristics_map)
+    preset: str | None = param(choice(_PRESETS))
+
+
+@attrs.frozen(kw_only=True)
+class TuneParams(_TuneCommon):
     """Parameters of POST /tunes (§3.4)."""
 
-    title: str
-    name: str
-    images: Sequence[FileInput] = ()
-    image_urls: Sequence[str] = ()
-    branch: str | None = None
-    callback: str | None = None
-    base_tune_id: int | None = None
-    model_type: str | None = None
-    token: str | None = None
-    steps: int | None = None
-    face_crop: bool | None = None
-    training_face_correct: bool | None = None
-    preset: str | None = None
-    characteristics: Mapping[str, str | int | float] | None = None
-    auto_extend: bool | None = None
-    prompts: Sequence[PromptParams] = ()
+    branch: str | None = param(choice("sd15|sdxl1|flux1|fast"))
+    base_tune_id: int | None = param(positive)
+    model_type: str | None = param(choice("lora|pti|faceid"))
+    token: str | None = param(nonblank)
+    steps: int | None = param(positive)
+    face_crop: bool | None = param(boolean)
+    training_face_correct: bool | None = param(boolean)
+    auto_extend: bool | None = param(boolean)
+    prompts: Sequence[PromptParams] = attrs.field(default=())
     extra: Mapping[str, Any] = attrs.field(factory=dict)
 
     def validate(self) -> None:
@@ -297,21 +250,14 @@ class TuneParams:
 
 
 @attrs.frozen(kw_only=True)
-class PackTuneParams:
+class PackTuneParams(_TuneCommon):
     """Parameters of POST /p/:pack_id/tunes (§8.3)."""
 
-    title: str
-    name: str
-    images: Sequence[FileInput] = ()
-    image_urls: Sequence[str] = ()
-    callback: str | None = None
-    characteristics: Mapping[str, str | int | float] | None = None
-    preset: str | None = None
     prompt_attributes: PromptParams | None = None
-    prompts_callback: str | None = None
-    tune_ids: Sequence[int] = ()
-    prompt_ids: Sequence[int] = ()
-    brief: str | None = None
+    prompts_callback: str | None = param(url)
+    tune_ids: Sequence[int] = param(seq(positive, "positive integer ids"), default=())
+    prompt_ids: Sequence[int] = param(seq(positive, "positive integer ids"), default=())
+    brief: str | None = param(nonblank)
     extra: Mapping[str, Any] = attrs.field(factory=dict)
 
     def validate(self) -> None:
@@ -330,6 +276,13 @@ class PackTuneParams:
             if wire:
                 out["prompt_attributes"] = wire
         return _merge_extra(out, self.extra, values)
+
+
+PROMPT_FIELDS = checks(PromptParams)
+TUNE_FIELDS = checks(TuneParams)
+PACK_TUNE_FIELDS = checks(PackTuneParams)
+# §3.5: the fields PATCH /tunes/:id is known to take.
+UPDATE_FIELDS = {k: TUNE_FIELDS[k] for k in ("title", "name", "auto_extend", "characteristics")}
 
 
 def validate_update(

@@ -46,7 +46,7 @@ class Packs(Resource):
         images: Sequence[FileInput] = (),
         image_urls: Sequence[str] = (),
         callback: str | None = None,
-        characteristics: Mapping[str, str] | None = None,
+        characteristics: Mapping[str, str | int | float] | None = None,
         preset: str | None = None,
         prompt_attributes: PromptParams | None = None,
         prompts_callback: str | None = None,

@@ -72,6 +72,12 @@ class Prompts(Resource):
         video_audio: bool | None = None,
         video_first_frame_url: str | None = None,
         video_last_frame_url: str | None = None,
+        source_image_url: str | None = None,
+        input_video_url: str | None = None,
+        audio_reference_url: str | None = None,
+        video_upscale_model: str | None = None,
+        video_upscale_target_resolution: str | None = None,
+        video_fps_model: str | None = None,
         image_reference_urls: Sequence[str] = (),
         params: PromptParams | None = None,
         extra: Mapping[str, Any] | None = None,
@@ -84,6 +90,7 @@ class Prompts(Resource):
         Args:
             tune_id: the tune (or base model) to run on; a `Tune` works too.
             params: a prepared `PromptParams`; keyword arguments given here override it.
+                Every other keyword is a field of `PromptParams` (see there what each allows).
             extra: API parameters this library does not know yet, sent as given.
 
         Returns:

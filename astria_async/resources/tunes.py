@@ -33,7 +33,7 @@ class Tunes(Resource):
         face_crop: bool | None = None,
         training_face_correct: bool | None = None,
         preset: str | None = None,
-        characteristics: Mapping[str, str] | None = None,
+        characteristics: Mapping[str, str | int | float] | None = None,
         auto_extend: bool | None = None,
         prompts: Sequence[PromptParams] = (),
         extra: Mapping[str, Any] | None = None,
@@ -156,7 +156,7 @@ class Tunes(Resource):
         title: str | None = None,
         name: str | None = None,
         auto_extend: bool | None = None,
-        characteristics: Mapping[str, str] | None = None,
+        characteristics: Mapping[str, str | int | float] | None = None,
     ) -> Tune:
         """Change a tune's title, class name, auto-extend or characteristics (`PATCH`)."""
         payload = validate_update(title=title, name=name, auto_extend=auto_extend,
