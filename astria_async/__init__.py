@@ -1,4 +1,8 @@
-"""astria_async: an asyncio client for the Astria fine-tuning and image-generation API."""
+"""astria_async: an asyncio client for the Astria fine-tuning and image-generation API.
+
+Docstrings cite the project's notes on the Astria API as "API notes §N": `docs/astria-api.md`
+in the repository, also a page of the documentation site.
+"""
 
 import importlib as _importlib
 import types as _types

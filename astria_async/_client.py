@@ -56,7 +56,7 @@ class AstriaClient:
         max_concurrency: requests in flight at once through this client, waits included.
         connector_limit: size of the connection pool of the session this client creates.
         idempotent: declare that idempotency is on in your Astria account, so creates may be
-            re-sent after a 5xx, a timeout or a 504 (astria-api §14).
+            re-sent after a 5xx, a timeout or a 504 (API notes §14).
         wait: the `WaitPolicy` of every wait (tunes and prompts); `tune_wait` / `prompt_wait`
             override one kind. Defaults: `WaitPolicy.for_tunes()` / `WaitPolicy.for_prompts()`.
         fair_use: the `FairUsePolicy` checked before each prompt is sent; `None` turns the

@@ -18,7 +18,7 @@ from .errors import ConfigurationError
 __version__ = "0.1.0"
 
 DEFAULT_BASE_URL = "https://api.astria.ai"
-# Astria's gateway answers 504 after 30 s (astria-api §1.1), so a request that has not answered
+# Astria's gateway answers 504 after 30 s (API notes §1.1), so a request that has not answered
 # in 60 s is not going to; uploads of training images get longer.
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_UPLOAD_TIMEOUT = 300.0
@@ -73,7 +73,7 @@ DOWNLOAD_CONNECT_TIMEOUT = 10.0
 # connection fails after a minute.
 DOWNLOAD_READ_TIMEOUT = 60.0
 
-# Precedence follows Astria's own tooling (astria-api §1.4).
+# Precedence follows Astria's own tooling (API notes §1.4).
 API_KEY_VARS = ("ASTRIA_AUTH_TOKEN", "ASTRIA_API_KEY")
 BASE_URL_VAR = "ASTRIA_BASE_URL"
 WORKSPACE_VARS = ("WORKSPACE_ID", "ASTRIA_WORKSPACE_ID")
@@ -140,7 +140,7 @@ def resolve(
     if not url.startswith(("http://", "https://")):
         raise ConfigurationError(f"base_url must start with http:// or https://, got {url!r}")
     workspace = str(workspace_id) if workspace_id is not None else _first_env(env, WORKSPACE_VARS)
-    # Astria's CLI treats the literal "personal" as "no header" (astria-api §1.3).
+    # Astria's CLI treats the literal "personal" as "no header" (API notes §1.3).
     if workspace is not None and workspace.strip().lower() in ("", "personal"):
         workspace = None
     if timeout is not None and timeout <= 0:

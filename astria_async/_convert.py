@@ -44,7 +44,7 @@ def _int(value: Any, _: Any = None) -> int:
 
 
 def _opt_float(value: Any, _: Any = None) -> float | None:
-    # Rails serialises decimals as strings: cfg_scale arrives as "3.0" (astria-api §4).
+    # Rails serialises decimals as strings: cfg_scale arrives as "3.0" (API notes §4).
     if value is None or value == "" or isinstance(value, bool):
         return None if not isinstance(value, bool) else float(value)
     return float(value)
@@ -66,7 +66,7 @@ def _opt_bool(value: Any, _: Any = None) -> bool | None:
 
 
 def _opt_str(value: Any, _: Any = None) -> str | None:
-    # "" and null both mean "not set" (callbacks arrive as "" on some objects, §4).
+    # "" and null both mean "not set" (callbacks arrive as "" on some objects, API notes §4).
     if value is None or value == "":
         return None
     if isinstance(value, (str, int, float)):
@@ -114,7 +114,7 @@ def _opt_mapping(value: Any, _: Any = None) -> Mapping[str, Any] | None:
     if value is None or value == "":
         return None
     if isinstance(value, str):
-        # Astria's CLI sends characteristics as one JSON string (astria-api §3.4).
+        # Astria's CLI sends characteristics as one JSON string (API notes §3.4).
         value = json.loads(value)
     if not isinstance(value, Mapping):
         raise ValueError(f"expected an object, got {type(value).__name__}")

@@ -20,7 +20,7 @@ def _is_file(value: Any) -> bool:
 
 
 def has_files(value: Any) -> bool:
-    """True when a payload holds a file anywhere, so it must go as multipart (astria-api §1.1)."""
+    """True when a payload holds a file anywhere, so it must go as multipart (API notes §1.1)."""
     if _is_file(value):
         return True
     if isinstance(value, Mapping):

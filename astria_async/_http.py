@@ -56,7 +56,7 @@ class Reply:
 
 
 def error_message(body: Any, fallback: str) -> str:
-    """The server's message from any body shape Astria uses (astria-api §13)."""
+    """The server's message from any body shape Astria uses (API notes §13)."""
     if isinstance(body, Mapping):
         for key in ("error", "message"):
             value = body.get(key)
@@ -305,7 +305,7 @@ class Transport:
         if cls is RateLimitError:
             kw["retry_after"] = _retry.parse_retry_after(headers.get("Retry-After"))
         elif cls is GatewayTimeoutError and method == "POST" and not self.settings.idempotent:
-            # astria-api §13: "probably processed"; say why it was not re-sent and what would.
+            # API notes §13: "probably processed"; say why it was not re-sent and what would.
             message += (" -- the create may have been processed; it was not re-sent. Enable "
                         "idempotency in your Astria API settings and pass "
                         "AstriaClient(idempotent=True) to have it retried safely.")

@@ -12,7 +12,7 @@ import attrs
 
 from .errors import APIConnectionError, APITimeoutError
 
-# Methods whose effect does not depend on how often they are sent (astria-api §13: reads and
+# Methods whose effect does not depend on how often they are sent (API notes §13: reads and
 # deletes are safe to repeat; a POST create may cost money twice).
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE", "PUT", "PATCH"})
 
@@ -41,7 +41,7 @@ class RetryPolicy:
 
     Reads (GET, DELETE, PATCH) are retried on connection errors, timeouts, 429 and 5xx. Creates
     (POST) are re-sent only when nothing reached the server or the server refused with 429, unless
-    `idempotent=True` is set on the client (Astria account idempotency on, astria-api §14).
+    `idempotent=True` is set on the client (Astria account idempotency on, API notes §14).
 
     Attributes:
         max_retries: retries after the first attempt (so at most ``max_retries + 1`` requests).
@@ -49,14 +49,14 @@ class RetryPolicy:
             ("full jitter", which spreads the synchronised retries of many coalesced waiters).
         backoff_max: cap on one backoff step.
         server_error_base: backoff base after a 5xx. Astria suggests a 30 s first wait after a
-            500 (astria-api §13). We default to 2 s: a library cannot know whether its caller is a
+            500 (API notes §13). We default to 2 s: a library cannot know whether its caller is a
             web request with a 30 s budget or a batch job, a 30 s stall by default turns every
             transient 500 into a user-visible hang, and full jitter plus `max_retries` already keeps
             the load on Astria low. Batch jobs that want Astria's advice set it to 30.
         retry_after_cap: longest Retry-After the client will sleep for; a longer one raises
             `RateLimitError` with `retry_after` set instead of blocking for minutes.
         gateway_timeout_wait: wait before re-sending a create after a 504 when idempotency is on;
-            Astria advises 60 s so the original request can finish (astria-api §13, §14).
+            Astria advises 60 s so the original request can finish (API notes §13, §14).
     """
 
     max_retries: int = attrs.field(default=3, validator=attrs.validators.ge(0))
@@ -100,7 +100,7 @@ def should_retry(method: str, outcome: Outcome, attempt: int, policy: RetryPolic
         return False
     if method.upper() in SAFE_METHODS or idempotent:
         return True
-    # A create: only when Astria certainly did not act on it (astria-api §13: a 504 was
+    # A create: only when Astria certainly did not act on it (API notes §13: a 504 was
     # "probably processed", and a 5xx, timeout or reset after sending may have been too).
     return outcome in (Outcome.CONNECT_ERROR, Outcome.RATE_LIMITED)
 

@@ -53,7 +53,7 @@ def instance(kind: type[Any], what: str) -> Checker:
     return check
 
 
-# The form encoder writes real bools as true/false (§1.1); 1 or "yes" would be sent as is.
+# The form encoder writes real bools as true/false (API notes §1.1); 1 or "yes" would be sent as is.
 boolean = instance(bool, "True or False")
 string = instance(str, "a string")
 
@@ -126,13 +126,13 @@ def url(field: str, value: Any) -> str:
         ok = False
     if not ok:
         fail(field, f"must be an absolute http:// or https:// URL, got {value!r}")
-    # §3.4: Astria answers 422 "could not download" for non-ASCII URLs unless encoded.
+    # API notes §3.4: Astria answers 422 "could not download" for non-ASCII URLs unless encoded.
     value = value.replace(parts.netloc, netloc, 1)
     return "".join(quote(c) if ord(c) > 126 or c == " " else c for c in value)
 
 
 def data_url(field: str, value: Any) -> str:
-    """A `data:[type][;base64],payload` URL (§5.1 input_image_base64)."""
+    """A `data:[type][;base64],payload` URL (API notes §5.1 input_image_base64)."""
     if not string(field, value).startswith("data:") or "," not in value:
         fail(field, "must be a data: URL such as 'data:image/png;base64,...'")
     return typing.cast(str, value)
@@ -176,7 +176,8 @@ def seq(item: Checker, what: str) -> Checker:
 
 
 def characteristics(field: str, value: Any) -> dict[str, Any]:
-    """Free-form {{key}} substitutions (§3.4): non-empty str keys, str or number values."""
+    """Free-form {{key}} substitutions (API notes §3.4): non-empty str keys, str or number
+    values."""
     if not isinstance(value, Mapping):
         fail(field, f"must be a mapping of name to value, got {value!r}")
     for key, val in value.items():

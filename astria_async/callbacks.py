@@ -1,7 +1,7 @@
 """Callbacks (webhooks): URLs with a secret, a lenient parser, and a receiver that feeds waits.
 
 Astria POSTs the finished object as JSON to the callback URL, unsigned and never retried
-(astria-api §12). So the URL carries its own secret in the query string, the receiver checks
+(API notes §12). So the URL carries its own secret in the query string, the receiver checks
 it in constant time, and polling stays on as the safety net for callbacks that never come.
 """
 
@@ -51,7 +51,7 @@ def callback_url(base: str, secret: str, **context: str | int) -> str:
     """`base` with `context` and the secret added to its query string.
 
     Astria does not template callback URLs, so anything the receiver needs to know (your
-    order or user id) goes into the query string (astria-api §12).
+    order or user id) goes into the query string (API notes §12).
     """
     parts = urlsplit(base)
     if parts.scheme not in ("http", "https") or not parts.netloc:

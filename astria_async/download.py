@@ -27,14 +27,15 @@ if TYPE_CHECKING:
 logger = logging.getLogger("astria_async")
 
 CHUNK = 256 * 1024
-# Astria's image URLs have no extension (astria-api §4): the type comes from Content-Type.
+# Astria's image URLs have no extension (API notes §4): the type comes from Content-Type.
 EXTENSIONS = {
     "image/png": ".png", "image/jpeg": ".jpg", "image/jpg": ".jpg", "image/webp": ".webp",
     "image/gif": ".gif", "image/avif": ".avif", "image/heic": ".heic", "image/tiff": ".tiff",
     "video/mp4": ".mp4", "video/webm": ".webm", "video/quicktime": ".mov",
     "application/octet-stream": ".bin",
 }
-# An HTML error page or a JSON document is never an image (the prompt's `url` is JSON, §11).
+# An HTML error page or a JSON document is never an image (the prompt's `url` is JSON,
+# API notes §11).
 _NOT_MEDIA = ("text/", "application/json")
 # Folders whose listing a Downloader remembers (least recently used ones are listed again).
 _FOLDERS = 256

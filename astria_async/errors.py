@@ -108,7 +108,7 @@ class ConflictError(APIStatusError):
 
 
 class ValidationError(APIStatusError):
-    """422: Astria refused the parameters. Never retried (astria-api §13)."""
+    """422: Astria refused the parameters. Never retried (API notes §13)."""
 
     status_code = 422
 

@@ -14,7 +14,7 @@ import attrs
 from .errors import ConfigurationError
 from .waiting.policy import WaitPolicy
 
-# `<lora:123:1>`, `<faceid:123:1>` and the newer `<model_type:ID:1>` references (astria-api §6).
+# `<lora:123:1>`, `<faceid:123:1>` and the newer `<model_type:ID:1>` references (API notes §6).
 _REF = re.compile(r"<(?:lora|faceid|pti|[a-z_]+):(\d+):[\d.]+>")
 _SECRET = re.compile(r"((?:^|[?&])[^=&]*secret[^=&]*=)[^&]*", re.IGNORECASE)
 
@@ -71,7 +71,7 @@ def _bound(obj: Tune | Prompt, method: str) -> Binding:
 
 @attrs.frozen(kw_only=True)
 class Tune:
-    """A fine-tune or reference (astria-api §2). Trained when `trained_at` is set."""
+    """A fine-tune or reference (API notes §2). Trained when `trained_at` is set."""
 
     id: int
     title: str | None = None
@@ -111,7 +111,7 @@ class Tune:
 
     @property
     def is_fast(self) -> bool:
-        """True for `branch=fast` mock tunes, which are free (astria-api §15)."""
+        """True for `branch=fast` mock tunes, which are free (API notes §15)."""
         return self.branch == "fast"
 
     async def wait_trained(self, *, timeout: float | None = None,
@@ -132,7 +132,7 @@ class Tune:
 
 @attrs.frozen(kw_only=True)
 class Prompt:
-    """One generation job (astria-api §4). Finished when it has images or a `user_error`."""
+    """One generation job (API notes §4). Finished when it has images or a `user_error`."""
 
     id: int
     tune_id: int | None = None
@@ -178,7 +178,7 @@ class Prompt:
 
     @property
     def is_failed(self) -> bool:
-        """True when Astria set a `user_error` (astria-api §11)."""
+        """True when Astria set a `user_error` (API notes §11)."""
         return bool(self.user_error)
 
     @property
@@ -188,7 +188,7 @@ class Prompt:
 
     @property
     def is_finished(self) -> bool:
-        """Settled: images arrived or a `user_error` was set (Astria's CLI rule, §11)."""
+        """Settled: images arrived or a `user_error` was set (Astria's CLI rule, API notes §11)."""
         return bool(self.images) or bool(self.user_error)
 
     @property
@@ -196,7 +196,7 @@ class Prompt:
         """Tunes used through `<lora:ID:w>` / `<faceid:ID:w>` tokens, else the posted tune.
 
         A LoRA or FaceID prompt is posted to a shared base model, so `tune_id` is that base
-        model, not the user's tune (astria-api §4).
+        model, not the user's tune (API notes §4).
         """
         ids = list(tune_refs(self.text))
         ids += [int(t["id"]) for t in self.tunes if isinstance(t.get("id"), int)]
@@ -227,7 +227,7 @@ class Prompt:
 
 @attrs.frozen(kw_only=True)
 class Pack:
-    """A pack ("template" in the GUI): template prompts plus training config (astria-api §8)."""
+    """A pack ("template" in the GUI): template prompts plus training config (API notes §8)."""
 
     id: int
     slug: str | None = None
@@ -259,7 +259,7 @@ class Pack:
 
 @attrs.frozen(kw_only=True)
 class PackRun:
-    """What `POST /p/:pack_id/tunes` answered: a tune, a message, or an order (astria-api §8.3).
+    """What `POST /p/:pack_id/tunes` answered: a tune, a message, or an order (API notes §8.3).
 
     `kind` is "tune" (training path; `tune` set), "order" (multi pack; `order_id`, `tune_ids`,
     `prompt_ids` set) or "message" (prompts created on existing tunes; `message` set).

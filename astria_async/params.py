@@ -50,14 +50,14 @@ def checks(cls: type[Any]) -> dict[str, Checker]:
 _INPUT_IMAGE = ("input_image", "input_image_url", "input_image_base64")
 _NEEDS_INPUT = "needs an input image (input_image, input_image_url or input_image_base64)"
 
-# §5.1: at most one option of each group may be set ("use either w/h or aspect_ratio").
+# API notes §5.1: at most one option of each group may be set ("use either w/h or aspect_ratio").
 PROMPT_EXCLUSIVE: tuple[tuple[tuple[str, ...], ...], ...] = (
     (("input_image",), ("input_image_url",), ("input_image_base64",)),
     (("mask_image",), ("mask_image_url",)),
     (("w", "h"), ("aspect_ratio",)),
 )
 
-# §5.1: when `field` is on, one of `needs` must be on too.
+# API notes §5.1: when `field` is on, one of `needs` must be on too.
 PROMPT_NEEDS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("controlnet", _INPUT_IMAGE, _NEEDS_INPUT),
     ("mask_image", _INPUT_IMAGE, _NEEDS_INPUT),
@@ -168,10 +168,12 @@ class PromptParams:
 
     def to_payload(self, *, nested: bool = False, require_text: bool = True) -> dict[str, Any]:
         """Validate, then the wire dict of the set fields plus `extra`; files kept as given."""
-        # nested: one of a tune's prompts (§3.4, lora_scale allowed). require_text=False: pack
-        # overrides (§8.3), whose text and companion fields come from the pack's own prompts.
+        # nested: one of a tune's prompts (API notes §3.4, lora_scale allowed).
+        # require_text=False: pack overrides (API notes §8.3), whose text and companion fields
+        # come from the pack's own prompts.
         values = _values(self)
-        # §5.1: text is required, except for video prompts that start from a given first frame.
+        # API notes §5.1: text is required, except for video prompts that start from a given
+        # first frame.
         if require_text and unset(self.text) and unset(self.video_first_frame_url):
             fail("text", "is required (unless video_first_frame_url is given)")
         out = _check(PROMPT_FIELDS, values)
@@ -201,14 +203,14 @@ def _nested(field: str, prompt: object, **options: bool) -> dict[str, Any]:
 
 
 def _need_images(out: Mapping[str, Any]) -> None:
-    """A tune trains on images, given as files or URLs (§3.4)."""
+    """A tune trains on images, given as files or URLs (API notes §3.4)."""
     if "images" not in out and "image_urls" not in out:
         fail("images", "give at least one training image in images or image_urls")
 
 
 @attrs.frozen(kw_only=True)
 class _TuneCommon:
-    """The fields POST /tunes (§3.4) and POST /p/:pack_id/tunes (§8.3) share."""
+    """The fields POST /tunes (API notes §3.4) and POST /p/:pack_id/tunes (API notes §8.3) share."""
 
     title: str = param(nonblank)
     name: str = param(nonblank)
@@ -221,7 +223,7 @@ class _TuneCommon:
 
 @attrs.frozen(kw_only=True)
 class TuneParams(_TuneCommon):
-    """Parameters of POST /tunes (§3.4)."""
+    """Parameters of POST /tunes (API notes §3.4)."""
 
     branch: str | None = param(choice("sd15|sdxl1|flux1|fast"))
     base_tune_id: int | None = param(positive)
@@ -239,7 +241,7 @@ class TuneParams(_TuneCommon):
         self.to_payload()
 
     def to_payload(self) -> dict[str, Any]:
-        """Validate, then the wire dict; prompts go out as `prompts_attributes` (§3.4)."""
+        """Validate, then the wire dict; prompts go out as `prompts_attributes` (API notes §3.4)."""
         values = _values(self)
         out = _check(TUNE_FIELDS, values, required=("title", "name"))
         _need_images(out)
@@ -251,7 +253,7 @@ class TuneParams(_TuneCommon):
 
 @attrs.frozen(kw_only=True)
 class PackTuneParams(_TuneCommon):
-    """Parameters of POST /p/:pack_id/tunes (§8.3)."""
+    """Parameters of POST /p/:pack_id/tunes (API notes §8.3)."""
 
     prompt_attributes: PromptParams | None = None
     prompts_callback: str | None = param(url)
@@ -265,10 +267,12 @@ class PackTuneParams(_TuneCommon):
         self.to_payload()
 
     def to_payload(self) -> dict[str, Any]:
-        """Validate, then the wire dict; `prompt_attributes` is one object of overrides (§8.3)."""
+        """Validate, then the wire dict; `prompt_attributes` is one object of overrides
+        (API notes §8.3)."""
         values = _values(self)
         out = _check(PACK_TUNE_FIELDS, values, required=("title", "name"))
-        if "tune_ids" not in out:  # §8.3: tune_ids runs the pack on trained tunes, no images
+        # API notes §8.3: tune_ids runs the pack on trained tunes, without images.
+        if "tune_ids" not in out:
             _need_images(out)
         if self.prompt_attributes is not None:
             # Overrides apply to the pack's own prompts, so they need no text of their own.
@@ -281,7 +285,7 @@ class PackTuneParams(_TuneCommon):
 PROMPT_FIELDS = checks(PromptParams)
 TUNE_FIELDS = checks(TuneParams)
 PACK_TUNE_FIELDS = checks(PackTuneParams)
-# §3.5: the fields PATCH /tunes/:id is known to take.
+# API notes §3.5: the fields PATCH /tunes/:id is known to take.
 UPDATE_FIELDS = {k: TUNE_FIELDS[k] for k in ("title", "name", "auto_extend", "characteristics")}
 
 
@@ -292,7 +296,7 @@ def validate_update(
     auto_extend: bool | None = None,
     characteristics: Mapping[str, str | int | float] | None = None,
 ) -> dict[str, Any]:
-    """Check the fields of PATCH /tunes/:id (§3.5); the wire dict of those given."""
+    """Check the fields of PATCH /tunes/:id (API notes §3.5); the wire dict of those given."""
     values: dict[str, Any] = {"title": title, "name": name, "auto_extend": auto_extend}
     values["characteristics"] = characteristics
     given = tuple(k for k, v in values.items() if v is not None)

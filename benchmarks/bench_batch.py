@@ -42,7 +42,7 @@ def client_for(url: str, key: str, policy: WaitPolicy) -> AstriaClient:
                         fair_use=FairUsePolicy(max_in_flight=None, max_in_flight_per_tune=None))
 
 
-FLUX_DEV = 1504944  # LoRA prompts are posted to the base model (astria-api §5.1)
+FLUX_DEV = 1504944  # LoRA prompts are posted to the base model (API notes §5.1)
 
 
 def texts(n: int, tag: str, tunes: list[int]) -> list[str]:

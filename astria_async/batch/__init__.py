@@ -9,7 +9,15 @@ from ._cost import DEFAULT_PER_IMAGE_MC, PriceTable
 from ._jobs import Job, JobFileError, LineError, job_from_spec, load_jobs, parse_jobs
 from ._runner import BatchRunner
 from ._state import StateLockedError
-from ._summary import BatchBudgetError, BatchEvent, BatchPlan, BatchSummary, JobResult
+from ._summary import (
+    BatchBudgetError,
+    BatchEvent,
+    BatchPlan,
+    BatchSummary,
+    JobResult,
+    StateStatus,
+    read_status,
+)
 
 __all__ = [
     "DEFAULT_PER_IMAGE_MC",
@@ -24,7 +32,9 @@ __all__ = [
     "LineError",
     "PriceTable",
     "StateLockedError",
+    "StateStatus",
     "job_from_spec",
     "load_jobs",
     "parse_jobs",
+    "read_status",
 ]

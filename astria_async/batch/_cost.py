@@ -1,4 +1,4 @@
-"""Cost estimates in milli-cents, Astria's unit (`cost_mc`: 1,000 mc = $0.01, astria-api §15)."""
+"""Cost estimates in milli-cents, Astria's unit (`cost_mc`: 1,000 mc = $0.01, API notes §15)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from ..errors import ConfigurationError
 from ..models import Prompt
 from ._jobs import Job
 
-# astria.ai/creators quotes roughly $0.03 per image (astria-api §15).
+# astria.ai/creators quotes roughly $0.03 per image (API notes §15).
 DEFAULT_PER_IMAGE_MC = 3_000
 # The number of images a prompt makes when the spec does not say (Astria's form default).
 DEFAULT_NUM_IMAGES = 4
@@ -75,7 +75,7 @@ class PriceTable:
         """Estimated mc of one job; free when its tune is a known `branch=fast` mock tune."""
         free = self.free_tunes | frozenset(fast_tunes)
         # A LoRA/FaceID prompt is posted to a base model and names the user's tune in its
-        # text (astria-api §5.1); a fast tune anywhere in it makes it a free mock (§15).
+        # text (API notes §5.1); a fast tune anywhere in it makes it a free mock (API notes §15).
         probe = Prompt(id=0, tune_id=job.tune_id, text=job.params.text)
         if job.tune_id in free or any(t in free for t in probe.referenced_tune_ids):
             return 0

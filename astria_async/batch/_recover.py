@@ -13,7 +13,7 @@ from ._state import CREATING, Row
 if TYPE_CHECKING:
     from .._client import AstriaClient
 
-# Attributes Astria echoes on a prompt (astria-api §4) that tell two same-text prompts apart.
+# Attributes Astria echoes on a prompt (API notes §4) that tell two same-text prompts apart.
 MATCH_FIELDS = (
     "num_images", "seed", "negative_prompt", "cfg_scale", "steps", "w", "h", "aspect_ratio",
     "resolution", "super_resolution", "face_correct", "inpaint_faces", "hires_fix", "face_swap",
@@ -48,7 +48,7 @@ async def candidates(client: AstriaClient, tune_id: int, text: str | None, since
     """Unclaimed prompts of a tune with this text created after `since`, oldest first."""
     found: list[Prompt] = []
     scanned = 0
-    # Newest first (astria-api §5.3): stop at the first prompt older than the journal entry.
+    # Newest first (API notes §5.3): stop at the first prompt older than the journal entry.
     async for prompt in client.prompts.list(tune_id=tune_id, text=text or None):
         created = _created(prompt)
         if created is not None and created < since:

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 EventHook = Callable[[BatchEvent], None]
-# Astria's gateway answers within 30 s (astria-api §1.1): a create sent by a crashed run has
+# Astria's gateway answers within 30 s (API notes §1.1): a create sent by a crashed run has
 # landed, or never will, by then.
 DEFAULT_SETTLE = 35.0
 # Errors no other job would escape either: stop the run instead of failing every job.
@@ -49,7 +49,8 @@ def _nothing_created(exc: AstriaError) -> bool:
         return True  # refused here, before sending
     if isinstance(exc, APIConnectionError):
         return not exc.sent
-    # 4xx (429 included) is the server refusing; 5xx and 504 may have been processed (§13).
+    # 4xx (429 included) is the server refusing; 5xx and 504 may have been processed
+    # (API notes §13).
     return isinstance(exc, APIStatusError) and 400 <= exc.status < 500
 
 
@@ -139,7 +140,7 @@ class BatchRunner:
         guard = self.client.fair_use
         if not guard.enabled:
             return
-        # Astria's fair-use rule is per tune, not per process (astria-api §15): a resumed or
+        # Astria's fair-use rule is per tune, not per process (API notes §15): a resumed or
         # repeated batch must not get a fresh allowance.
         tunes = {t for j in jobs for t in guard.charged_tunes(j.tune_id, j.params.text)}
 

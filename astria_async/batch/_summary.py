@@ -9,7 +9,7 @@ from typing import Any
 import attrs
 
 from ..errors import BudgetExceededError
-from ._state import DONE, FAILED
+from ._state import DONE, FAILED, PENDING, Journal
 
 
 @attrs.frozen
@@ -113,3 +113,32 @@ class BatchBudgetError(BudgetExceededError):
     def __init__(self, message: str, summary: BatchSummary) -> None:
         self.summary = summary
         super().__init__(message)
+
+
+@attrs.frozen
+class StateStatus:
+    """What a state file has journaled (`read_status`)."""
+
+    path: Path
+    jobs: int
+    counts: dict[str, int]  # jobs per status
+    cost_mc: int  # spent or committed by the jobs sent
+    images: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"jobs": self.jobs, "counts": self.counts, "cost_mc": self.cost_mc,
+                "images": self.images}
+
+
+def read_status(path: str | Path) -> StateStatus:
+    """Read a batch state file without changing it (nothing is sent)."""
+    journal = Journal(path, readonly=True)
+    try:
+        rows = journal.rows()
+    finally:
+        journal.close()
+    counts = Counter(r.status for r in rows.values())
+    spent = sum(r.cost_mc for r in rows.values() if r.status != PENDING)
+    return StateStatus(path=Path(path), jobs=len(rows), counts=dict(counts), cost_mc=spent,
+                       images=sum(r.images for r in rows.values()))

@@ -187,20 +187,11 @@ def run_batch(ctx: click.Context, jobs: Path, state_path: Path | None, out: Path
 @click.pass_context
 def status(ctx: click.Context, state_path: Path) -> None:
     """Show what a state file has journaled (reads it; sends nothing)."""
-    from collections import Counter
-
-    from ..batch._state import Journal
+    from ..batch import read_status
 
     st = state(ctx)
-    journal = Journal(state_path, readonly=True)
-    try:
-        rows = journal.rows()
-    finally:
-        journal.close()
-    counts = Counter(r.status for r in rows.values())
-    spent = sum(r.cost_mc for r in rows.values() if r.status != "pending")
-    data: dict[str, Any] = {"jobs": len(rows), "counts": dict(counts), "cost_mc": spent,
-                            "images": sum(r.images for r in rows.values())}
-    table = st.out.table(("status", "jobs"), [*counts.items(), ("cost", dollars(spent))],
+    found = read_status(state_path)
+    table = st.out.table(("status", "jobs"),
+                         [*found.counts.items(), ("cost", dollars(found.cost_mc))],
                          title=str(state_path))
-    st.out.result(data, table=table)
+    st.out.result(found.to_dict(), table=table)

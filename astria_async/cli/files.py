@@ -105,7 +105,7 @@ def download_all(ctx: click.Context, tune_ids: tuple[int, ...], limit: int | Non
                         continue
                     images.set_total((images.total or 0) + len(prompt.images))
                     # LoRA/FaceID prompts live under a base model: file them under the
-                    # user's tune they reference (astria-api §4).
+                    # user's tune they reference (API notes §4).
                     mine = tune_id or next(iter(prompt.referenced_tune_ids), prompt.tune_id)
                     folder = out / str(mine)
                     tg.start_soon(one, folder, prompt)

@@ -22,7 +22,7 @@ COLUMNS = ("id", "tune", "text", "images", "state", "created")
 
 
 def state_of(p: Prompt) -> str:
-    """finished / failed / pending, by Astria's settle rule (astria-api §11)."""
+    """finished / failed / pending, by Astria's settle rule (API notes §11)."""
     return "failed" if p.is_failed else "done" if p.images else "pending"
 
 

@@ -104,7 +104,7 @@ def first_object(data: Any, what: str) -> Mapping[str, Any]:
 
 
 def as_list(data: Any, what: str) -> list[Mapping[str, Any]]:
-    """A list endpoint's answer: a bare JSON array (astria-api §1.1)."""
+    """A list endpoint's answer: a bare JSON array (API notes §1.1)."""
     if not isinstance(data, list):
         raise APIResponseValidationError(
             f"expected a JSON array of {what}s, got {type(data).__name__}", body=data)
@@ -161,7 +161,7 @@ class Paginator(Generic[T]):
                 yield item
             if not page or self._id_of is None:
                 return
-            # Newest first: the next page holds ids below the last one (astria-api §3.1).
+            # Newest first: the next page holds ids below the last one (API notes §3.1).
             # An offset applies to the first page only; deep offsets answer 400.
             params["before_id"] = self._id_of(page[-1])
             params.pop("offset", None)

@@ -14,7 +14,7 @@ from ._base import Paginator, Resource, as_list, query
 
 
 class Packs(Resource):
-    """Packs, called templates in Astria's GUI (astria-api §8)."""
+    """Packs, called templates in Astria's GUI (API notes §8)."""
 
     def list(self, *, gallery: bool = False, public: bool | None = None,
              listed: bool | None = None, limit: int | None = None,
@@ -78,7 +78,7 @@ class Packs(Resource):
         return self._run(reply.data)
 
     def _run(self, data: Any) -> PackRun:
-        # The answer is polymorphic (astria-api §8.3): a tune, an order, or a bare message.
+        # The answer is polymorphic (API notes §8.3): a tune, an order, or a bare message.
         if isinstance(data, list):
             data = data[0] if data else None
         if not isinstance(data, Mapping):

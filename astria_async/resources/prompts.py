@@ -22,7 +22,7 @@ _NOT_FIELDS = ("self", "tune_id", "params", "extra")
 
 
 class Prompts(Resource):
-    """Generation jobs (astria-api §5)."""
+    """Generation jobs (API notes §5)."""
 
     async def create(
         self,
@@ -85,7 +85,7 @@ class Prompts(Resource):
         """Create a prompt on a tune (`POST /tunes/:tune_id/prompts`); it costs money.
 
         For Flux/SDXL LoRA and FaceID tunes, post to the base model (e.g. 1504944 Flux1.dev)
-        with `<lora:YOUR_TUNE_ID:1>` or `<faceid:ID:1>` in `text` (astria-api §5.1).
+        with `<lora:YOUR_TUNE_ID:1>` or `<faceid:ID:1>` in `text` (API notes §5.1).
 
         Args:
             tune_id: the tune (or base model) to run on; a `Tune` works too.
@@ -131,7 +131,7 @@ class Prompts(Resource):
     async def wait_images(self, prompt_id: int | Prompt, *, timeout: float | None = None,
                           policy: WaitPolicy | None = None,
                           on_update: Callable[[Prompt], None] | None = None) -> Prompt:
-        """Wait until the prompt has images, or raise if Astria failed it (astria-api §11).
+        """Wait until the prompt has images, or raise if Astria failed it (API notes §11).
 
         Many waits share one refresh per tick (see `WaitPolicy`); a callback passed to
         `client.feed` ends the wait at once. A callback without images and without a
@@ -194,7 +194,7 @@ class Prompts(Resource):
         """Fetch one prompt: `GET /prompts/:id`, or the nested route when `tune_id` is given.
 
         The nested route needs the tune the prompt was posted to (the base model for LoRA
-        prompts) and answers 404 otherwise (astria-api §5.2), so the default is the flat one.
+        prompts) and answers 404 otherwise (API notes §5.2), so the default is the flat one.
         """
         reply = await self._transport.request("GET", self._path(prompt_id, tune_id))
         return structure(reply.data, Prompt, self._binding)

@@ -15,7 +15,7 @@ from ._base import Paginator, Resource, as_list, check_page, first_object, ident
 
 
 class Tunes(Resource):
-    """Fine-tunes and references (astria-api §3)."""
+    """Fine-tunes and references (API notes §3)."""
 
     async def create(
         self,
@@ -42,7 +42,7 @@ class Tunes(Resource):
 
         Args:
             title: the job's description; with account idempotency on it is the idempotency
-                key, so use a UUID or transaction id (astria-api §14).
+                key, so use a UUID or transaction id (API notes §14).
             name: the class noun (`man`, `woman`, `dog`, `ring`...).
             images: local training images (paths, bytes or binary files), streamed as multipart.
             image_urls: hosted training images.
@@ -89,7 +89,7 @@ class Tunes(Resource):
     async def wait_trained(self, tune_id: int | Tune, *, timeout: float | None = None,
                            policy: WaitPolicy | None = None,
                            on_update: Callable[[Tune], None] | None = None) -> Tune:
-        """Wait until the tune is trained (`trained_at` set, astria-api §11).
+        """Wait until the tune is trained (`trained_at` set, API notes §11).
 
         Many waits share one refresh per tick (see `WaitPolicy`); a callback passed to
         `client.feed` ends the wait at once.

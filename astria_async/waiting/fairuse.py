@@ -35,7 +35,7 @@ class PromptParams(Protocol):
 
 logger = logging.getLogger("astria_async")
 
-# Shared gallery models (astria-api §1.5): prompts posted to them without a `<lora:…>` or
+# Shared gallery models (API notes §1.5): prompts posted to them without a `<lora:…>` or
 # `<faceid:…>` reference use nobody's fine-tune, so they count against no tune.
 WELL_KNOWN_GALLERY = frozenset({
     1504944, 690204, 666678, 1194447, 3159068, 3225353, 3449219, 3449218, 3063697, 2739411,

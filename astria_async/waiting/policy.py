@@ -135,7 +135,7 @@ class FairUsePolicy:
     """Astria's fair-use rules, checked by the client before it sends a prompt.
 
     Astria asks for about 14 prompts per fine-tune (8 images each) plus up to 7 automatic
-    system prompts (astria-api §15), so a tune gets at most `prompts_per_tune +
+    system prompts (API notes §15), so a tune gets at most `prompts_per_tune +
     automatic_prompts` = 21 prompts through this client. A prompt counts against the tunes it
     uses: the `<lora:ID:w>` / `<faceid:ID:w>` references in its text, else the tune it is
     posted to; shared gallery models and (with `exempt_fast`) free `branch="fast"` tunes the
