@@ -140,6 +140,8 @@ def test_kill_9_mid_batch_then_resume_creates_each_prompt_once(tmp_path: Path) -
             time.sleep(0.01)
         proc.kill()  # SIGKILL: no cleanup, no flush
         proc.wait()
+        if proc.stderr is not None:
+            proc.stderr.close()
         at_kill = journal_counts(state)
         assert at_kill["pending"] > 0 and at_kill["done"] < 8  # really mid-way
 

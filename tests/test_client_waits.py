@@ -39,7 +39,6 @@ def ft() -> FakeTime:
 async def client(ft: FakeTime) -> AsyncIterator[AstriaClient]:
     async with AstriaClient("sd_key", base_url=API, prompt_wait=POLICY, clock=ft.clock,
                             sleep=ft.sleep, fair_use=None) as c:
-        c._prompt_board.rand = lambda: 0.5  # no jitter
         yield c
 
 
@@ -105,7 +104,6 @@ async def test_a_429_on_the_users_own_call_pauses_the_waits(mocked: aioresponses
     async with AstriaClient("sd_key", base_url=API, prompt_wait=POLICY, clock=ft.clock,
                             sleep=ft.sleep, fair_use=None,
                             retry=RetryPolicy(max_retries=0)) as c:
-        c._prompt_board.rand = lambda: 0.5
         task = asyncio.ensure_future(c.prompts.wait_images(1))
         await ft.advance(0.5)
         assert _gets(mocked, "/prompts/1") == 1

@@ -50,8 +50,12 @@ def test_astria_demo_command(tmp_path: Path) -> None:
 
 def test_fake_server_command_serves_until_killed() -> None:
     exe = [sys.executable, "-m", "astria_async.cli"]
-    proc = subprocess.Popen([*exe, "fake-server", "--api-key", "sd_local"], env=clean_env(),
-                            stdout=subprocess.PIPE, text=True)
+    with subprocess.Popen([*exe, "fake-server", "--api-key", "sd_local"], env=clean_env(),
+                          stdout=subprocess.PIPE, text=True) as proc:
+        _check_fake_server(proc)
+
+
+def _check_fake_server(proc: subprocess.Popen[str]) -> None:
     try:
         assert proc.stdout is not None
         url = proc.stdout.readline().split()[-1]

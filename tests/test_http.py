@@ -24,21 +24,16 @@ def mocked() -> Iterator[aioresponses]:
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[AstriaClient]:
-    async with AstriaClient(KEY, base_url=API, retry=RetryPolicy(max_retries=3)) as c:
-        yield c
+def sleeps() -> list[float]:
+    """Retry sleeps, recorded instead of slept by the `client` fixture (and `_recorder`)."""
+    return []
 
 
 @pytest.fixture
-def sleeps(client: AstriaClient) -> list[float]:
-    """Record retry sleeps instead of sleeping."""
-    recorded: list[float] = []
-
-    async def fake_sleep(seconds: float) -> None:
-        recorded.append(seconds)
-
-    client._transport.sleep = fake_sleep
-    return recorded
+async def client(sleeps: list[float]) -> AsyncIterator[AstriaClient]:
+    async with AstriaClient(KEY, base_url=API, retry=RetryPolicy(max_retries=3),
+                            sleep=_recorder(sleeps)) as c:
+        yield c
 
 
 def calls(m: aioresponses, method: str, path: str) -> list[Any]:
@@ -189,8 +184,7 @@ async def test_idempotent_client_resends_creates(mocked: aioresponses,
     mocked.post(f"{API}/tunes", status=504, body="")
     mocked.post(f"{API}/tunes", status=500, body="")
     mocked.post(f"{API}/tunes", status=201, payload={"id": 11, "title": "uuid-1"})
-    async with AstriaClient(KEY, base_url=API, idempotent=True) as c:
-        c._transport.sleep = _recorder(sleeps)
+    async with AstriaClient(KEY, base_url=API, idempotent=True, sleep=_recorder(sleeps)) as c:
         tune = await c.tunes.create(title="uuid-1", name="man",
                                     image_urls=["https://x.test/a.jpg"])
     assert tune.id == 11
@@ -207,8 +201,7 @@ def _recorder(into: list[float]) -> Any:
 async def test_deadline_stops_retries_early(mocked: aioresponses, sleeps: list[float]) -> None:
     mocked.get(f"{API}/tunes/1", status=503, body="", repeat=True)
     policy = RetryPolicy(server_error_base=100.0, backoff_max=100.0)
-    async with AstriaClient(KEY, base_url=API, retry=policy) as c:
-        c._transport.sleep = _recorder(sleeps)
+    async with AstriaClient(KEY, base_url=API, retry=policy, sleep=_recorder(sleeps)) as c:
         import time
         with pytest.raises(errors.ServerError):
             await c._transport.request("GET", "/tunes/1", deadline=time.monotonic() + 0.001)
@@ -290,8 +283,7 @@ async def test_secret_never_in_logs_repr_or_errors(mocked: aioresponses,
     mocked.get(f"{API}/tunes/2", status=401, payload={"error": "bad key"})
     mocked.post(f"{API}/tunes/1/prompts", status=504, body="")
     texts: list[str] = []
-    async with AstriaClient(KEY, base_url=API) as c:
-        c._transport.sleep = _recorder(sleeps)
+    async with AstriaClient(KEY, base_url=API, sleep=_recorder(sleeps)) as c:
         texts.append(repr(c))
         for call in (c.tunes.get(1), c.tunes.get(2), c.prompts.create(1, text="a")):
             with pytest.raises(errors.AstriaError) as info:
