@@ -13,14 +13,18 @@ import json
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Protocol, Union
+from typing import TYPE_CHECKING, Any, Protocol, Union
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from .errors import APIResponseValidationError, CallbackError
 from .models import Binding, Prompt, Tune
+
+if TYPE_CHECKING:
+    # aiohttp.web (~20 ms at import) only where a receiver is served: `import astria_async`
+    # needs `callback_url` from here, not the server.
+    from aiohttp import web
 
 logger = logging.getLogger("astria_async")
 
@@ -202,6 +206,8 @@ class CallbackReceiver:
 
     async def aiohttp_handler(self, request: web.Request) -> web.Response:
         """The aiohttp view: refuses bad secrets before reading and oversize bodies early."""
+        from aiohttp import web
+
         query = dict(request.query)
         if not self.authorised(query):
             status, answer = await self.handle(query, b"")
@@ -225,6 +231,8 @@ class CallbackReceiver:
 
     def app(self, path: str = DEFAULT_PATH) -> web.Application:
         """A small aiohttp app serving callbacks at `POST path`."""
+        from aiohttp import web
+
         app = web.Application()
         self.add_route(app, path)
         return app

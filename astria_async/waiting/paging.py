@@ -153,7 +153,8 @@ async def walk_list(page: Callable[[int], Awaitable[Sequence[Any]]], ids: list[i
                     read.add(oid)
             settled = walk.covered(before, seen, len(items) >= PAGE_LIMIT)
             missing += [oid for oid in settled if oid not in read]
-        await asyncio.sleep(0)  # a long walk must not hold the loop between waves
+        if walk.todo:
+            await asyncio.sleep(0)  # a long walk must not hold the loop between waves
     return sorted(missing), walk.pages, walk.density
 
 
