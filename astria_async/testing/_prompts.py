@@ -148,7 +148,7 @@ def _list(ctx: Ctx, tune_id: int | None) -> Reply:
                 return False
         return text in str(prompt.attrs.get("text") or "").lower()
 
-    chosen = page((p for p in store.newest_first() if keep(p)),
+    chosen = page((p for p in store.newest_first(before_id) if keep(p)),
                   before_id=before_id, offset=offset, limit=limit)
     return Reply(200, [prompt_json(store, p, ctx.now) for p in chosen])
 
