@@ -18,6 +18,7 @@ from ._config import (
     DEFAULT_CONNECTOR_LIMIT,
     DEFAULT_DOWNLOAD_CONCURRENCY,
     DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_MAX_RESPONSE_BYTES,
     resolve,
 )
 from ._forms import Body
@@ -57,6 +58,9 @@ class AstriaClient:
         connector_limit: size of the connection pool of the session this client creates.
         idempotent: declare that idempotency is on in your Astria account, so creates may be
             re-sent after a 5xx, a timeout or a 504 (API notes §14).
+        max_response_bytes: the largest answer body read (default 8 MiB, far above
+            Astria's largest answers); a larger one raises `APIResponseValidationError`
+            without being read into memory.
         wait: the `WaitPolicy` of every wait (tunes and prompts); `tune_wait` / `prompt_wait`
             override one kind. Defaults: `WaitPolicy.for_tunes()` / `WaitPolicy.for_prompts()`.
         fair_use: the `FairUsePolicy` checked before each prompt is sent; `None` turns the
@@ -87,6 +91,7 @@ class AstriaClient:
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         connector_limit: int = DEFAULT_CONNECTOR_LIMIT,
         idempotent: bool = False,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         wait: WaitPolicy | None = None,
         tune_wait: WaitPolicy | None = None,
         prompt_wait: WaitPolicy | None = None,
@@ -100,7 +105,7 @@ class AstriaClient:
         self._settings = resolve(
             api_key=api_key, base_url=base_url, workspace_id=workspace_id, timeout=timeout,
             retry=retry, max_concurrency=max_concurrency, connector_limit=connector_limit,
-            idempotent=idempotent,
+            idempotent=idempotent, max_response_bytes=max_response_bytes,
         )
         if callback_secret is not None and not callback_secret:
             raise ValueError("callback_secret must not be empty")
