@@ -111,7 +111,11 @@ class AstriaClient:
             raise ValueError("callback_secret must not be empty")
         self._callback_secret = callback_secret or secrets.token_urlsafe(32)
         now = clock or time.monotonic
-        pause = LocalPause(now)
+        # A 429 logs at WARNING only while some wait is paused by it (resolved at call time:
+        # the boards are built below).
+        pause = LocalPause(now, cap=self._settings.retry.retry_after_cap,
+                           busy=lambda: bool(self._tune_board.watched
+                                             or self._prompt_board.watched))
         self._transport = Transport(self._settings, session, sleep=sleep or asyncio.sleep,
                                     on_rate_limit=pause.rate_limited)
         sleep = self._transport.sleep
