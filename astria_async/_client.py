@@ -19,6 +19,7 @@ from ._config import (
     DEFAULT_DOWNLOAD_CONCURRENCY,
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_MAX_RESPONSE_BYTES,
+    PROMPT_IMAGELESS_GRACE,
     resolve,
 )
 from ._forms import Body
@@ -26,7 +27,7 @@ from ._http import Reply, Transport
 from ._retry import RetryPolicy
 from .callbacks import callback_url
 from .download import Downloader
-from .models import Prompt, Tune
+from .models import Prompt, Tune, imageless_failure
 from .resources import ApiSource, Packs, Prompts, Services, Tunes
 from .resources._base import ident
 from .waiting.board import Board
@@ -127,7 +128,8 @@ class AstriaClient:
             sleep=sleep, concurrency=share, pause=pause)
         self._prompt_board: Board[Prompt] = Board(
             "prompt", ApiSource(self._transport, Prompt, self), done=_finished, clock=now,
-            sleep=sleep, concurrency=share, pause=pause)
+            sleep=sleep, concurrency=share, pause=pause, settle=imageless_failure,
+            grace=PROMPT_IMAGELESS_GRACE)
         self._fair_use = FairUse(fair_use, self._prompt_board, wait=self._prompt_wait,
                                  count_prompts=self._charged_to)
         self._prompt_board.listeners.append(self._fair_use.finished)
