@@ -211,9 +211,17 @@ class FakeAstria:
                                      after_commit=after_commit))
 
     def slow(self, path_prefix: str, seconds: float, count: int | None = 1, *,
-             method: str | None = None) -> Fault:
-        """Delay matching requests by ``seconds`` of real time before serving them."""
-        return self.faults.add(Fault("slow", path_prefix, count, method, seconds=seconds))
+             method: str | None = None, after_commit: bool = False) -> Fault:
+        """Delay matching requests by ``seconds`` of real time.
+
+        By default the request waits before it is served, so a client that times
+        out leaves nothing behind.  ``after_commit=True`` serves it at once (the
+        create is stored, the request logged) and holds the answer instead: a
+        client timeout then is the "timed out after the server committed" case
+        that must never be re-sent blindly (API notes §13, 504).
+        """
+        return self.faults.add(Fault("slow", path_prefix, count, method, seconds=seconds,
+                                     after_commit=after_commit))
 
     def malformed(self, path_prefix: str, count: int | None = 1, *, after_commit: bool = False,
                   method: str | None = None, body: str | None = None) -> Fault:

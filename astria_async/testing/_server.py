@@ -161,8 +161,8 @@ class Dispatcher:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """Apply faults, serve the route, log the outcome."""
         delay, fault = self.faults.take(request.method, request.path)
-        if delay:
-            await asyncio.sleep(delay)  # real latency: this models a slow network/gateway
+        if delay.before:
+            await asyncio.sleep(delay.before)  # real latency: a slow network/gateway
         response: web.Response | None
         if fault is not None and not fault.after_commit:
             response = _fault_response(fault)
@@ -170,6 +170,14 @@ class Dispatcher:
             response = await self._serve(request)
             if fault is not None:  # the work was committed, but the answer is lost (§13 504)
                 response = _fault_response(fault)
+        self._log(request, response, fault)
+        if delay.after:
+            # Committed, answer held back: a client timeout now is "timeout after commit".
+            await asyncio.sleep(delay.after)
+        return self._finish(request, response)
+
+    def _log(self, request: web.Request, response: web.Response | None,
+             fault: Fault | None) -> None:
         self.log.append(RequestRecord(
             method=request.method, path=request.path, query=dict(request.query),
             status=None if response is None else response.status,
@@ -178,6 +186,9 @@ class Dispatcher:
         ))
         if request.method not in ("GET", "HEAD"):
             self.on_request()  # a write may have scheduled a callback: wake the ticker
+
+    @staticmethod
+    def _finish(request: web.Request, response: web.Response | None) -> web.StreamResponse:
         if response is None:
             if request.transport is not None:
                 request.transport.abort()
@@ -188,7 +199,7 @@ class Dispatcher:
         header = request.headers.get("Authorization", "")
         return hmac.compare_digest(header.encode(), f"Bearer {self.api_key}".encode())
 
-    async def _serve(self, request: web.Request) -> web.Response:
+    async def _serve(self, request: web.Request) -> web.Response | None:
         path = normalize(request.path)
         route, params = match(request.method, path)
         if route is None:
@@ -210,6 +221,8 @@ class Dispatcher:
             reply = Reply(exc.status, exc.body)
         except ParamError as exc:
             reply = Reply(400, {"error": str(exc)})
+        except ConnectionResetError:  # the client left before its body arrived: nothing done
+            return None
         except Exception as exc:  # a fake bug: answer 500 and keep it for the test to see
             logger.exception("FakeAstria failed on %s %s", request.method, request.path)
             self.errors.append(exc)
