@@ -10,7 +10,13 @@ FaultKind = Literal["fail", "reset", "slow", "malformed"]
 
 
 def normalize(path: str) -> str:
-    """Strip the optional ``.json`` suffix (§1.1) so rules and counts see one path."""
+    """Strip a trailing slash and the optional ``.json`` suffix (API notes §1.1).
+
+    Rails routes accept both (``/tunes/``, ``/prompts/1.json``), so rules, counts
+    and routing all see one path.
+    """
+    if len(path) > 1 and path.endswith("/"):
+        path = path.rstrip("/") or "/"
     return path[: -len(".json")] if path.endswith(".json") else path
 
 
