@@ -94,3 +94,23 @@ def test_max_response_bytes_is_checked() -> None:
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ConfigurationError, match="max_response_bytes"):
             AstriaClient(api_key="k", max_response_bytes=bad)  # type: ignore[arg-type]
+
+
+def test_the_accelerator_and_the_reference_decode_alike(monkeypatch: pytest.MonkeyPatch) -> None:
+    from astria_async import _json
+
+    body = b'{"id": 1, "big": 123456789012345678901234567890, "images": ["u"]}'
+    calls: list[object] = []
+
+    def refusing(data: bytes | str) -> object:
+        calls.append(data)
+        raise ValueError("integer exceeds 64-bit range")  # as orjson does
+
+    monkeypatch.setattr(_json, "_fast", refusing)
+    assert _json.loads(body)["big"] == 123456789012345678901234567890 and calls == [body]
+    monkeypatch.setattr(_json, "_fast", lambda data: {"fast": True})
+    assert _json.loads(body) == {"fast": True}
+    monkeypatch.setattr(_json, "_fast", None)
+    assert _json.loads(body)["images"] == ["u"]
+    with pytest.raises(errors.APIResponseValidationError, match="not JSON"):
+        _json.loads(b"{")
