@@ -159,7 +159,8 @@ class Board(Generic[T]):
         """Register interest in `ids` (woken at `deadline` too); pair with `unwatch`."""
         if self._closed:
             raise ClientClosedError("the AstriaClient is closed; create a new one")
-        idset = frozenset(ids)
+        # A tuple, not a frozenset: 56 bytes for one id instead of 216 (100,000 waiters).
+        idset = tuple(dict.fromkeys(ids))
         now = self.clock()
         # Ids with no state are fetched at the next allowed tick; known ones after a pause.
         primed = all(oid in self._state for oid in idset)
