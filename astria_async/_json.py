@@ -22,7 +22,8 @@ def _accelerator() -> Callable[[bytes | str], Any] | None:
         import orjson  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
         return None
-    return orjson.loads
+    fast: Callable[[bytes | str], Any] = orjson.loads
+    return fast
 
 
 _fast = _accelerator()

@@ -11,7 +11,8 @@ the fake's log; the detection delay is the time from the fake marking a prompt f
 
 "Old account": the same waits while 20,000 newer prompts of another tune exist (created
 after the watched ones), and "interleaved": the watched prompts spread among them (the
-account-wide list is diluted; each tune's own list is not).
+account-wide list is diluted; each tune's own list is not, for checkpoint tunes: a LoRA's
+prompts all run on the shared base model, so its tune list is the account's again).
 """
 
 from __future__ import annotations
@@ -86,8 +87,11 @@ async def scenario(n: int, interval: float, mode: str, newer: int = 0,
     # The fake's clock stands still while seeding (20,000 prompts take a second or more, which
     # would otherwise count as detection delay) and follows real time once the waits start.
     async with local_fake(clock=FakeClock.manual(), prompt_seconds=spread + lead) as fake:
-        tunes = [fake.add_tune(title=f"bench-{i}")["id"] for i in range(TUNES)]
-        busy = fake.add_tune(title="busy")["id"]
+        # Interleaved: checkpoint tunes, whose prompts each tune's own list shows (a LoRA's
+        # prompts run on the shared base model, whose list is the whole account's again).
+        kind = {"branch": "sd15"} if interleaved else {}
+        tunes = [fake.add_tune(title=f"bench-{i}", **kind)["id"] for i in range(TUNES)]
+        busy = fake.add_tune(title="busy", **kind)["id"]
         ids = []
         every = max(1, newer // n) if interleaved else 0
         made = 0

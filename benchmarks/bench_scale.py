@@ -79,7 +79,9 @@ async def waiters(url: str, key: str, ids: list[int], interval: float,
                              [mb - total.start_mb for _, mb in total.timeline]),
                             ("loop lag (ms)", [t - started for t in lag.times], lag.lags_ms)])
         board = client._prompt_board
-        ticks, board_requests, longest = board.ticks, board.requests, board.longest_tick
+        # (getattr: the same script measures older versions without `longest_tick`)
+        longest = getattr(board, "longest_tick", float("nan"))
+        ticks, board_requests = board.ticks, board.requests
     return {"waiters": len(ids), "interval": interval, "rss_start_mb": total.start_mb,
             "rss_waiting_growth_mb": waiting.growth_mb, "rss_growth_mb": total.growth_mb,
             "lag_p50_ms": lag.p(50), "lag_p99_ms": lag.p(99), "lag_max_ms": max(lag.lags_ms),
