@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ._catalog import catalogue
@@ -33,8 +34,9 @@ def add_workspace(store: Store, now: float, title: str,
     new_id = workspace_id if workspace_id is not None else store.next_id("workspace")
     if str(new_id) in store.workspaces:
         raise ValueError(f"workspace {new_id} exists")
+    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-") or str(new_id)
     store.workspaces[str(new_id)] = {
-        "id": new_id, "title": title, "brief": None, "landing_page_html": None,
+        "id": new_id, "title": title, "slug": slug, "brief": None, "landing_page_html": None,
         "user_id": store.config.user_id, "created_at": iso(now), "updated_at": iso(now),
     }
     return store.workspaces[str(new_id)]

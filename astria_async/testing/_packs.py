@@ -46,7 +46,7 @@ def pack_json(store: Store, pack: Pack, *, detail: bool = False) -> dict[str, An
     body: dict[str, Any] = {
         "id": pack.id, "base_tune_id": pack.base_tune_id, "user_id": store.config.user_id,
         "slug": pack.slug, "title": pack.title, "subtitle": pack.subtitle, "token": pack.token,
-        "created_at": iso(SEED_EPOCH), "updated_at": iso(SEED_EPOCH),
+        "created_at": iso(pack.created), "updated_at": iso(pack.created),
         "multiplier": pack.multiplier, "multiplier_api": pack.multiplier,
         "model_type": pack.model_type,
         "public_at": iso(SEED_EPOCH) if pack.public else None, "unlisted_at": None,
@@ -108,6 +108,7 @@ def post_pack(ctx: Ctx) -> Reply:
         id=pack_id, slug=slug, title=title.strip(),
         subtitle=subtitle if isinstance(subtitle, str) else "", base_tune_id=base.id,
         model_type=model_type, classes=("man", "woman"), templates=(), public=False,
+        created=ctx.now,
     )
     return Reply(201, pack_json(store, store.packs[pack_id], detail=True))
 

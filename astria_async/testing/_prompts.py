@@ -88,7 +88,8 @@ def create_prompt(
         raise unprocessable("model_type=lora is not supported. Use a checkpoint instead")
     max_images = 4 if tune.id in FOUR_IMAGE_MODELS else 8
     validate_prompt(attrs, flux=tune.attrs.get("branch") == "flux1", max_images=max_images)
-    refs = referenced_tunes(store, str(attrs.get("text") or ""))
+    # A video's references may be named only in its video prompt (as the official CLI does).
+    refs = referenced_tunes(store, f"{attrs.get('text') or ''} {attrs.get('video_prompt') or ''}")
     if store.config.idempotent:
         key = _same_key(attrs)
         for existing in store.prompts.values():

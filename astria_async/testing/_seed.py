@@ -60,6 +60,7 @@ class Pack:
     multiplier: float = 1.0
     token: str = "ohwx"
     public: bool = True  # seeded packs are public; POST /packs makes private ones
+    created: float = SEED_EPOCH
 
 
 PACKS: tuple[Pack, ...] = (
