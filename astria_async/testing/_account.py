@@ -14,7 +14,7 @@ WORKSPACE_FIELDS = ("title", "brief", "landing_page_html")
 
 
 def get_user(ctx: Ctx) -> Reply:
-    """GET /users: the account behind the key (§10.1); the balance follows spending."""
+    """GET /users: the account behind the key (API notes §10.1); the balance follows spending."""
     store = ctx.store
     return Reply(200, {
         "id": store.config.user_id, "name": "Fake Astria User", "email": "fake@example.com",
@@ -24,13 +24,13 @@ def get_user(ctx: Ctx) -> Reply:
 
 
 def cli_models(ctx: Ctx) -> Reply:
-    """GET /cli/models: the unauthenticated catalogue Astria's CLI reads (§10.6)."""
+    """GET /cli/models: the unauthenticated catalogue Astria's CLI reads (API notes §10.6)."""
     return Reply(200, catalogue())
 
 
 def add_workspace(store: Store, now: float, title: str,
                   workspace_id: int | None = None) -> dict[str, Any]:
-    """Create a workspace (ids are integers, as ``prompt[workspace_id]`` expects, §1.3)."""
+    """Create a workspace; ids are integers, as ``prompt[workspace_id]`` is (API notes §1.3)."""
     new_id = workspace_id if workspace_id is not None else store.next_id("workspace")
     if str(new_id) in store.workspaces:
         raise ValueError(f"workspace {new_id} exists")

@@ -217,8 +217,8 @@ class FakeAstria:
                                                  self.clock.now()))
 
     def _payload(self, kind: str, obj_id: int) -> Any:
-        # Wrapped under the resource name, as every real receiver sees it (§12);
-        # prompts_callback gets a bare array of prompt objects (§8.3).
+        # Wrapped under the resource name, as every real receiver sees it (API notes §12);
+        # prompts_callback gets a bare array of prompt objects (API notes §8.3).
         now = self.clock.now()
         if kind == "tune":
             return {"tune": tune_json(self.store, self.store.tunes[obj_id], now)}
@@ -235,7 +235,7 @@ class FakeAstria:
              method: str | None = None, body: Any = None) -> Fault:
         """Answer ``status`` (JSON ``{"error": phrase}`` unless ``body``) to matching requests.
 
-        ``after_commit=True`` performs the request first (a 504 after processing, §13).
+        ``after_commit=True`` performs the request first (a 504 after processing, API notes §13).
         """
         return self.faults.add(Fault("fail", path_prefix, count, method, status=status,
                                      retry_after=retry_after, after_commit=after_commit,

@@ -86,7 +86,7 @@ ROUTES: tuple[Route, ...] = (
     _route("POST", "/workspaces", _account.post_workspace, scoped=False),
     _route("GET", f"/workspaces/{_KEY}", _account.get_workspace, scoped=False),
     _route("PATCH", f"/workspaces/{_KEY}", _account.patch_workspace, scoped=False),
-    # Result and upload URLs are public, like mp.astria.ai links (§4 images).
+    # Result and upload URLs are public, like mp.astria.ai links (API notes §4 images).
     _route("GET", f"/mp/{_TOKEN}(?:/mock)?", _misc.get_image, auth=False, scoped=False),
     _route("POST", "/api/direct_uploads", _misc.post_direct_upload, scoped=False),
     _route("PUT", f"/rails/active_storage/disk/{_TOKEN}", _misc.put_direct_upload, auth=False,
@@ -190,7 +190,7 @@ class Dispatcher:
             response = _fault_response(fault)
         else:
             response = await self._serve(request)
-            if fault is not None:  # the work was committed, but the answer is lost (§13 504)
+            if fault is not None:  # committed, but the answer is lost (API notes §13, 504)
                 response = _fault_response(fault)
         self._log(request, response, fault)
         if delay.after:
@@ -232,7 +232,7 @@ class Dispatcher:
         if route.auth and not self._authorized(request):
             return _json(401, {"error": "Unauthorized: missing or invalid API key"})
         scope = request.headers.get("X-Workspace-Id", "").strip()
-        # No header (or the CLI's literal "personal") is the personal scope (§1.3).
+        # No header (or the CLI's literal "personal") is the personal scope (API notes §1.3).
         ctx = Ctx(self.store, request.method, path, params, now=self.store.clock.now(),
                   workspace=None if scope in ("", "personal") else scope)
         mark = self.store.mark()

@@ -98,7 +98,7 @@ def _between(attrs: dict[str, Any], key: str, low: float, high: float) -> None:
 
 
 def characteristics(value: Any) -> dict[str, Any] | None:
-    """Accept a hash or the CLI's JSON string (§3.4)."""
+    """Accept a hash or the CLI's JSON string (API notes §3.4)."""
     if _blank(value):
         return None
     if isinstance(value, str):
@@ -112,7 +112,7 @@ def characteristics(value: Any) -> dict[str, Any] | None:
 
 
 def validate_tune(attrs: dict[str, Any], *, need_images: bool = True) -> None:
-    """The §3.4 rules that answer 422."""
+    """The API notes §3.4 rules that answer 422."""
     if _blank(attrs.get("title")):
         raise unprocessable("Title can't be blank")
     if _blank(attrs.get("name")):
@@ -124,13 +124,13 @@ def validate_tune(attrs: dict[str, Any], *, need_images: bool = True) -> None:
     if need_images and not images and not urls:
         raise unprocessable("Images can't be blank: send images[] or image_urls[]")
     for url in urls:
-        # Astria fetches each URL; non-ASCII ones fail to download (§3.4).
+        # Astria fetches each URL; non-ASCII ones fail to download (API notes §3.4).
         if not isinstance(url, str) or not url.isascii() or not url.startswith(("http://", "https://")):
             raise unprocessable(f"could not download {url}")
 
 
 def validate_prompt(attrs: dict[str, Any], *, flux: bool, max_images: int = 8) -> None:
-    """The §5.1 rules; Flux violations answer a Rails field map (§13)."""
+    """The API notes §5.1 rules; Flux violations answer a Rails field map (API notes §13)."""
     # A video's first frame is rendered from `text` unless given, or the video prompt says it.
     video = not _blank(attrs.get("video_model"))
     frame_given = not (_blank(attrs.get("video_first_frame"))
