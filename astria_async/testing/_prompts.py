@@ -175,7 +175,7 @@ def _list(ctx: Ctx, tune_id: int | None) -> Reply:
             test(prompt) for test in flags)
 
     flags = [test for name, test in _flag_filters(ctx).items() if ctx.flag(name)]
-    chosen = page((p for p in store.newest_first() if keep(p)),
+    chosen = page((p for p in store.newest_first(before_id) if keep(p)),
                   before_id=before_id, offset=offset, limit=limit)
     expand = ctx.expand()
     return Reply(200, [prompt_json(store, p, ctx.now, expand) for p in chosen])
