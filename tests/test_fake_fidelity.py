@@ -94,6 +94,9 @@ async def test_a_video_prompt_needs_no_text_when_it_has_a_video_prompt(fake: Fak
     status, answer = await fake.call("POST", "/tunes/3618064/prompts", json={"prompt": {
         "video_model": "no_such_model", "video_prompt": "walks"}})
     assert status == 422 and "video_model" in answer["error"]
+    # Any id of a known family is accepted, not only the catalogue's few.
+    body = {"prompt": {"video_model": "seedance2_pro", "video_prompt": "walks"}}
+    assert (await fake.call("POST", "/tunes/3618064/prompts", json=body))[0] == 201
 
 
 async def test_started_training_at_is_null_until_training_starts(fake: FakeAstria) -> None:

@@ -135,15 +135,24 @@ async def test_video_as_the_cli_sends_it(fake: FakeAstria, files: bool) -> None:
     await fake.advance(10)
     (video,) = fake.prompt(prompt["id"])["images"]
     assert (await cli(fake, "GET", video.removeprefix(fake.url)))[1][4:8] == b"ftyp"
-    status, frames = await cli(fake, "POST", "/tunes/3618064/prompts", form=[
-        ("prompt[video_model]", "seedance2_fast_720p"), ("prompt[video_prompt]", "walks"),
+    keyframes: list[Field] = [
+        ("prompt[video_prompt]", "walks"),
         ("prompt[video_first_frame_url]", "https://example.com/f.jpg"),
-        ("prompt[video_last_frame]", first), ("prompt[input_video_url]", "https://e.com/v.mp4"),
-        ("prompt[audio_reference_url]", "https://example.com/a.mp3")])
+        ("prompt[video_last_frame]", first)]
+    status, frames = await cli(fake, "POST", "/tunes/3618064/prompts", form=[
+        ("prompt[video_model]", "kling25_turbo_pro"), *keyframes])
     assert status == 201, frames
     assert frames["video_first_frame"] == "https://example.com/f.jpg"
     assert frames["video_last_frame"].startswith(fake.url)
-    assert frames["input_video"] == "https://e.com/v.mp4"
+    status, motion = await cli(fake, "POST", "/tunes/3618064/prompts", form=[
+        ("prompt[video_model]", "dreamactor_m2"), ("prompt[video_prompt]", "dance"),
+        ("prompt[input_video_url]", "https://e.com/v.mp4"),
+        ("prompt[audio_reference_url]", "https://example.com/a.mp3")])
+    assert (status, motion["input_video"]) == (201, "https://e.com/v.mp4")
+    # Seedance 2 starts from frames or from reference media, not both (API notes §5.1).
+    status, refused = await cli(fake, "POST", "/tunes/3618064/prompts", form=[
+        ("prompt[video_model]", "seedance2_fast_720p"), *keyframes, *references])
+    assert status == 422 and "cannot be combined with video_first_frame_url" in refused["error"]
 
 
 async def test_prompts_update_list_and_get_as_the_cli_sends_them(fake: FakeAstria) -> None:
