@@ -198,7 +198,9 @@ class Prompt:
         Astria's own tools treat this as a failure (API notes §11); waits settle it as failed
         after a short grace, since images can be attached a moment after `trained_at`.
         """
-        return self.trained_at is not None and not self.images and not self.user_error
+        # `raw` too: images Astria sent in a shape this client cannot read are not "no images".
+        return (self.trained_at is not None and not self.images and not self.user_error
+                and not self.raw.get("images"))
 
     @property
     def referenced_tune_ids(self) -> tuple[int, ...]:
