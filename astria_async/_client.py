@@ -216,13 +216,17 @@ class AstriaClient:
             else:
                 raise TypeError(f"feed() takes Tune and Prompt objects, got {type(item).__name__}")
 
-    def callback_url(self, base: str, **context: str | int) -> str:
-        """`base` with `context` and this client's secret in the query string.
+    def callback_url(self, base: str, *, secret_in_path: bool = False,
+                     **context: str | int) -> str:
+        """`base` with `context` in the query string and this client's secret.
 
         Pass the result as `callback=` on a create, and serve `base` with a
-        `CallbackReceiver(client)`; Astria sends the object there when it is done.
+        `CallbackReceiver(client)`; Astria sends the object there when it is done. The
+        secret goes in the `astria_secret` query parameter, or with `secret_in_path=True`
+        as a last path segment (for servers and tracers that record query strings).
         """
-        return callback_url(base, self._callback_secret, **context)
+        return callback_url(base, self._callback_secret, secret_in_path=secret_in_path,
+                            **context)
 
     def as_completed(self, prompts: Iterable[Prompt | int], *, timeout: float | None = None,
                      policy: WaitPolicy | None = None) -> AsyncIterator[Prompt]:
