@@ -103,6 +103,11 @@ class CallbackReceiver:
     def __repr__(self) -> str:
         return f"CallbackReceiver(max_bytes={self.max_bytes})"  # never the secret
 
+    @property
+    def client(self) -> Receiving:
+        """The client whose waits this receiver feeds."""
+        return self._client
+
     def authorised(self, query: Mapping[str, str], path: str = "") -> bool:
         """Whether the request carries the right secret (constant-time comparison)."""
         return secret_matches(self._secret, query, path)
