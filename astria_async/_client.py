@@ -69,7 +69,8 @@ class AstriaClient:
             survives a power loss or a kernel crash. Off by default: files are written to a
             temporary name and renamed when complete, so a file with its final name is whole
             even if the process dies; only the disk flush is skipped.
-        clock, sleep: the monotonic clock and the sleep of waits and retries (for tests).
+        clock: the monotonic clock of waits and retries (for tests).
+        sleep: the sleep of waits and retries (for tests).
 
     Raises:
         ConfigurationError: no API key, or a malformed setting.

@@ -34,7 +34,8 @@ def setup(app: web.Application, *, factory: Callable[[], AstriaClient] | None = 
         app: the aiohttp application (before it starts).
         factory: a callable returning a new client (default: `AstriaClient(**options)`).
         callback_path: where to serve callbacks; `None` for no route.
-        max_bytes, on_object: the `CallbackReceiver`'s.
+        max_bytes: the `CallbackReceiver`'s body limit.
+        on_object: the `CallbackReceiver`'s hook, called with each parsed object.
         options: `AstriaClient` keyword arguments.
     """
     if factory is not None and options:
