@@ -26,14 +26,16 @@ Post = Callable[[str, str], Awaitable[None]]
 
 
 def fair_use_message(exc: errors.FairUseError) -> str:
-    """A chat reply from a fair-use refusal: the numbers when the error carries them."""
-    cap, used = getattr(exc, "cap", None), getattr(exc, "used", None)
-    tune_id = getattr(exc, "tune_id", None)
-    if cap is not None and used is not None:
-        return (f"this model has had {used} of its {cap} prompts allowed by Astria's fair use"
-                f"{f' (tune {tune_id})' if tune_id is not None else ''}; nothing was charged. "
-                "Train a new model to keep going.")
-    # An error without the fields (older library): its message names the cap and the numbers.
+    """A chat reply from a fair-use refusal, from the error's fields (nothing was charged)."""
+    if exc.limit == "prompts_per_tune":
+        return (f"this model has had {exc.used} of the {exc.cap} prompts Astria's fair use "
+                f"allows (tune {exc.tune_id}); nothing was charged. Train a new model to go on.")
+    if exc.limit == "max_images":
+        return (f"at most {exc.cap} images per picture, you asked for {exc.used}; "
+                "nothing was charged")
+    if exc.limit in ("max_in_flight_per_tune", "max_in_flight"):
+        return (f"busy: {exc.in_flight} pictures are being painted (at most {exc.cap} at once); "
+                "try again in a minute; nothing was charged")
     return f"fair-use limit reached, nothing was charged: {exc}"
 
 

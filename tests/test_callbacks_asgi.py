@@ -122,7 +122,7 @@ async def test_asgi_non_json_and_non_astria_is_400(client: AstriaClient, body: b
 def test_deep_nesting_is_a_callback_error() -> None:
     deep = {"prompt": PROMPT, "extra": json.loads("[" * 500 + "]" * 500)}
     assert parse_callback(deep).id == 7  # type: ignore[union-attr]
-    with pytest.raises(CallbackError, match="nested too deeply"):
+    with pytest.raises(CallbackError, match="nested too deeply to decode"):
         depth = sys.getrecursionlimit() * 50
         parse_callback(b"[" * depth + b"]" * depth)
 

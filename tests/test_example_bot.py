@@ -47,7 +47,7 @@ async def test_fifty_users(astria_fake: FakeAstria) -> None:
     assert cancelled == {"user07", "user17", "user27", "user37"}
     assert refused == {f"user{i}" for i in range(40, 50)}  # the cap is 8 prompts per model
     assert len(done) == 32 and not done & (late | cancelled | refused)
-    assert all("cap is 8" in chat[u][0] or "of its 8 prompts" in chat[u][0] for u in refused)
+    assert all(chat[u][0].startswith("this model has had 8 of the 8 prompts") for u in refused)
     assert astria_fake.count("POST", "/tunes/*/prompts") == 40  # refusals sent nothing
     # 40 waits cost about one list request per tick, not 40 requests per tick.
     assert astria_fake.count("GET", "*") < 40
@@ -74,10 +74,12 @@ async def test_bot_commands_one_at_a_time_and_error_replies(astria_fake: FakeAst
     assert texts[1] == "nothing to cancel" and texts[3].startswith("here you go")
     assert texts[4].startswith("that command is not valid") and "num_images" in texts[4]
     assert texts[5].startswith("something went wrong")
-    with_fields = errors.FairUseError("cap")
-    with_fields.cap, with_fields.used, with_fields.tune_id = 21, 21, 5  # type: ignore[attr-defined]
-    assert bot.fair_use_message(with_fields).startswith(
-        "this model has had 21 of its 21 prompts allowed by Astria's fair use (tune 5)")
+    replies = [bot.fair_use_message(errors.FairUseError(
+        "refused", limit=limit, tune_id=5, cap=cap, used=used, in_flight=used))
+        for limit, cap, used in (("max_images", 8, 12), ("max_in_flight", 64, 64), (None, 1, 1))]
+    assert replies[0].startswith("at most 8 images per picture, you asked for 12")
+    assert replies[1].startswith("busy: 64 pictures are being painted (at most 64 at once)")
+    assert replies[2] == "fair-use limit reached, nothing was charged: refused"
 
 
 async def test_bot_script_runs_on_its_own_fake() -> None:
