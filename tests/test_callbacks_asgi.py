@@ -238,3 +238,25 @@ def test_secret_filter_on_a_logger(caplog: pytest.LogCaptureFixture) -> None:
     finally:
         log.removeFilter(flt)
     assert SECRET not in caplog.text and f"{SECRET_PARAM}=***" in caplog.text
+
+
+async def test_edges(client: AstriaClient) -> None:
+    import astria_async.callbacks as callbacks
+
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        _ = callbacks.nope
+    with pytest.raises(ValueError, match="must not be empty"):
+        CallbackReceiver(client, secret="")
+    flat = parse_callback({"id": 3, "text": "x", "images": []})
+    assert flat.id == 3 and not flat.images  # type: ignore[union-attr]
+
+
+async def test_aiohttp_stops_reading_a_streamed_oversize_body(client: AstriaClient) -> None:
+    async def chunks() -> Any:
+        for _ in range(50):
+            yield b"x" * 1000
+
+    async with TestClient(TestServer(CallbackReceiver(client, max_bytes=5000).app())) as http:
+        resp = await http.post("/astria/callback", params={SECRET_PARAM: SECRET},
+                               data=chunks())
+        assert resp.status == 413

@@ -80,5 +80,3 @@ def parse_callback(body: bytes | str | Mapping[str, Any] | list[Any],
         return _kind(data).from_dict(data, client)
     except APIResponseValidationError as exc:
         raise CallbackError(f"not a valid Astria callback: {exc}") from exc
-    except RecursionError:
-        raise CallbackError("the callback body is nested too deeply") from None
