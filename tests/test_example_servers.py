@@ -61,8 +61,11 @@ async def test_django_async_views_one_client_per_loop(astria_fake: FakeAstria,
                                                   "num_images": 1}) as resp:
                 assert resp.status == 202, await resp.text()
                 ids.append((await resp.json())["prompt_id"])
-        await asyncio.sleep(0.5)
-        await astria_fake.flush_callbacks()
+        for _ in range(100):  # the prompts finish 0.5 s after their creation
+            await asyncio.sleep(0.05)
+            await astria_fake.flush_callbacks()
+            if len(astria_fake.callbacks) == 4:
+                break
         assert [cb.status for cb in astria_fake.callbacks] == [200] * 4
         astria_fake.clear_log()
         for pid in ids:
