@@ -1,6 +1,7 @@
 """A FastAPI backend: upload photos -> tune -> callback (polling as the fallback) -> prompts.
 
-Run it against the offline fake (no key, no network):
+Needs `pip install 'astria-async[fastapi]' uvicorn python-multipart`. Run it against the
+offline fake (no key, no network):
 
     python -m astria_async.testing --port 8765 &          # prints its API key
     ASTRIA_BASE_URL=http://127.0.0.1:8765 ASTRIA_API_KEY=<key> python examples/fastapi_backend.py
