@@ -7,7 +7,8 @@ it with the loop. A wait cannot span requests here, so orders are created with a
 the callback view stores the finished prompt (a dict stands in for your database); GET
 /orders/<id> answers from it, or asks Astria once.
 
-Run it (a single-file Django project) against the offline fake:
+Needs `pip install astria-async django`. Run it (a single-file Django project) against the
+offline fake:
 
     python -m astria_async.testing --port 8765 &          # prints its API key
     ASTRIA_BASE_URL=http://127.0.0.1:8765 ASTRIA_API_KEY=<key> python examples/django_async_view.py
