@@ -74,7 +74,8 @@ class AstriaClient:
             survives a power loss or a kernel crash. Off by default: files are written to a
             temporary name and renamed when complete, so a file with its final name is whole
             even if the process dies; only the disk flush is skipped.
-        clock, sleep: the monotonic clock and the sleep of waits and retries (for tests).
+        clock: the monotonic clock of waits and retries (for tests).
+        sleep: the sleep of waits and retries (for tests).
 
     Raises:
         ConfigurationError: no API key, or a malformed setting.
@@ -227,13 +228,17 @@ class AstriaClient:
             else:
                 raise TypeError(f"feed() takes Tune and Prompt objects, got {type(item).__name__}")
 
-    def callback_url(self, base: str, **context: str | int) -> str:
-        """`base` with `context` and this client's secret in the query string.
+    def callback_url(self, base: str, *, secret_in_path: bool = False,
+                     **context: str | int) -> str:
+        """`base` with `context` in the query string and this client's secret.
 
         Pass the result as `callback=` on a create, and serve `base` with a
-        `CallbackReceiver(client)`; Astria sends the object there when it is done.
+        `CallbackReceiver(client)`; Astria sends the object there when it is done. The
+        secret goes in the `astria_secret` query parameter, or with `secret_in_path=True`
+        as a last path segment (for servers and tracers that record query strings).
         """
-        return callback_url(base, self._callback_secret, **context)
+        return callback_url(base, self._callback_secret, secret_in_path=secret_in_path,
+                            **context)
 
     def as_completed(self, prompts: Iterable[Prompt | int], *, timeout: float | None = None,
                      policy: WaitPolicy | None = None) -> AsyncIterator[Prompt]:

@@ -87,6 +87,9 @@ DOWNLOAD_CONNECT_TIMEOUT = 10.0
 # connection fails after a minute.
 DOWNLOAD_READ_TIMEOUT = 60.0
 
+# Callback bodies: a prompt is a few KB, a pack's array of prompts stays far below 1 MiB.
+CALLBACK_MAX_BYTES = 1024 * 1024
+
 # Precedence follows Astria's own tooling (API notes §1.4).
 API_KEY_VARS = ("ASTRIA_AUTH_TOKEN", "ASTRIA_API_KEY")
 BASE_URL_VAR = "ASTRIA_BASE_URL"

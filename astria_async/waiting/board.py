@@ -16,6 +16,7 @@ of them queueing on a lock; and pacing, 429 pauses and the cost model live in on
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import math
 import random
@@ -171,8 +172,11 @@ class Board(Generic[T]):
         if deadline is not None:
             self._deadlines.add(watcher)
         if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(
-                self._run(), name=f"astria-{self.kind}-board")
+            # In an empty context: the refresher serves every waiter, so a tracing span or
+            # request id of whichever request happened to start it must not follow it.
+            self._task = contextvars.Context().run(
+                asyncio.get_running_loop().create_task, self._run(),
+                name=f"astria-{self.kind}-board")
         elif self._start(min(self._due, due), min(self._gap, policy.interval)) < self._planned:
             # A tick sooner than planned. Only then: a wake re-plans over every watcher, which
             # made 10,000 waits started one after another O(n^2).
