@@ -126,7 +126,7 @@ class AstriaClient:
         share = max(1, max_concurrency // BOARD_SHARE)
         self._tune_board: Board[Tune] = Board(
             "tune", ApiSource(self._transport, Tune, self), done=_trained, clock=now,
-            sleep=sleep, concurrency=share, pause=pause)
+            sleep=sleep, concurrency=share, pause=pause, first_look=Tune.first_look)
         self._prompt_board: Board[Prompt] = Board(
             "prompt", ApiSource(self._transport, Prompt, self), done=_finished, clock=now,
             sleep=sleep, concurrency=share, pause=pause, settle=imageless_failure,

@@ -44,6 +44,13 @@ MAX_PROMPT_OFFSET = 10_000
 TUNE_WAIT_INTERVAL = 15.0
 TUNE_WAIT_MAX_INTERVAL = 60.0
 TUNE_WAIT_TIMEOUT = 7200.0
+# A tune says when to look (API notes §2): `eta`, the expected end of training; a look a
+# second after it finds it trained. A `branch=fast` mock trains in about a minute (seconds on
+# FakeAstria), so without an eta its first look is after 2 s, growing from there. Neither
+# makes a look later than the policy's interval, and no first look is sooner than 1 s.
+TUNE_ETA_MARGIN = 1.0
+TUNE_FAST_FIRST_LOOK = 2.0
+TUNE_MIN_FIRST_LOOK = 1.0
 PROMPT_WAIT_INTERVAL = 2.0
 PROMPT_WAIT_MAX_INTERVAL = 10.0
 PROMPT_WAIT_TIMEOUT = 900.0

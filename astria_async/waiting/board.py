@@ -52,10 +52,13 @@ class Board(Generic[T]):
                  clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep,
                  concurrency: int = 8, rand: Callable[[], float] = random.random,
                  pause: Pause | None = None, state_cap: int = STATE_CAP,
-                 settle: Callable[[T], T | None] | None = None, grace: float = 0.0) -> None:
+                 settle: Callable[[T], T | None] | None = None, grace: float = 0.0,
+                 first_look: Callable[[T], float | None] | None = None) -> None:
         """`settle(obj)` gives the final state of an object that is over but not `done` (a
         prompt that ended without images), used once such states kept coming for `grace`
-        seconds (an image-less callback or refresh just before the images is not an end)."""
+        seconds (an image-less callback or refresh just before the images is not an end).
+        `first_look(obj)` is how soon the object itself says to look (a tune's `eta`, a fast
+        tune): a wait on it looks then if that is sooner than its policy's interval."""
         self.kind = kind
         self.source: Source[T] = source
         self.done: Callable[[T], bool] = done
@@ -67,6 +70,7 @@ class Board(Generic[T]):
         self._state_cap = state_cap  # states kept besides the watched ones
         self.listeners: list[Callable[[T], None]] = []  # called with each finished state
         self._settle: Callable[[T], T | None] | None = settle
+        self._first_look: Callable[[T], float | None] | None = first_look
         self._grace = grace
         self._over: dict[int, float] = {}  # over-but-not-done ids, and when first seen so
         self.ticks = 0  # refreshes run, and requests they sent (for tests and logs)
@@ -156,8 +160,9 @@ class Board(Generic[T]):
         now = self.clock()
         # Ids with no state are fetched at the next allowed tick; known ones after a pause.
         primed = all(oid in self._state for oid in idset)
-        due = now + policy.jittered(policy.interval, self.rand) if primed else now
-        watcher = Watcher(idset, policy, policy.interval, due, primed, deadline)
+        interval = self._first_interval(idset, policy) if primed else policy.interval
+        due = now + policy.jittered(interval, self.rand) if primed else now
+        watcher = Watcher(idset, policy, interval, due, primed, deadline)
         for oid in idset:
             group = self._watchers.get(oid)
             if group is None:
@@ -177,6 +182,14 @@ class Board(Generic[T]):
             # made 10,000 waits started one after another O(n^2).
             self._wake.set()
         return watcher
+
+    def _first_interval(self, ids: frozenset[int], policy: WaitPolicy) -> float:
+        """The first look of a wait on one object: the policy's, or sooner if it says so."""
+        if self._first_look is None or len(ids) != 1:
+            return policy.interval
+        state = self._state.get(next(iter(ids)))
+        first = None if state is None else self._first_look(state)
+        return policy.interval if first is None else min(policy.interval, first)
 
     def unwatch(self, watcher: Watcher) -> None:
         """Drop a registration; the refresher stops when nobody watches."""
@@ -373,6 +386,8 @@ class Board(Generic[T]):
                 if watcher.due <= started:
                     if watcher.primed:
                         watcher.interval = watcher.policy.next_interval(watcher.interval)
+                    else:  # its first state just arrived: it may say when to look next
+                        watcher.interval = self._first_interval(watcher.ids, watcher.policy)
                     watcher.primed = True
                     watcher.due = started + watcher.policy.jittered(watcher.interval, self.rand)
 
