@@ -4,6 +4,7 @@ services → resources. No module of the package below this one imports it."""
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
@@ -20,17 +21,19 @@ from ._config import (
     DEFAULT_MAX_CONCURRENCY,
     resolve,
 )
+from ._convert import structure
 from ._forms import Body
 from ._http import Reply, Transport
 from ._retry import RetryPolicy
 from .callbacks import callback_url
+from .coordination import connect, namespace_for
 from .download import Downloader
 from .models import Prompt, Tune
 from .resources import ApiSource, Packs, Prompts, Services, Tunes
 from .resources._base import ident
 from .waiting.board import Board
 from .waiting.fairuse import DEFAULT_FAIR_USE, FairUse, FairUsePolicy
-from .waiting.pause import LocalPause
+from .waiting.pause import LocalPause, Pause
 from .waiting.policy import PROMPT_WAIT, TUNE_WAIT, WaitPolicy
 
 
@@ -69,6 +72,11 @@ class AstriaClient:
             survives a power loss or a kernel crash. Off by default: files are written to a
             temporary name and renamed when complete, so a file with its final name is whole
             even if the process dies; only the disk flush is skipped.
+        coordination: a Redis URL (`redis://host:6379/0`) shared by every worker process on
+            the account: one fair-use ledger, one 429 pause, callbacks fanned out to all
+            (needs the `redis` extra); default `ASTRIA_REDIS_URL`, "" for none.
+        namespace: the name the workers of one account share in that Redis (default: a hash
+            of the API key, so two accounts never share a ledger).
         clock, sleep: the monotonic clock and the sleep of waits and retries (for tests).
 
     Raises:
@@ -94,6 +102,8 @@ class AstriaClient:
         callback_secret: str | None = None,
         download_concurrency: int = DEFAULT_DOWNLOAD_CONCURRENCY,
         durable_downloads: bool = False,
+        coordination: str | None = None,
+        namespace: str | None = None,
         clock: Clock | None = None,
         sleep: Sleep | None = None,
     ) -> None:
@@ -106,7 +116,14 @@ class AstriaClient:
             raise ValueError("callback_secret must not be empty")
         self._callback_secret = callback_secret or secrets.token_urlsafe(32)
         now = clock or time.monotonic
-        pause = LocalPause(now)
+        url = os.environ.get("ASTRIA_REDIS_URL", "") if coordination is None else coordination
+        self._coordination = None
+        pause: Pause = LocalPause(now)
+        if url:
+            self._coordination = connect(
+                url, namespace=namespace or namespace_for(self._settings.api_key), clock=now)
+            self._coordination.on_feed = self._feed_shared
+            pause = self._coordination.pause
         self._transport = Transport(self._settings, session, sleep=sleep or asyncio.sleep,
                                     on_rate_limit=pause.rate_limited)
         sleep = self._transport.sleep
@@ -119,8 +136,9 @@ class AstriaClient:
         self._prompt_board: Board[Prompt] = Board(
             "prompt", ApiSource(self._transport, Prompt, self), done=_finished, clock=now,
             sleep=sleep, concurrency=share, pause=pause)
-        self._fair_use = FairUse(fair_use, self._prompt_board, wait=self._prompt_wait,
-                                 count_prompts=self._charged_to)
+        self._fair_use = FairUse(
+            fair_use, self._prompt_board, wait=self._prompt_wait, count_prompts=self._charged_to,
+            ledger=None if self._coordination is None else self._coordination.ledger)
         self._prompt_board.listeners.append(self._fair_use.finished)
         self._downloader = Downloader(self._transport, download_concurrency,
                                       durable=durable_downloads)
@@ -163,6 +181,8 @@ class AstriaClient:
                 f"closed={self.closed})")
 
     async def __aenter__(self) -> AstriaClient:
+        if self._coordination is not None:
+            await self._coordination.start()
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
@@ -175,6 +195,8 @@ class AstriaClient:
         self._fair_use.close()
         await self._tune_board.aclose()
         await self._prompt_board.aclose()
+        if self._coordination is not None:
+            await self._coordination.aclose()
         await self._transport.aclose()
 
     @property
@@ -204,13 +226,24 @@ class AstriaClient:
         ones, and a finished state is final.
         """
         items = [obj] if isinstance(obj, (Tune, Prompt)) else list(obj)
+        self._feed_local(items)
+        if self._coordination is not None:  # what one worker's callback learned, all learn
+            for item in items:
+                if item.raw:
+                    self._coordination.share_feed(type(item).__name__, item.raw)
+
+    def _feed_shared(self, kind: str, payload: Mapping[str, Any]) -> None:
+        obj = structure(payload, Tune, self) if kind == "Tune" else structure(payload, Prompt, self)
+        self._feed_local([obj])
+
+    def _feed_local(self, items: Iterable[Tune | Prompt]) -> None:
         for item in items:
             if item._client is None:
                 object.__setattr__(item, "_client", self)
             if isinstance(item, Tune):
                 self._fair_use.remember(item)
                 self._tune_board.feed(item)
-                self.feed(item.prompts)
+                self._feed_local(item.prompts)
             elif isinstance(item, Prompt):
                 self._prompt_board.feed(item)
             else:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AbstractContextManager
 from typing import Protocol
 
 import attrs
@@ -21,7 +23,7 @@ from .policy import FairUsePolicy, WaitPolicy
 CountPrompts = Callable[[int], Awaitable[int]]
 """Counts on the server the prompts charged to a tune (see `FairUse.seed`)."""
 
-__all__ = ["DEFAULT_FAIR_USE", "FairUse", "FairUsePolicy", "Place"]
+__all__ = ["DEFAULT_FAIR_USE", "FairUse", "FairUsePolicy", "Ledger", "Place"]
 
 
 class PromptParams(Protocol):
@@ -55,17 +57,64 @@ class Place:
     tunes: tuple[int, ...]
     since: float = 0.0
     prompt_id: int | None = None
+    token: str = attrs.field(factory=lambda: secrets.token_hex(8))  # its name in a ledger
+
+
+Watching = Callable[[list[int]], AbstractContextManager[None]]
+"""Makes the client's board refresh these prompt ids for as long as the context is open."""
+
+
+class Ledger(Protocol):
+    """A fair-use ledger shared by every process on one account (`coordination`).
+
+    The in-process guard (`FairUse`) always runs first, as it does alone; a ledger then
+    checks and reserves the same place across processes. A reservation is counted on the
+    ledger before the create is sent, returned when the create provably never reached Astria,
+    and its in-flight place freed when any process learns the prompt finished.
+    """
+
+    async def reserve(self, place: Place, policy: FairUsePolicy, ttl: float,
+                      watching: Watching) -> None:
+        """Count `place.tunes` and take an in-flight place, waiting while the bounds are full.
+
+        Raises:
+            FairUseError: a tune is at its cap across every process; nothing was sent.
+        """
+        ...
+
+    async def release(self, place: Place, *, uncount: bool) -> None:
+        """Free the place; `uncount` also takes its prompt off the tunes' counts."""
+        ...
+
+    def created(self, place: Place, prompt_id: int) -> None:
+        """Tie the place to its prompt, so whoever sees the prompt finish frees it."""
+        ...
+
+    def finished(self, prompt_id: int) -> None:
+        """A prompt finished: free its place, whichever process took it."""
+        ...
+
+    def record(self, tune_id: int, prompts: int) -> None:
+        """Count prompts created some other way."""
+        ...
+
+    async def seed(self, tune_id: int, count: int) -> int:
+        """Raise the shared count of a tune to at least `count`; returns it."""
+        ...
 
 
 class FairUse:
     """`client.fair_use`: the counts per tune, the in-flight places, and the policy."""
 
     def __init__(self, policy: FairUsePolicy | None, board: Board[Prompt], *,
-                 wait: WaitPolicy, count_prompts: CountPrompts) -> None:
+                 wait: WaitPolicy, count_prompts: CountPrompts,
+                 ledger: Ledger | None = None) -> None:
         """`board` is the client's prompt board (to learn when prompts finish), `wait` the
         prompt wait policy (its pace, and its timeout as the in-flight expiry),
-        `count_prompts` the server count of a tune's prompts (see `seed`)."""
+        `count_prompts` the server count of a tune's prompts (see `seed`), `ledger` the
+        ledger shared with other processes (none: this process alone)."""
         self.policy = policy
+        self.ledger = ledger
         self._board = board
         self._wait = wait
         self._count_prompts = count_prompts
@@ -107,6 +156,8 @@ class FairUse:
     def record(self, tune_id: int, prompts: int = 1) -> None:
         """Count prompts created some other way (a tune's `prompts`, another process)."""
         self._counts[tune_id] += prompts
+        if self.ledger is not None:
+            self.ledger.record(tune_id, prompts)
 
     async def seed(self, tune_id: int | Tune, *, count: int | None = None) -> int:
         """Start the count of a tune from the server, or from `count` (no request then).
@@ -122,6 +173,8 @@ class FairUse:
         if count is None:
             count = await self._count_prompts(tid)
         self._counts[tid] = max(self._counts[tid], count)
+        if self.ledger is not None:
+            await self.ledger.seed(tid, self._counts[tid])
         return self._counts[tid]
 
     def charged_tunes(self, tune_id: int, text: str | None) -> tuple[int, ...]:
@@ -175,18 +228,39 @@ class FairUse:
         place = Place(tunes)
         try:
             await self._take_place(place)
+            await self._share(place)
         except BaseException:
             self._counts.subtract(tunes)
             raise
         try:
             yield place
         except BaseException as exc:
-            self._release(place)
-            if not maybe_processed(exc):
+            uncount = not maybe_processed(exc)
+            if uncount:
                 self._counts.subtract(tunes)
+            await self._give_back(place, uncount=uncount)
             raise
         if place.prompt_id is None:
+            await self._give_back(place, uncount=False)
+
+    async def _share(self, place: Place) -> None:
+        if self.ledger is None:
+            return
+        assert self.policy is not None
+        try:
+            await self.ledger.reserve(place, self.policy, self._ttl, self._watching)
+        except BaseException:
             self._release(place)
+            raise
+
+    async def _give_back(self, place: Place, *, uncount: bool) -> None:
+        self._release(place)
+        if self.ledger is not None:
+            try:
+                await self.ledger.release(place, uncount=uncount)
+            except Exception:  # the create's own outcome matters more; the place expires
+                logger.warning("fair use: the shared ledger did not take back a place",
+                               exc_info=True)
 
     def created(self, place: Place | None, prompt: Prompt) -> None:
         """Tie a place to the prompt its create returned."""
@@ -194,6 +268,8 @@ class FairUse:
             return
         place.prompt_id = prompt.id
         self._by_prompt[prompt.id] = place
+        if self.ledger is not None:
+            self.ledger.created(place, prompt.id)
         known = self._board.get(prompt.id)
         if prompt.is_finished or (known is not None and known.is_finished):
             self.finished(prompt)
@@ -205,6 +281,8 @@ class FairUse:
         place = self._by_prompt.pop(prompt.id, None)
         if place is not None:
             self._release(place)
+        if self.ledger is not None:  # another process's place, maybe
+            self.ledger.finished(prompt.id)
 
     def _release(self, place: Place) -> None:
         if place in self._flying:
@@ -230,9 +308,23 @@ class FairUse:
                     return "max_in_flight_per_tune", mine
         return "", []
 
+    @property
+    def _ttl(self) -> float:
+        return self._wait.timeout or FAIR_USE_IN_FLIGHT_EXPIRY
+
+    @contextlib.contextmanager
+    def _watching(self, ids: list[int]) -> Iterator[None]:
+        # Watching the blockers makes the board refresh them; its listener frees places.
+        watcher = self._board.watch(ids, self._wait) if ids else None
+        try:
+            yield
+        finally:
+            if watcher is not None:
+                self._board.unwatch(watcher)
+
     async def _take_place(self, place: Place) -> None:
         board = self._board
-        ttl = self._wait.timeout or FAIR_USE_IN_FLIGHT_EXPIRY
+        ttl = self._ttl
         while True:
             if self._closed:
                 raise ClientClosedError("the AstriaClient was closed while a create waited")
@@ -253,11 +345,6 @@ class FairUse:
             expiry = min((p.since + ttl for p in blockers if p.prompt_id is not None),
                          default=None)
             changed = self._changed
-            # Watching the blockers makes the board refresh them; its listener frees places.
-            watcher = board.watch(ids, self._wait) if ids else None
-            try:
+            with self._watching(ids):
                 await wait_event(changed, None if expiry is None else expiry - now + 0.001,
                                  board.sleep)
-            finally:
-                if watcher is not None:
-                    board.unwatch(watcher)

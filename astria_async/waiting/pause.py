@@ -68,3 +68,7 @@ class LocalPause:
     def recovered(self) -> None:
         """A refresh went through: the next 429 without Retry-After starts from the base."""
         self._streak = 0
+
+    def extend(self, seconds: float) -> None:
+        """Pause at least `seconds` from now (a 429 another process saw, say)."""
+        self._until = max(self._until, self.clock() + seconds)
