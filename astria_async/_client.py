@@ -19,6 +19,7 @@ from ._config import (
     DEFAULT_CONNECTOR_LIMIT,
     DEFAULT_DOWNLOAD_CONCURRENCY,
     DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_MAX_RESPONSE_BYTES,
     resolve,
 )
 from ._convert import structure
@@ -60,6 +61,9 @@ class AstriaClient:
         connector_limit: size of the connection pool of the session this client creates.
         idempotent: declare that idempotency is on in your Astria account, so creates may be
             re-sent after a 5xx, a timeout or a 504 (API notes §14).
+        max_response_bytes: the largest answer body read (default 8 MiB, far above
+            Astria's largest answers); a larger one raises `APIResponseValidationError`
+            without being read into memory.
         wait: the `WaitPolicy` of every wait (tunes and prompts); `tune_wait` / `prompt_wait`
             override one kind. Defaults: `WaitPolicy.for_tunes()` / `WaitPolicy.for_prompts()`.
         fair_use: the `FairUsePolicy` checked before each prompt is sent; `None` turns the
@@ -95,6 +99,7 @@ class AstriaClient:
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         connector_limit: int = DEFAULT_CONNECTOR_LIMIT,
         idempotent: bool = False,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         wait: WaitPolicy | None = None,
         tune_wait: WaitPolicy | None = None,
         prompt_wait: WaitPolicy | None = None,
@@ -110,18 +115,24 @@ class AstriaClient:
         self._settings = resolve(
             api_key=api_key, base_url=base_url, workspace_id=workspace_id, timeout=timeout,
             retry=retry, max_concurrency=max_concurrency, connector_limit=connector_limit,
-            idempotent=idempotent,
+            idempotent=idempotent, max_response_bytes=max_response_bytes,
         )
         if callback_secret is not None and not callback_secret:
             raise ValueError("callback_secret must not be empty")
         self._callback_secret = callback_secret or secrets.token_urlsafe(32)
         now = clock or time.monotonic
+        # A 429 logs at WARNING only while some wait is paused by it (resolved at call time:
+        # the boards are built below).
+        pause_options: dict[str, Any] = {
+            "cap": self._settings.retry.retry_after_cap,
+            "busy": lambda: bool(self._tune_board.watched or self._prompt_board.watched)}
         url = os.environ.get("ASTRIA_REDIS_URL", "") if coordination is None else coordination
         self._coordination = None
-        pause: Pause = LocalPause(now)
+        pause: Pause = LocalPause(now, **pause_options)
         if url:
             self._coordination = connect(
-                url, namespace=namespace or namespace_for(self._settings.api_key), clock=now)
+                url, namespace=namespace or namespace_for(self._settings.api_key), clock=now,
+                **pause_options)
             self._coordination.on_feed = self._feed_shared
             pause = self._coordination.pause
         self._transport = Transport(self._settings, session, sleep=sleep or asyncio.sleep,

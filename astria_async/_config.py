@@ -25,6 +25,10 @@ DEFAULT_UPLOAD_TIMEOUT = 300.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_MAX_CONCURRENCY = 32
 DEFAULT_CONNECTOR_LIMIT = 64
+# The largest answer body the client reads. Astria's largest answers, lists of 120 prompts
+# with their image URLs, are a few hundred KB; a body past this is refused unread, so a hostile
+# or broken server cannot make the client hold hundreds of MB.
+DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 # Waits get a quarter of the concurrency limiter at most, so that however many are waiting,
 # the caller's own requests always find a free slot.
 BOARD_SHARE = 4
@@ -103,6 +107,7 @@ class Settings:
     max_concurrency: int
     connector_limit: int
     idempotent: bool
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
 
     def headers(self) -> dict[str, str]:
         """Headers sent on every request."""
@@ -126,6 +131,7 @@ def resolve(
     max_concurrency: int,
     connector_limit: int,
     idempotent: bool,
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     env: Mapping[str, str] | None = None,
 ) -> Settings:
     """Merge explicit arguments with the environment into `Settings`."""
@@ -147,6 +153,10 @@ def resolve(
         raise ConfigurationError(f"timeout must be > 0 seconds, got {timeout!r}")
     if max_concurrency < 1 or connector_limit < 1:
         raise ConfigurationError("max_concurrency and connector_limit must be >= 1")
+    if isinstance(max_response_bytes, bool) or not isinstance(max_response_bytes, int) \
+            or max_response_bytes < 1:
+        raise ConfigurationError(
+            f"max_response_bytes must be an integer >= 1, got {max_response_bytes!r}")
     return Settings(
         api_key=key,
         base_url=url,
@@ -158,4 +168,5 @@ def resolve(
         max_concurrency=max_concurrency,
         connector_limit=connector_limit,
         idempotent=idempotent,
+        max_response_bytes=max_response_bytes,
     )

@@ -219,6 +219,7 @@ async def test_a_429_seen_by_one_client_pauses_the_other(
             break
         await asyncio.sleep(0.02)
     assert b_pause.until() == pytest.approx(a_pause.until(), abs=1.0)
+    assert b_pause.cause() == a_pause.cause()
 
 
 async def test_a_new_client_starts_inside_a_running_pause(

@@ -10,6 +10,7 @@ one of them receives to all of them. This module imports nothing from Redis: the
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .._aio import Clock
@@ -30,8 +31,11 @@ def namespace_for(api_key: str) -> str:
     return hashlib.sha256(api_key.encode()).hexdigest()[:16]
 
 
-def connect(url: str, *, namespace: str, clock: Clock) -> RedisCoordination:
+def connect(url: str, *, namespace: str, clock: Clock, cap: float,
+            busy: Callable[[], bool] | None = None) -> RedisCoordination:
     """The coordination behind `url` (only `redis://`, `rediss://` and `unix://` for now).
+
+    `clock`, `cap` and `busy` are those of the account pause (see `waiting.pause.LocalPause`).
 
     Nothing is sent to Redis here; the first use connects and checks its persistence.
 
@@ -51,4 +55,4 @@ def connect(url: str, *, namespace: str, clock: Clock) -> RedisCoordination:
         raise ConfigurationError(
             "coordination through Redis needs the redis extra: "
             "pip install 'astria-async[redis]'") from exc
-    return RedisCoordination(url, namespace=namespace, clock=clock)
+    return RedisCoordination(url, namespace=namespace, clock=clock, cap=cap, busy=busy)

@@ -23,7 +23,7 @@ from redis.exceptions import RedisError
 from .._aio import Clock
 from ..errors import FairUseError, RateLimitError
 from ..waiting.fairuse import FairUsePolicy, Place, Watching
-from ..waiting.pause import LocalPause
+from ..waiting.pause import LocalPause, describe
 from . import CoordinationError, scripts
 
 logger = logging.getLogger("astria_async")
@@ -48,7 +48,8 @@ def redacted(url: str) -> str:
 class RedisCoordination:
     """What the workers of one account share through one Redis (see `coordination`)."""
 
-    def __init__(self, url: str, *, namespace: str, clock: Clock) -> None:
+    def __init__(self, url: str, *, namespace: str, clock: Clock, cap: float,
+                 busy: Callable[[], bool] | None = None) -> None:
         self.url = redacted(url)
         self.namespace = namespace
         self.redis = aioredis.from_url(url, decode_responses=True, socket_connect_timeout=5,
@@ -58,7 +59,7 @@ class RedisCoordination:
         self.sender = secrets.token_hex(6)  # this worker, to skip its own messages
         self.ops = 0  # Redis round trips sent (the benchmark reports them per job)
         self.on_feed: OnFeed | None = None
-        self.pause = SharedPause(self, clock)
+        self.pause = SharedPause(self, clock, cap=cap, busy=busy)
         self.ledger = RedisLedger(self)
         self._scripts = {name: self.redis.register_script(getattr(scripts, name))
                          for name in ("RESERVE", "RELEASE", "CREATED", "SEED", "PAUSE")}
@@ -182,9 +183,9 @@ class RedisCoordination:
         if kind == "released":
             self.ledger.signal()
         elif kind == "pause":
-            ms, _, sender = rest.partition(" ")
+            ms, sender, cause = [*rest.split(" ", 2), "", ""][:3]
             if sender != self.sender:
-                self.pause.extend(int(ms) / 1000)
+                self.pause.extend(int(ms) / 1000, cause or None)
         elif kind == "feed":
             sender, _, body = rest.partition(" ")
             if sender != self.sender and self.on_feed is not None:
@@ -204,8 +205,9 @@ class RedisCoordination:
 class SharedPause(LocalPause):
     """The account pause of one worker, lengthened by the 429s every worker sees."""
 
-    def __init__(self, coordination: RedisCoordination, clock: Clock) -> None:
-        super().__init__(clock)
+    def __init__(self, coordination: RedisCoordination, clock: Clock, *, cap: float,
+                 busy: Callable[[], bool] | None) -> None:
+        super().__init__(clock, cap=cap, busy=busy)
         self._coordination = coordination
 
     def rate_limited(self, exc: RateLimitError) -> float:
@@ -217,7 +219,8 @@ class SharedPause(LocalPause):
             co = self._coordination
             ms = max(1, round(pause * 1000))
             self._coordination.later(lambda: co.script(
-                "PAUSE", [co.key("pause")], [ms, co.channel, f"pause {ms} {co.sender}"]))
+                "PAUSE", [co.key("pause")],
+                [ms, co.channel, f"pause {ms} {co.sender} {describe(exc)}"]))
         return pause
 
     _last_error: RateLimitError | None = None

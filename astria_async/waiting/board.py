@@ -235,8 +235,17 @@ class Board(Generic[T]):
                 return obj
             if watcher.deadline is not None and self.clock() >= watcher.deadline:
                 raise timeout_error(self.kind, oid, watcher.policy, last or initial,
-                                    self.last_error)
+                                    self.last_error, paused=self.paused())
             await watcher.sleep()
+
+    def paused(self) -> str | None:
+        """Why waits are paused now (a 429 and the request it answered), or None."""
+        left = self.account_pause.until() - self.clock()
+        if left <= 0:
+            return None
+        cause = self.account_pause.cause() or "a request"
+        return (f"every wait is paused for another {left:.0f} s by a 429 (rate limited) "
+                f"on {cause}")
 
     async def as_completed(self, ids: list[int],
                            policy: WaitPolicy) -> AsyncGenerator[T, None]:
@@ -257,7 +266,8 @@ class Board(Generic[T]):
                 if deadline is not None and self.clock() >= deadline:
                     first = next(iter(pending))
                     raise timeout_error(self.kind, first, policy, self._state.get(first),
-                                        self.last_error, waiting=len(pending))
+                                        self.last_error, waiting=len(pending),
+                                        paused=self.paused())
                 await watcher.sleep()
         finally:
             self.unwatch(watcher)
