@@ -34,6 +34,7 @@ from .resources import ApiSource, Packs, Prompts, Services, Tunes
 from .resources._base import ident
 from .waiting.board import Board
 from .waiting.fairuse import DEFAULT_FAIR_USE, FairUse, FairUsePolicy
+from .waiting.paging import Source
 from .waiting.pause import LocalPause, Pause
 from .waiting.policy import PROMPT_WAIT, TUNE_WAIT, WaitPolicy
 
@@ -141,12 +142,20 @@ class AstriaClient:
         self._tune_wait = tune_wait or wait or TUNE_WAIT
         self._prompt_wait = prompt_wait or wait or PROMPT_WAIT
         share = max(1, max_concurrency // BOARD_SHARE)
+        tunes: Source[Tune] = ApiSource(self._transport, Tune, self)
+        prompts: Source[Prompt] = ApiSource(self._transport, Prompt, self)
+        if self._coordination is not None:  # the leader's polls are published to the others
+            tunes = self._coordination.leadership.source("tune", tunes)
+            prompts = self._coordination.leadership.source("prompt", prompts)
         self._tune_board: Board[Tune] = Board(
-            "tune", ApiSource(self._transport, Tune, self), done=_trained, clock=now,
-            sleep=sleep, concurrency=share, pause=pause)
+            "tune", tunes, done=_trained, clock=now, sleep=sleep, concurrency=share,
+            pause=pause)
         self._prompt_board: Board[Prompt] = Board(
-            "prompt", ApiSource(self._transport, Prompt, self), done=_finished, clock=now,
-            sleep=sleep, concurrency=share, pause=pause)
+            "prompt", prompts, done=_finished, clock=now, sleep=sleep, concurrency=share,
+            pause=pause)
+        if self._coordination is not None:
+            self._coordination.leadership.attach(self._tune_board, self._tune_wait)
+            self._coordination.leadership.attach(self._prompt_board, self._prompt_wait)
         self._fair_use = FairUse(
             fair_use, self._prompt_board, wait=self._prompt_wait, count_prompts=self._charged_to,
             ledger=None if self._coordination is None else self._coordination.ledger)

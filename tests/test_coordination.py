@@ -261,3 +261,51 @@ def _pause(client: AstriaClient) -> Any:
     coordination = client._coordination
     assert coordination is not None
     return coordination.pause
+
+
+# --- one board per account ------------------------------------------------------------------
+
+
+async def test_only_the_leader_polls_and_the_follower_hears_every_state(
+        astria_fake: FakeAstria, pair: tuple[AstriaClient, AstriaClient]) -> None:
+    a, b = pair
+    tune = _lora(astria_fake)
+    mine = [await a.prompts.create(FLUX, text=f"<lora:{tune}:1> a {i}") for i in range(3)]
+    theirs = [await b.prompts.create(FLUX, text=f"<lora:{tune}:1> b {i}") for i in range(3)]
+    done = await asyncio.wait_for(asyncio.gather(a.wait_all(mine), b.wait_all(theirs)), 20)
+    assert all(p.images for side in done for p in side)  # type: ignore[union-attr]
+    polls = sorted([_board(a).requests, _board(b).requests])
+    assert polls[0] == 0 and polls[1] > 0  # one worker polled for both
+
+
+async def test_a_dead_leader_is_replaced(
+        astria_fake: FakeAstria, redis_server: RedisServer, namespace: str) -> None:
+    a = _client(astria_fake, redis_server, namespace)
+    await a.__aenter__()
+    async with _client(astria_fake, redis_server, namespace) as b:
+        tune = _lora(astria_fake)
+        prompt = await b.prompts.create(FLUX, text=f"<lora:{tune}:1> failover")
+        waiting = asyncio.ensure_future(b.prompts.wait_images(prompt.id))
+        await asyncio.sleep(0.1)
+        # a dies without a word: its lease runs out and b takes the polling over.
+        coordination = a._coordination
+        assert coordination is not None and coordination.leadership.leading
+        for task in coordination._tasks:
+            task.cancel()
+        await asyncio.sleep(0)
+        await _board(a).aclose()
+        done = await asyncio.wait_for(waiting, 15)
+        assert done.images and _board(b).requests > 0
+    await a.aclose()
+
+
+async def test_a_closing_leader_hands_over_at_once(
+        astria_fake: FakeAstria, redis_server: RedisServer, namespace: str) -> None:
+    async with _client(astria_fake, redis_server, namespace) as a:
+        assert a._coordination is not None and a._coordination.leadership.leading
+    async with _client(astria_fake, redis_server, namespace) as b:
+        assert b._coordination is not None and b._coordination.leadership.leading
+
+
+def _board(client: AstriaClient) -> Any:
+    return client._prompt_board

@@ -25,6 +25,7 @@ from ..errors import FairUseError, RateLimitError
 from ..waiting.fairuse import FairUsePolicy, Place, Watching
 from ..waiting.pause import LocalPause, describe
 from . import CoordinationError, scripts
+from ._leader import CYCLE, Leadership
 
 logger = logging.getLogger("astria_async")
 
@@ -61,8 +62,10 @@ class RedisCoordination:
         self.on_feed: OnFeed | None = None
         self.pause = SharedPause(self, clock, cap=cap, busy=busy)
         self.ledger = RedisLedger(self)
+        self.leadership = Leadership(self)
         self._scripts = {name: self.redis.register_script(getattr(scripts, name))
-                         for name in ("RESERVE", "RELEASE", "CREATED", "SEED", "PAUSE")}
+                         for name in ("RESERVE", "RELEASE", "CREATED", "SEED", "PAUSE", "LEAD",
+                                      "REGISTER", "WATCHED", "STATES", "RESIGN")}
         self._started = False
         self._start_lock = asyncio.Lock()
         self._subscribed = asyncio.Event()
@@ -121,8 +124,19 @@ class RedisCoordination:
             self._tasks += [loop.create_task(self._listen(), name="astria-redis-listener"),
                             loop.create_task(self._drain(), name="astria-redis-writes")]
             self._started = True
-        # Messages sent from here on reach this worker.
-        await asyncio.wait_for(self._subscribed.wait(), 10)
+            # Messages sent from here on reach this worker; then the first election.
+            await asyncio.wait_for(self._subscribed.wait(), 10)
+            await self.leadership.cycle(loop.time())
+            self._tasks.append(loop.create_task(self._lead(), name="astria-redis-leader"))
+
+    async def _lead(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(CYCLE)
+            try:
+                await self.leadership.cycle(loop.time())
+            except CoordinationError as exc:
+                logger.warning("coordination: %s", exc)
 
     async def aclose(self) -> None:
         """Send the queued writes (for a few seconds at most), stop listening, disconnect."""
@@ -130,6 +144,10 @@ class RedisCoordination:
         if self._started:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._queue.join(), DRAIN)
+            if self.leadership.leading:
+                with contextlib.suppress(CoordinationError, asyncio.TimeoutError):
+                    await asyncio.wait_for(self.script(
+                        "RESIGN", [self.key("leader")], [self.sender]), DRAIN)
         for task in self._tasks:
             if task is not asyncio.current_task():
                 task.cancel()
@@ -186,14 +204,24 @@ class RedisCoordination:
             ms, sender, cause = [*rest.split(" ", 2), "", ""][:3]
             if sender != self.sender:
                 self.pause.extend(int(ms) / 1000, cause or None)
+        elif kind == "states":
+            sender, _, body = rest.partition(" ")
+            if sender != self.sender:
+                what, items = json.loads(body)
+                for item in items:
+                    self._feed(what, item, self.leadership.heard)
         elif kind == "feed":
             sender, _, body = rest.partition(" ")
             if sender != self.sender and self.on_feed is not None:
                 what, payload = json.loads(body)
-                try:
-                    self.on_feed(what, payload)
-                except Exception:  # one bad payload must not stop the listener
-                    logger.exception("coordination: a callback from another worker failed")
+                self._feed(what, payload, self.on_feed)
+
+    @staticmethod
+    def _feed(what: str, payload: Mapping[str, Any], feed: OnFeed) -> None:
+        try:
+            feed(what, payload)
+        except Exception:  # one bad payload must not stop the listener
+            logger.exception("coordination: a state from another worker could not be used")
 
     def share_feed(self, kind: str, payload: Mapping[str, Any]) -> None:
         """Hand a callback's object to every other worker (they feed their waits)."""
@@ -232,6 +260,7 @@ class RedisLedger:
     def __init__(self, coordination: RedisCoordination) -> None:
         self._co = coordination
         self._changed = asyncio.Event()
+        self._mine: set[int] = set()  # prompts whose places this worker took, unfinished
         co = coordination
         self._keys = [co.key("counts"), co.key("flying"), co.key("places"),
                       co.key("place-prompt"), co.key("prompt-place")]
@@ -276,12 +305,21 @@ class RedisLedger:
     def created(self, place: Place, prompt_id: int) -> None:
         """Tie the place to its prompt (queued: the create need not wait for it)."""
         co = self._co
+        self._mine.add(prompt_id)
         self._co.later(lambda: co.script("CREATED", self._keys[2:],
                                          [place.token, prompt_id]))
 
     def finished(self, prompt_id: int) -> None:
-        """Free the place of a finished prompt, whichever worker took it (queued)."""
+        """Free the place of a finished prompt (queued).
+
+        Its own worker frees it, and the leader frees every one it polls for (its worker
+        may have gone); a follower hearing of another worker's prompt leaves it to them.
+        """
         co = self._co
+        if prompt_id in self._mine:
+            self._mine.discard(prompt_id)
+        elif not co.leadership.leading:
+            return
         self._co.later(lambda: co.script("RELEASE", self._keys,
                                          ["", 0, prompt_id, co.channel]))
 

@@ -121,3 +121,49 @@ if left < ms then
 end
 return left
 """
+
+# KEYS: leader. ARGV: me, lease ms. Renews my lease or takes a free one; 1 if I lead.
+LEAD = """
+local cur = redis.call('GET', KEYS[1])
+if cur == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+if not cur then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+"""
+
+# KEYS: watched (zset id → expiry ms). ARGV: ttl ms, ids… Registers ids a worker waits for.
+REGISTER = """
+local t = redis.call('TIME')
+local expiry = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[1])
+for i = 2, #ARGV do redis.call('ZADD', KEYS[1], 'GT', expiry, ARGV[i]) end
+return #ARGV - 1
+"""
+
+# KEYS: watched. Returns the ids some live worker waits for (expired ones dropped).
+WATCHED = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+return redis.call('ZRANGE', KEYS[1], 0, -1)
+"""
+
+# ARGV: state key prefix, ttl ms, channel, message, then id, json pairs. Keeps each state for
+# workers that register its id later, and tells the listening ones now.
+STATES = """
+for i = 5, #ARGV, 2 do
+  redis.call('SET', ARGV[1] .. ARGV[i], ARGV[i + 1], 'PX', ARGV[2])
+end
+redis.call('PUBLISH', ARGV[3], ARGV[4])
+return 1
+"""
+
+# KEYS: leader. ARGV: me. Gives the lease up (a worker closing), so another takes it at once.
+RESIGN = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""

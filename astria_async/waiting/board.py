@@ -45,6 +45,10 @@ logger = logging.getLogger("astria_async")
 R = TypeVar("R")
 
 
+def _always() -> bool:
+    return True
+
+
 class Board(Generic[T]):
     """Coalesces every wait of one kind (tunes or prompts) into one refresh per tick."""
 
@@ -62,6 +66,9 @@ class Board(Generic[T]):
         self.account_pause: Pause = pause if pause is not None else LocalPause(clock)
         self._state_cap = state_cap  # states kept besides the watched ones
         self.listeners: list[Callable[[T], None]] = []  # called with each finished state
+        # False while another process polls for this board (`coordination`): it does not
+        # tick, and states arrive by `feed`. Call `nudge()` when the answer changes.
+        self.leading: Callable[[], bool] = _always
         self.ticks = 0  # refreshes run, and requests they sent (for tests and logs)
         self.requests = 0
         self.last_error: BaseException | None = None  # the last transient refresh failure
@@ -187,6 +194,14 @@ class Board(Generic[T]):
         """Number of distinct ids watched right now."""
         return len(self._watchers)
 
+    def watched_ids(self) -> list[int]:
+        """The ids watched right now (what another process polls for, when this one follows)."""
+        return list(self._watchers)
+
+    def nudge(self) -> None:
+        """Plan the next tick again (`leading` changed)."""
+        self._wake.set()
+
     def check(self, oid: int) -> None:
         """Raise what the board learned about `oid` that ends a wait (404, 401, closed)."""
         if self._closed:
@@ -295,6 +310,8 @@ class Board(Generic[T]):
         return self._start(self._due, self._gap)
 
     def _start(self, due: float, gap: float) -> float:
+        if not self.leading():
+            return math.inf
         return max(due, self._last_start + gap, self.account_pause.until())
 
     async def _run(self) -> None:

@@ -281,7 +281,7 @@ class FairUse:
         place = self._by_prompt.pop(prompt.id, None)
         if place is not None:
             self._release(place)
-        if self.ledger is not None:  # another process's place, maybe
+        if self.ledger is not None:  # maybe the place of a process that has gone
             self.ledger.finished(prompt.id)
 
     def _release(self, place: Place) -> None:
