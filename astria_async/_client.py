@@ -20,6 +20,7 @@ from ._config import (
     DEFAULT_DOWNLOAD_CONCURRENCY,
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_MAX_RESPONSE_BYTES,
+    PROMPT_IMAGELESS_GRACE,
     resolve,
 )
 from ._convert import structure
@@ -29,7 +30,7 @@ from ._retry import RetryPolicy
 from .callbacks import callback_url
 from .coordination import connect, namespace_for
 from .download import Downloader
-from .models import Prompt, Tune
+from .models import Prompt, Tune, imageless_failure
 from .resources import ApiSource, Packs, Prompts, Services, Tunes
 from .resources._base import ident
 from .waiting.board import Board
@@ -152,7 +153,7 @@ class AstriaClient:
             pause=pause)
         self._prompt_board: Board[Prompt] = Board(
             "prompt", prompts, done=_finished, clock=now, sleep=sleep, concurrency=share,
-            pause=pause)
+            pause=pause, settle=imageless_failure, grace=PROMPT_IMAGELESS_GRACE)
         if self._coordination is not None:
             self._coordination.leadership.attach(self._tune_board, self._tune_wait)
             self._coordination.leadership.attach(self._prompt_board, self._prompt_wait)

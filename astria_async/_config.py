@@ -47,6 +47,9 @@ TUNE_WAIT_TIMEOUT = 7200.0
 PROMPT_WAIT_INTERVAL = 2.0
 PROMPT_WAIT_MAX_INTERVAL = 10.0
 PROMPT_WAIT_TIMEOUT = 900.0
+# A prompt with `trained_at` but no images and no user_error has failed (API notes §11), but
+# images may be attached a moment after `trained_at`: waits settle it after this long.
+PROMPT_IMAGELESS_GRACE = 5.0
 WAIT_MULTIPLIER = 1.5
 WAIT_JITTER = 0.1
 # With this many ids or fewer a board tick is single GETs: a list page costs one request too

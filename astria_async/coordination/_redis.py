@@ -271,10 +271,12 @@ class RedisLedger:
         self._changed = asyncio.Event()
 
     async def reserve(self, place: Place, policy: FairUsePolicy, ttl: float,
-                      watching: Watching) -> None:
+                      watching: Watching, timeout: float | None) -> None:
         """Count and hold a place across all workers (see `fairuse.Ledger.reserve`)."""
         co = self._co
         await co.start()
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
         args: list[Any] = [place.token, max(1, round(ttl * 1000)), policy.tune_cap,
                            policy.max_in_flight or 0, policy.max_in_flight_per_tune or 0,
                            *place.tunes]
@@ -290,12 +292,24 @@ class RedisLedger:
                     f"sharing namespace {co.namespace!r}; the fair-use cap is "
                     f"{policy.tune_cap} ({policy.prompts_per_tune} per tune + "
                     f"{policy.automatic_prompts} automatic, FairUsePolicy.prompts_per_tune); "
-                    "nothing was sent")
+                    "nothing was sent", limit="prompts_per_tune", tune_id=int(answer[1]),
+                    cap=policy.tune_cap, used=int(answer[2]))
+            flying = int(answer[2])
+            cap = (policy.max_in_flight if kind == "max_in_flight"
+                   else policy.max_in_flight_per_tune) or 0
+            if deadline is not None and loop.time() >= deadline:
+                raise FairUseError(
+                    f"no in-flight place within {timeout:g} s (FairUsePolicy.place_timeout): "
+                    f"{flying} prompts in flight across the workers, FairUsePolicy.{kind} = "
+                    f"{cap}; nothing was sent", limit=kind,
+                    tune_id=int(answer[1]) if answer[1] else None, cap=cap, used=flying,
+                    in_flight=flying)
             logger.info("fair use: %s prompts in flight across workers (FairUsePolicy.%s); "
-                        "the create waits for one to finish", answer[2], kind)
+                        "the create waits for one to finish", flying, kind)
             with watching([int(pid) for pid in answer[3:]]), \
                     contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(changed.wait(), RECHECK)
+                await asyncio.wait_for(changed.wait(), RECHECK if deadline is None else
+                                       max(0.0, min(RECHECK, deadline - loop.time())))
 
     async def release(self, place: Place, *, uncount: bool) -> None:
         """Free a place now (the create failed, or it returned no prompt)."""

@@ -55,7 +55,11 @@ class Board(Generic[T]):
     def __init__(self, kind: str, source: Source[T], *, done: Callable[[T], bool],
                  clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep,
                  concurrency: int = 8, rand: Callable[[], float] = random.random,
-                 pause: Pause | None = None, state_cap: int = STATE_CAP) -> None:
+                 pause: Pause | None = None, state_cap: int = STATE_CAP,
+                 settle: Callable[[T], T | None] | None = None, grace: float = 0.0) -> None:
+        """`settle(obj)` gives the final state of an object that is over but not `done` (a
+        prompt that ended without images), used once such states kept coming for `grace`
+        seconds (an image-less callback or refresh just before the images is not an end)."""
         self.kind = kind
         self.source: Source[T] = source
         self.done: Callable[[T], bool] = done
@@ -69,6 +73,9 @@ class Board(Generic[T]):
         # False while another process polls for this board (`coordination`): it does not
         # tick, and states arrive by `feed`. Call `nudge()` when the answer changes.
         self.leading: Callable[[], bool] = _always
+        self._settle: Callable[[T], T | None] | None = settle
+        self._grace = grace
+        self._over: dict[int, float] = {}  # over-but-not-done ids, and when first seen so
         self.ticks = 0  # refreshes run, and requests they sent (for tests and logs)
         self.requests = 0
         self.last_error: BaseException | None = None  # the last transient refresh failure
@@ -105,6 +112,8 @@ class Board(Generic[T]):
         if self._closed:
             return False
         old = self._state.get(obj.id)
+        if self._settle is not None and not (old is not None and self.done(old)):
+            obj = self._settled(obj, self._settle)
         if old is not None and (old == obj or not self._newer(old, obj)):
             return False
         self._state[obj.id] = obj
@@ -117,6 +126,17 @@ class Board(Generic[T]):
                 listener(obj)
         self._notify(obj.id)
         return True
+
+    def _settled(self, obj: T, settle: Callable[[T], T | None]) -> T:
+        final = settle(obj)
+        if final is None:
+            self._over.pop(obj.id, None)
+            return obj
+        first = self._over.setdefault(obj.id, self.clock())
+        if self.clock() - first < self._grace:
+            return obj
+        del self._over[obj.id]
+        return final
 
     def _newer(self, old: T, new: T) -> bool:
         # A finished state is final: a refresh that started before a callback arrived must
@@ -183,6 +203,7 @@ class Board(Generic[T]):
             if not group:
                 del self._watchers[oid]
                 self._errors.pop(oid, None)
+                self._over.pop(oid, None)
                 if oid in self._state:
                     self._spare[oid] = None
         self._prune()
