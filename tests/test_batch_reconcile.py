@@ -7,22 +7,16 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from test_batch_run import client_for
 
-from astria_async import AstriaClient, WaitPolicy
 from astria_async.batch import BatchEvent, BatchRunner, Mark, SqliteJournal, parse_jobs
 from astria_async.testing import FakeAstria
-
-QUICK = WaitPolicy(interval=0.05, max_interval=0.2, timeout=30)
 
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeAstria]:
     async with FakeAstria(fast_train_seconds=0.1, prompt_seconds=0.1) as running:
         yield running
-
-
-def client_for(fake: FakeAstria) -> AstriaClient:
-    return AstriaClient(fake.api_key, base_url=fake.url, prompt_wait=QUICK)
 
 
 def lines(tune_id: int, *texts: str) -> list[str]:
@@ -129,3 +123,25 @@ async def test_a_long_text_is_looked_up_by_a_bounded_prefix(fake: FakeAstria,
     assert summary.ok and summary.jobs[0].prompt_id == landed and posts(fake) == 0
     [lookup] = {r.query["text"] for r in fake.requests if "text" in r.query}
     assert text.startswith(lookup) and len(lookup.encode()) < 256
+
+
+async def test_an_outage_leaves_jobs_pending_and_fair_use_unspent(fake: FakeAstria,
+                                                                  tmp_path: Path) -> None:
+    import socket
+
+    from astria_async import AstriaClient, FairUsePolicy, RetryPolicy
+
+    tune = fake.add_tune(branch="sd15")["id"]
+    jobs = parse_jobs(lines(tune, *(f"sks {i}" for i in range(4))))
+    with socket.socket() as sock:  # a port nothing listens on: connection refused
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    policy = FairUsePolicy(prompts_per_tune=2, automatic_prompts=0)
+    async with AstriaClient(fake.api_key, base_url=dead, fair_use=policy,
+                            retry=RetryPolicy(max_retries=0)) as client:
+        summary = await BatchRunner(client, tmp_path / "s.db", None, settle=0).run(jobs)
+        assert client.fair_use.count(tune) == 0  # nothing reached Astria: nothing counted
+    assert summary.counts == {"pending": 4} and posts(fake) == 0
+    async with client_for(fake) as client:  # the outage is over: all four are sent
+        assert (await BatchRunner(client, tmp_path / "s.db", None).run(jobs)).ok
+    assert posts(fake) == 4

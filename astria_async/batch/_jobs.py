@@ -9,6 +9,7 @@ import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 
@@ -88,6 +89,14 @@ def legacy_key_digest(key: str, spec: str) -> bool:
             and hashlib.sha256(spec.encode()).hexdigest()[:10] == digest)
 
 
+def _without_secret(url: str) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
 def job_from_spec(spec: Mapping[str, Any], *, line: int = 0,
                   base_dir: Path | None = None) -> Job:
     """Build and validate one job from a spec mapping; raises InvalidParamsError."""
@@ -115,6 +124,10 @@ def job_from_spec(spec: Mapping[str, Any], *, line: int = 0,
     params = PromptParams(**fields)
     params.validate()
     stored = {"tune_id": tune_id, **body}
+    if isinstance(stored.get("callback"), str):
+        # The journal and the key never hold the callback's secret (its query string, where
+        # Astria suggests putting it, API notes §12); the params sent keep it.
+        stored["callback"] = _without_secret(stored["callback"])
     return Job(key=key if key is not None else identity(stored), tune_id=tune_id,
                params=params, spec=stored, line=line, keyed=key is not None)
 
