@@ -106,13 +106,43 @@ async def test_result_images_are_png_without_extension(fake: FakeAstria) -> None
     await fake.advance(5)
     urls = fake.prompt(prompt["id"])["images"]
     assert len(urls) == 2
+    other = fake.add_prompt(tune["id"], "sks man, again")
+    await fake.advance(5)
+    urls.append(fake.prompt(other["id"])["images"][0])
+    bodies = []
     async with aiohttp.ClientSession() as anonymous:  # image URLs are public
         for url in urls:
             assert url.startswith(f"{fake.url}/mp/") and "." not in url.rsplit("/", 1)[1]
             async with anonymous.get(url) as response:
                 assert response.status == 200
                 assert response.content_type == "image/png"
-                assert await response.read() == png_of_size(50_000)
+                bodies.append(await response.read())
+    # Each prompt and each index gets its own picture, all of the configured size.
+    assert all(len(b) == 50_000 and b[:8] == b"\x89PNG\r\n\x1a\n" for b in bodies)
+    assert len(set(bodies)) == 3
     assert await fake.call("HEAD", urls[0].removeprefix(fake.url)) == (200, b"")
     await fake.call("DELETE", f"/prompts/{prompt['id']}")
     assert (await fake.call("GET", urls[0].removeprefix(fake.url)))[0] == 404
+
+
+async def test_slow_after_commit_stores_the_create_then_holds_the_answer(
+    fake: FakeAstria,
+) -> None:
+    fake.slow("/tunes", 0.3, method="POST", after_commit=True)
+    with pytest.raises(asyncio.TimeoutError):
+        await fake.call("POST", "/tunes", json=TUNE, timeout=aiohttp.ClientTimeout(total=0.05))
+    # The client gave up, yet the tune exists: re-sending would buy a second one.
+    assert [t["title"] for t in fake.tunes.values()] == ["t"]
+    assert [(r.method, r.status, r.fault) for r in fake.requests] == [("POST", 201, None)]
+    assert (await fake.call("GET", "/tunes"))[1][0]["title"] == "t"  # the rule was used up
+
+
+async def test_slow_before_serving_leaves_nothing_after_a_client_timeout(
+    fake: FakeAstria,
+) -> None:
+    fake.slow("/tunes", 0.3, method="POST")
+    with pytest.raises(asyncio.TimeoutError):
+        await fake.call("POST", "/tunes", json=TUNE, timeout=aiohttp.ClientTimeout(total=0.05))
+    await asyncio.sleep(0.4)  # the held request reaches the handler, its client gone
+    assert fake.tunes == {}
+    assert [(r.method, r.status) for r in fake.requests] == [("POST", None)]

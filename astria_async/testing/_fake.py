@@ -7,14 +7,18 @@ import contextlib
 import json
 import logging
 import secrets
+from collections.abc import Iterable
+from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TextIO
 
 import aiohttp
 from aiohttp import web
 
+from ._account import add_workspace
 from ._callbacks import CallbackRecord, Sender
 from ._clock import FakeClock
+from ._control import Control
 from ._faults import Fault, Faults, RequestRecord, count
 from ._prompts import create_prompt
 from ._render import prompt_json, tune_json
@@ -36,8 +40,15 @@ class FakeAstria:
     moments: a background task fires them while the clock runs, and
     :meth:`advance` fires (and awaits) the ones a jump makes due.
 
+    Observation: :attr:`requests` lists every request answered, oldest first, as
+    :class:`RequestRecord` (method, path, query, status, workspace, fault, time);
+    :meth:`count` matches them by pattern and ``GET /_fake/requests`` serves them
+    to tests in other languages, which arm faults with ``POST /_fake/faults``.
+
     Workspaces: every object belongs to the workspace it was created in; lists
     show the request's ``X-Workspace-Id`` scope only (``all`` = every scope).
+    Workspaces exist once created (``POST /workspaces.json``, :meth:`add_workspace`
+    or the ``workspaces`` argument); any other id in the header answers 404.
     Reads, updates and deletes by id are *not* scoped — ids are account-wide, as
     the CLI's ``GET /prompts/:id`` polling from any workspace relies on.
     """
@@ -55,21 +66,36 @@ class FakeAstria:
         idempotent: bool = False,
         fail_rule: FailRule = default_fail_rule,
         callback_timeout: float = 10.0,
+        workspaces: Iterable[int] = (),
+        request_log: str | Path | None = None,
     ) -> None:
-        """Configure; nothing listens until :meth:`start` (or ``async with``)."""
+        """Configure; nothing listens until :meth:`start` (or ``async with``).
+
+        ``workspaces``: ids of workspaces that exist from the start (an unknown
+        ``X-Workspace-Id`` answers 404, as on Astria).  ``request_log``: a file
+        that gets each :class:`RequestRecord` as one JSON line (appended, flushed).
+        """
         self.api_key = api_key or f"sd_fake_{secrets.token_hex(16)}"
         self.clock = clock if clock is not None else FakeClock()
         self.config = Config(train_seconds=train_seconds, fast_train_seconds=fast_train_seconds,
                              prompt_seconds=prompt_seconds, image_bytes=image_bytes,
                              idempotent=idempotent, fail_rule=fail_rule)
         self.store = Store(self.config, self.clock)
+        for workspace_id in workspaces:
+            self.add_workspace(workspace_id=workspace_id)
         self.faults = Faults()
+        # Every request answered, oldest first (see RequestRecord; control calls excluded).
         self.requests: list[RequestRecord] = []
         self.callbacks: list[CallbackRecord] = []
         self._port = port
         self._sender = Sender(callback_timeout)
+        control = Control(self.faults, self.requests, {
+            "fail": self.fail, "reset": self.reset, "slow": self.slow,
+            "malformed": self.malformed})
         self._dispatcher = Dispatcher(self.store, self.faults, self.requests, self.api_key,
-                                      self._kick)
+                                      self._kick, control)
+        self._log_path = None if request_log is None else Path(request_log)
+        self._log_file: TextIO | None = None
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
         self._wake: asyncio.Event | None = None
@@ -92,6 +118,9 @@ class FakeAstria:
 
     async def start(self) -> FakeAstria:
         """Listen on 127.0.0.1 only (port 0 = ephemeral)."""
+        if self._log_path is not None:
+            self._log_file = self._log_path.open("a", encoding="utf-8")
+            self._dispatcher.on_record = self._write_record
         app = web.Application(client_max_size=256 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._dispatcher.handle)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
@@ -120,6 +149,14 @@ class FakeAstria:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+
+    def _write_record(self, record: RequestRecord) -> None:
+        if self._log_file is not None:
+            self._log_file.write(json.dumps(record.to_dict()) + "\n")
+            self._log_file.flush()
 
     async def __aenter__(self) -> FakeAstria:
         """Start."""
@@ -211,9 +248,17 @@ class FakeAstria:
                                      after_commit=after_commit))
 
     def slow(self, path_prefix: str, seconds: float, count: int | None = 1, *,
-             method: str | None = None) -> Fault:
-        """Delay matching requests by ``seconds`` of real time before serving them."""
-        return self.faults.add(Fault("slow", path_prefix, count, method, seconds=seconds))
+             method: str | None = None, after_commit: bool = False) -> Fault:
+        """Delay matching requests by ``seconds`` of real time.
+
+        By default the request waits before it is served, so a client that times
+        out leaves nothing behind.  ``after_commit=True`` serves it at once (the
+        create is stored, the request logged) and holds the answer instead: a
+        client timeout then is the "timed out after the server committed" case
+        that must never be re-sent blindly (API notes §13, 504).
+        """
+        return self.faults.add(Fault("slow", path_prefix, count, method, seconds=seconds,
+                                     after_commit=after_commit))
 
     def malformed(self, path_prefix: str, count: int | None = 1, *, after_commit: bool = False,
                   method: str | None = None, body: str | None = None) -> Fault:
@@ -283,7 +328,16 @@ class FakeAstria:
     # ---- seeding ----
 
     def _ctx(self, workspace: str | None) -> Ctx:
+        if workspace not in (None, "all") and str(workspace) not in self.store.workspaces:
+            # Seeding into a workspace creates it (a header never does; see the class doc).
+            self.add_workspace(workspace_id=int(str(workspace)))
         return Ctx(self.store, "SEED", "", (), now=self.clock.now(), workspace=workspace)
+
+    def add_workspace(self, title: str | None = None, *,
+                      workspace_id: int | None = None) -> dict[str, Any]:
+        """Create a workspace without HTTP (``workspace_id`` picks its id); returns its JSON."""
+        title = title or f"Workspace {workspace_id or len(self.store.workspaces) + 1}"
+        return add_workspace(self.store, self.clock.now(), title, workspace_id)
 
     def add_tune(self, *, title: str | None = None, name: str = "man", branch: str = "flux1",
                  trained: bool = True, workspace: str | None = None,
@@ -305,8 +359,10 @@ class FakeAstria:
         Routed like a ``prompts_attributes`` entry: a LoRA/FaceID tune's prompt runs
         on its base model with the ``<lora:id:1>``/``<faceid:id:1>`` token prepended.
         Validation is the same as POST (HttpError on a bad value).  ``workspace``
-        defaults to the tune's.
+        defaults to the tune's.  ``is_api=False`` seeds a prompt made in the web app
+        (left out by the ``is_api=true`` list filter).
         """
+        is_api = bool(attrs.pop("is_api", True))
         tune = self.store.tunes[tune_id]
         ctx = self._ctx(workspace)
         if tune.gallery:
@@ -314,5 +370,6 @@ class FakeAstria:
             prompt_id = prompt.id
         else:
             prompt_id = run_on_tune(ctx, tune, {"text": text, **attrs}, workspace)
+        self.store.prompts[prompt_id].is_api = is_api
         self._kick()
         return self.prompt(prompt_id)

@@ -10,7 +10,13 @@ FaultKind = Literal["fail", "reset", "slow", "malformed"]
 
 
 def normalize(path: str) -> str:
-    """Strip the optional ``.json`` suffix (§1.1) so rules and counts see one path."""
+    """Strip a trailing slash and the optional ``.json`` suffix (API notes §1.1).
+
+    Rails routes accept both (``/tunes/``, ``/prompts/1.json``), so rules, counts
+    and routing all see one path.
+    """
+    if len(path) > 1 and path.endswith("/"):
+        path = path.rstrip("/") or "/"
     return path[: -len(".json")] if path.endswith(".json") else path
 
 
@@ -28,11 +34,25 @@ class Fault:
     body: Any = None
     seconds: float = 0.0
 
+    def to_dict(self) -> dict[str, Any]:
+        """The rule as JSON-ready data (``POST``/``GET /_fake/faults``)."""
+        return {"kind": self.kind, "path_prefix": self.prefix, "count": self.remaining,
+                "method": self.method, "status": self.status, "retry_after": self.retry_after,
+                "after_commit": self.after_commit, "body": self.body, "seconds": self.seconds}
+
     def matches(self, method: str, path: str) -> bool:
         """Same method (if set) and the path starts with the prefix."""
         if self.method is not None and self.method.upper() != method.upper():
             return False
         return normalize(path).startswith(normalize(self.prefix))
+
+
+@dataclass
+class Delays:
+    """Seconds to hold a request before serving it and to hold its answer after."""
+
+    before: float = 0.0
+    after: float = 0.0
 
 
 class Faults:
@@ -49,15 +69,18 @@ class Faults:
         self.rules.append(fault)
         return fault
 
-    def take(self, method: str, path: str) -> tuple[float, Fault | None]:
-        """Consume matching rules: total delay from ``slow`` plus the first terminal fault."""
-        delay = 0.0
+    def take(self, method: str, path: str) -> tuple[Delays, Fault | None]:
+        """Consume matching rules: the ``slow`` delays plus the first terminal fault."""
+        delay = Delays()
         terminal: Fault | None = None
         for rule in list(self.rules):
             if not rule.matches(method, path):
                 continue
             if rule.kind == "slow":
-                delay += rule.seconds
+                if rule.after_commit:
+                    delay.after += rule.seconds
+                else:
+                    delay.before += rule.seconds
             elif terminal is None:
                 terminal = rule
             else:
@@ -75,7 +98,15 @@ class Faults:
 
 @dataclass(frozen=True)
 class RequestRecord:
-    """One request the fake answered (``status`` is None when the connection was dropped)."""
+    """One request the fake answered, as kept in :attr:`FakeAstria.requests`.
+
+    ``method`` and ``path`` as sent (``path`` keeps ``.json``; :attr:`route` drops
+    it), ``query`` the query string as a dict (the last value of a repeated key),
+    ``status`` the status answered (None when the connection was dropped),
+    ``workspace`` the ``X-Workspace-Id`` header (None without one), ``fault`` the
+    kind of injected fault that shaped the answer (None for a normal answer) and
+    ``at`` the fake clock's time (epoch seconds) when it was answered.
+    """
 
     method: str
     path: str
@@ -87,8 +118,14 @@ class RequestRecord:
 
     @property
     def route(self) -> str:
-        """The path without ``.json``."""
+        """The path without ``.json`` or a trailing slash."""
         return normalize(self.path)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as JSON-ready data (``GET /_fake/requests``, ``--log`` lines)."""
+        return {"method": self.method, "path": self.path, "route": self.route,
+                "query": self.query, "status": self.status, "workspace": self.workspace,
+                "fault": self.fault, "at": self.at}
 
 
 def count(records: list[RequestRecord], method: str, pattern: str) -> int:
