@@ -152,7 +152,8 @@ async def test_seed_and_record_reach_the_ledger(pair: tuple[AstriaClient, Astria
             break
         await asyncio.sleep(0.02)
     assert await ledger.count(77) == 8  # type: ignore[attr-defined]
-    assert await b.fair_use.seed(77, count=2) == 3  # this client's count; the ledger keeps 8
+    assert await b.fair_use.seed(77, count=2) == 2  # this client lowers; the ledger keeps 8
+    assert await ledger.count(77) == 8  # type: ignore[attr-defined]
 
 
 async def test_in_flight_bound_across_clients_frees_when_another_sees_it_finish(

@@ -196,7 +196,9 @@ class FairUse:
 
         The server's count is `client.prompts.charged_to(tune_id)`: the tune's own prompts
         plus the prompts on base models that reference it (usually two requests). The count
-        never goes down: the larger of the known and the new value is kept.
+        becomes that number, lower or higher than before (creates counted here that never
+        became prompts, e.g. lost in an outage, stop counting), plus the creates of this
+        client still waiting for their answer (the server may not show them yet).
 
         Returns:
             The tune's count after seeding.
@@ -204,8 +206,9 @@ class FairUse:
         tid = tune_id.id if isinstance(tune_id, Tune) else tune_id
         if count is None:
             count = await self._count_prompts(tid)
-        self._counts[tid] = max(self._counts[tid], count)
-        if self.ledger is not None:
+        unanswered = sum(1 for p in self._flying if tid in p.tunes and p.prompt_id is None)
+        self._counts[tid] = count + unanswered
+        if self.ledger is not None:  # shared: never lowered (other workers' creates count)
             await self.ledger.seed(tid, self._counts[tid])
         return self._counts[tid]
 
@@ -249,6 +252,21 @@ class FairUse:
                     used=self._counts[tid])
         return tunes
 
+    async def _check_settled(self, tune_id: int, params: PromptParams) -> tuple[int, ...]:
+        """`check`, but a cap reached only with creates still unanswered waits for their
+        answers: one that reached nobody (an outage) gives its count back."""
+        while True:
+            try:
+                return self.check(tune_id, params)
+            except FairUseError:
+                charged = set(self.charged_tunes(tune_id, params.text))
+                if not any(p.prompt_id is None and charged.intersection(p.tunes)
+                           for p in self._flying):
+                    raise
+            if self._closed:
+                raise ClientClosedError("the AstriaClient was closed while a create waited")
+            await wait_event(self._changed, None, self._board.sleep)
+
     @contextlib.asynccontextmanager
     async def reserve(self, tune_id: int, params: PromptParams) -> AsyncIterator[Place | None]:
         """Check the caps, count the prompt and hold an in-flight place around its create.
@@ -259,7 +277,7 @@ class FairUse:
         if self.policy is None or self._exempt(tune_id, params.text):
             yield None
             return
-        tunes = self.check(tune_id, params)
+        tunes = await self._check_settled(tune_id, params)
         self._counts.update(tunes)  # counted at once, so concurrent creates see it
         place = Place(tunes)
         try:
