@@ -310,3 +310,48 @@ async def test_a_closing_leader_hands_over_at_once(
 
 def _board(client: AstriaClient) -> Any:
     return client._prompt_board
+
+
+# --- Redis failures ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def own_server(tmp_path: Path) -> Iterator[RedisServer]:
+    yield from serve(tmp_path)
+
+
+async def test_redis_down_mid_run_stops_creates_keeps_waits_and_recovers(
+        astria_fake: FakeAstria, own_server: RedisServer, namespace: str) -> None:
+    async with _client(astria_fake, own_server, namespace) as client:
+        tune = _lora(astria_fake)
+        first = await client.prompts.create(FLUX, text=f"<lora:{tune}:1> before")
+        waiting = asyncio.ensure_future(client.prompts.wait_images(first.id))
+        own_server.kill()
+        astria_fake.clear_log()
+        with pytest.raises(CoordinationError, match="unreachable"):
+            await client.prompts.create(FLUX, text=f"<lora:{tune}:1> during")
+        assert astria_fake.count("POST", "*") == 0  # nothing sent without a reservation
+        done = await asyncio.wait_for(waiting, 15)  # the wait polls for itself meanwhile
+        assert done.images
+        own_server.start()  # the same data (append-only file): work continues
+        again = await client.prompts.create(FLUX, text=f"<lora:{tune}:1> after")
+        assert again.id != first.id
+        ledger = client.fair_use.ledger
+        assert ledger is not None
+        assert await ledger.count(tune) == 2  # type: ignore[attr-defined]
+
+
+async def test_redis_killed_with_append_only_file_forgets_nothing(
+        astria_fake: FakeAstria, own_server: RedisServer, namespace: str) -> None:
+    policy = FairUsePolicy(prompts_per_tune=3, automatic_prompts=0)
+    async with _client(astria_fake, own_server, namespace, policy) as client:
+        tune = _lora(astria_fake)
+        for i in range(3):
+            await client.prompts.create(FLUX, text=f"<lora:{tune}:1> {i}")
+    own_server.kill()  # SIGKILL: only what the append-only file holds survives
+    own_server.start()
+    async with _client(astria_fake, own_server, namespace, policy) as fresh:
+        astria_fake.clear_log()
+        with pytest.raises(FairUseError, match="all the workers"):
+            await fresh.prompts.create(FLUX, text=f"<lora:{tune}:1> a fourth")
+        assert astria_fake.count("POST", "*") == 0
