@@ -32,6 +32,7 @@ logger = logging.getLogger("astria_async")
 RECHECK = 1.0  # seconds a create waiting for a place sleeps at most between checks
 RECONNECT = 1.0  # seconds the listener waits before subscribing again after a failure
 DRAIN = 5.0  # seconds `aclose` gives queued writes to reach Redis
+POOL = 32  # Redis connections per client at most (the listener holds one)
 
 OnFeed = Callable[[str, Mapping[str, Any]], None]
 
@@ -53,8 +54,12 @@ class RedisCoordination:
                  busy: Callable[[], bool] | None = None) -> None:
         self.url = redacted(url)
         self.namespace = namespace
-        self.redis = aioredis.from_url(url, decode_responses=True, socket_connect_timeout=5,
-                                       socket_timeout=10)
+        # A bounded pool that makes callers queue for a connection: thousands of creates at
+        # once must not open thousands of connections (Redis refuses past `maxclients`).
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, decode_responses=True, socket_connect_timeout=5, socket_timeout=10,
+            max_connections=POOL, timeout=10)
+        self.redis = aioredis.Redis.from_pool(pool)
         self.prefix = f"astria:{{{namespace}}}:"
         self.channel = self.prefix + "events"
         self.sender = secrets.token_hex(6)  # this worker, to skip its own messages
@@ -261,6 +266,7 @@ class RedisLedger:
         self._co = coordination
         self._changed = asyncio.Event()
         self._mine: set[int] = set()  # prompts whose places this worker took, unfinished
+        self._queues: dict[tuple[str, str], asyncio.Lock] = {}
         co = coordination
         self._keys = [co.key("counts"), co.key("flying"), co.key("places"),
                       co.key("place-prompt"), co.key("prompt-place")]
@@ -275,41 +281,65 @@ class RedisLedger:
         """Count and hold a place across all workers (see `fairuse.Ledger.reserve`)."""
         co = self._co
         await co.start()
-        loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
+        deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
         args: list[Any] = [place.token, max(1, round(ttl * 1000)), policy.tune_cap,
                            policy.max_in_flight or 0, policy.max_in_flight_per_tune or 0,
                            *place.tunes]
-        while True:
-            changed = self._changed
-            answer = await co.script("RESERVE", self._keys, args)
-            kind = answer[0]
-            if kind == "ok":
-                return
-            if kind == "cap":
-                raise FairUseError(
-                    f"tune {answer[1]} has had {answer[2]} prompts through all the workers "
-                    f"sharing namespace {co.namespace!r}; the fair-use cap is "
-                    f"{policy.tune_cap} ({policy.prompts_per_tune} per tune + "
-                    f"{policy.automatic_prompts} automatic, FairUsePolicy.prompts_per_tune); "
-                    "nothing was sent", limit="prompts_per_tune", tune_id=int(answer[1]),
-                    cap=policy.tune_cap, used=int(answer[2]))
-            flying = int(answer[2])
+        queue: asyncio.Lock | None = None
+        try:
+            while True:
+                changed = self._changed
+                answer = await co.script("RESERVE", self._keys, args)
+                if answer[0] == "ok":
+                    return
+                self._refuse(answer, policy, deadline, timeout)
+                if queue is None:
+                    # Creates blocked on one bound wait in line, and only the first asks Redis
+                    # again when a place frees: every blocked create retrying at every freed
+                    # place made the Redis calls grow with waiters times places.
+                    queue = self._queues.setdefault((answer[0], answer[1]), asyncio.Lock())
+                    try:
+                        await asyncio.wait_for(queue.acquire(), self._left(deadline))
+                    except asyncio.TimeoutError:
+                        queue = None
+                    continue
+                with watching([int(pid) for pid in answer[3:]]), \
+                        contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(changed.wait(), min(RECHECK, self._left(deadline)))
+        finally:
+            if queue is not None:
+                queue.release()
+
+    @staticmethod
+    def _left(deadline: float | None) -> float:
+        if deadline is None:
+            return RECHECK * 1e6
+        return max(0.0, deadline - asyncio.get_running_loop().time())
+
+    def _refuse(self, answer: list[Any], policy: FairUsePolicy, deadline: float | None,
+                timeout: float | None) -> None:
+        """Raise `FairUseError` for a cap, or for a bound still full at the deadline."""
+        kind = answer[0]
+        if kind == "cap":
+            raise FairUseError(
+                f"tune {answer[1]} has had {answer[2]} prompts through all the workers "
+                f"sharing namespace {self._co.namespace!r}; the fair-use cap is "
+                f"{policy.tune_cap} ({policy.prompts_per_tune} per tune + "
+                f"{policy.automatic_prompts} automatic, FairUsePolicy.prompts_per_tune); "
+                "nothing was sent", limit="prompts_per_tune", tune_id=int(answer[1]),
+                cap=policy.tune_cap, used=int(answer[2]))
+        flying = int(answer[2])
+        if deadline is not None and self._left(deadline) <= 0:
             cap = (policy.max_in_flight if kind == "max_in_flight"
                    else policy.max_in_flight_per_tune) or 0
-            if deadline is not None and loop.time() >= deadline:
-                raise FairUseError(
-                    f"no in-flight place within {timeout:g} s (FairUsePolicy.place_timeout): "
-                    f"{flying} prompts in flight across the workers, FairUsePolicy.{kind} = "
-                    f"{cap}; nothing was sent", limit=kind,
-                    tune_id=int(answer[1]) if answer[1] else None, cap=cap, used=flying,
-                    in_flight=flying)
-            logger.info("fair use: %s prompts in flight across workers (FairUsePolicy.%s); "
-                        "the create waits for one to finish", flying, kind)
-            with watching([int(pid) for pid in answer[3:]]), \
-                    contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(changed.wait(), RECHECK if deadline is None else
-                                       max(0.0, min(RECHECK, deadline - loop.time())))
+            raise FairUseError(
+                f"no in-flight place within {timeout:g} s (FairUsePolicy.place_timeout): "
+                f"{flying} prompts in flight across the workers, FairUsePolicy.{kind} = "
+                f"{cap}; nothing was sent", limit=kind,
+                tune_id=int(answer[1]) if answer[1] else None, cap=cap, used=flying,
+                in_flight=flying)
+        logger.debug("fair use: %s prompts in flight across workers (FairUsePolicy.%s); "
+                     "the create waits for one to finish", flying, kind)
 
     async def release(self, place: Place, *, uncount: bool) -> None:
         """Free a place now (the create failed, or it returned no prompt)."""
