@@ -203,7 +203,11 @@ class AstriaClient:
 
     async def __aenter__(self) -> AstriaClient:
         if self._coordination is not None:
-            await self._coordination.start()
+            try:
+                await self._coordination.start()
+            except BaseException:  # `async with` will not call __aexit__: close here
+                await self.aclose()
+                raise
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None,

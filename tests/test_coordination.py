@@ -85,10 +85,9 @@ async def test_settings_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
 
 async def test_refuses_a_redis_without_append_only_file(tmp_path: Path) -> None:
     for server in serve(tmp_path, appendonly=False):
-        client = AstriaClient("k", coordination=server.url)
         with pytest.raises(CoordinationError, match="appendonly yes"):
-            await client.__aenter__()
-        await client.aclose()
+            async with AstriaClient("k", coordination=server.url):
+                pass  # pragma: no cover - refused on entry
 
 
 async def test_unreachable_redis_stops_creates(astria_fake: FakeAstria) -> None:
@@ -355,3 +354,16 @@ async def test_redis_killed_with_append_only_file_forgets_nothing(
         with pytest.raises(FairUseError, match="all the workers"):
             await fresh.prompts.create(FLUX, text=f"<lora:{tune}:1> a fourth")
         assert astria_fake.count("POST", "*") == 0
+
+
+async def test_a_follower_polls_for_itself_while_redis_is_down(
+        astria_fake: FakeAstria, own_server: RedisServer, namespace: str) -> None:
+    async with _client(astria_fake, own_server, namespace) as a, \
+            _client(astria_fake, own_server, namespace) as b:
+        assert b._coordination is not None and not b._coordination.leadership.leading
+        prompt = await b.prompts.create(FLUX, text=f"<lora:{_lora(astria_fake)}:1> alone")
+        own_server.kill()
+        await a._prompt_board.aclose()  # the leader can no longer help either
+        done = await asyncio.wait_for(b.prompts.wait_images(prompt.id), 15)
+        assert done.images and _board(b).requests > 0
+        assert b._coordination.leadership.leading
