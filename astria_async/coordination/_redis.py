@@ -33,6 +33,7 @@ RECHECK = 1.0  # seconds a create waiting for a place sleeps at most between che
 RECONNECT = 1.0  # seconds the listener waits before subscribing again after a failure
 DRAIN = 5.0  # seconds `aclose` gives queued writes to reach Redis
 POOL = 32  # Redis connections per client at most (the listener holds one)
+MINE = 100_000  # unfinished prompts a worker remembers as its own, at most
 
 OnFeed = Callable[[str, Mapping[str, Any]], None]
 
@@ -265,7 +266,9 @@ class RedisLedger:
     def __init__(self, coordination: RedisCoordination) -> None:
         self._co = coordination
         self._changed = asyncio.Event()
-        self._mine: set[int] = set()  # prompts whose places this worker took, unfinished
+        # Prompts whose places this worker took, unfinished (oldest first). Bounded: a prompt
+        # never seen finishing has its place expire in Redis anyway.
+        self._mine: dict[int, None] = {}
         self._queues: dict[tuple[str, str], asyncio.Lock] = {}
         co = coordination
         self._keys = [co.key("counts"), co.key("flying"), co.key("places"),
@@ -349,7 +352,9 @@ class RedisLedger:
     def created(self, place: Place, prompt_id: int) -> None:
         """Tie the place to its prompt (queued: the create need not wait for it)."""
         co = self._co
-        self._mine.add(prompt_id)
+        self._mine[prompt_id] = None
+        if len(self._mine) > MINE:
+            del self._mine[next(iter(self._mine))]
         self._co.later(lambda: co.script("CREATED", self._keys[2:],
                                          [place.token, prompt_id]))
 
@@ -361,7 +366,7 @@ class RedisLedger:
         """
         co = self._co
         if prompt_id in self._mine:
-            self._mine.discard(prompt_id)
+            del self._mine[prompt_id]
         elif not co.leadership.leading:
             return
         self._co.later(lambda: co.script("RELEASE", self._keys,
