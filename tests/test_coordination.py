@@ -15,8 +15,15 @@ from typing import Any
 import pytest
 from _redisserver import SKIP, RedisServer, free_port, serve
 
-from astria_async import AstriaClient, FairUseError, FairUsePolicy, WaitPolicy
-from astria_async.coordination import CoordinationError, namespace_for
+from astria_async import (
+    AstriaClient,
+    CoordinationError,
+    FairUseError,
+    FairUsePolicy,
+    WaitPolicy,
+    errors,
+)
+from astria_async.coordination import namespace_for
 from astria_async.coordination._redis import redacted
 from astria_async.errors import ConfigurationError, RateLimitError
 from astria_async.testing import FakeAstria
@@ -99,6 +106,7 @@ async def test_unreachable_redis_stops_creates(astria_fake: FakeAstria) -> None:
             await client.prompts.create(_lora(astria_fake), text="ohwx man")
         assert "127.0.0.1" in str(caught.value)
         assert astria_fake.count("POST", "*") == 0  # nothing sent without a reservation
+        assert not errors.maybe_processed(caught.value)  # batch recovery need not look it up
     finally:
         await client.aclose()
 

@@ -14,16 +14,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .._aio import Clock
-from ..errors import AstriaError, ConfigurationError
+from ..errors import ConfigurationError, CoordinationError
 
 if TYPE_CHECKING:
     from ._redis import RedisCoordination
 
 __all__ = ["CoordinationError", "connect", "namespace_for"]
-
-
-class CoordinationError(AstriaError):
-    """The coordination backend is unreachable or unsafe; nothing was sent without it."""
 
 
 def namespace_for(api_key: str) -> str:
