@@ -80,6 +80,17 @@ FAIR_USE_IN_FLIGHT = 64
 # wait timeout, or after an hour when prompt waits have none.
 FAIR_USE_IN_FLIGHT_EXPIRY = 3600.0
 
+# --- batch jobs ---------------------------------------------------------------------------
+# Astria's gateway answers within 30 s (API notes §1.1): a create sent by a crashed run has
+# landed, or never will, by then.
+BATCH_SETTLE = 35.0
+# Recovery looks a prompt up by a prefix of its text of at most this many URL-encoded bytes
+# (`text` filters by substring, API notes §5.3); a 1,000-character text would not fit a URL.
+BATCH_LOOKUP_TEXT_BYTES = 256
+# Jobs in flight at once when the fair-use guard is off (otherwise its in-flight bounds
+# decide): a ceiling on tasks and open files, not a pace.
+BATCH_CONCURRENCY = 256
+
 # --- downloads ---------------------------------------------------------------------------
 DEFAULT_DOWNLOAD_CONCURRENCY = 8
 DOWNLOAD_CONNECT_TIMEOUT = 10.0
