@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from test_batch_run import client_for
+from test_batch_run import QUICK, client_for
 
 from astria_async.batch import BatchEvent, BatchRunner, Mark, SqliteJournal, parse_jobs
 from astria_async.testing import FakeAstria
@@ -145,3 +145,22 @@ async def test_an_outage_leaves_jobs_pending_and_fair_use_unspent(fake: FakeAstr
     async with client_for(fake) as client:  # the outage is over: all four are sent
         assert (await BatchRunner(client, tmp_path / "s.db", None).run(jobs)).ok
     assert posts(fake) == 4
+
+
+async def test_a_create_cut_off_after_commit_is_finished_in_the_same_run(
+        fake: FakeAstria, tmp_path: Path) -> None:
+    from astria_async import AstriaClient, RetryPolicy
+
+    tune = fake.add_tune(branch="fast")["id"]
+    # The server stores the prompt, then holds the answer past the client's timeout.
+    fake.slow(f"/tunes/{tune}/prompts", 2.0, method="POST", after_commit=True)
+    events: list[BatchEvent] = []
+    async with AstriaClient(fake.api_key, base_url=fake.url, timeout=0.5,
+                            retry=RetryPolicy(max_retries=0),
+                            prompt_wait=QUICK) as client:
+        summary = await BatchRunner(client, tmp_path / "s.db", tmp_path / "out", settle=0,
+                                    on_event=events.append).run(
+            parse_jobs(lines(tune, "ohwx cut off")))
+    assert summary.ok and summary.images == 1 and posts(fake) == 1
+    assert [e.kind for e in events if e.kind in ("creating", "recovered")] == [
+        "creating", "recovered"]
