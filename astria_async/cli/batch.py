@@ -99,6 +99,8 @@ class _Reporter:
             self.images.advance(event.images, note=note)
         elif event.kind in ("unsent", "stalled", "lookup_failed"):
             self._reason(event.kind, event.message or "")
+        elif event.kind == "resend":
+            self._reason(event.kind, "the create never reached Astria; sent again")
         elif event.kind != "downloaded":
             who = "" if event.key == "*" else f"{event.key}: "
             self.out.log(f"{event.kind}: {who}{event.message or ''}".rstrip(": "))
