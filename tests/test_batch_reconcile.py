@@ -198,3 +198,48 @@ async def test_no_job_is_marked_while_fair_use_would_hold_its_create(fake: FakeA
     assert summary.ok
     # A mark is followed at once by its create: the settle time after a crash covers it.
     assert journal.most == 2
+
+
+async def test_a_create_lost_twice_stays_pending_for_the_next_run(fake: FakeAstria,
+                                                                  tmp_path: Path) -> None:
+    tune = fake.add_tune(branch="fast")["id"]
+    fake.fail(f"/tunes/{tune}/prompts", 504, count=2, method="POST")  # never committed
+    events: list[BatchEvent] = []
+    async with client_for(fake) as client:
+        runner = BatchRunner(client, tmp_path / "s.db", None, settle=0.05,
+                             on_event=events.append)
+        summary = await runner.run(parse_jobs(lines(tune, "ohwx a")))
+        assert summary.counts == {"pending": 1} and posts(fake) == 2
+        assert (await runner.run(parse_jobs(lines(tune, "ohwx a")))).ok
+    assert posts(fake) == 3
+    assert [e.kind for e in events].count("resend") == 2
+
+
+async def test_a_resume_settles_before_looking_up(fake: FakeAstria, tmp_path: Path) -> None:
+    tune = fake.add_tune(branch="fast")["id"]
+    [job] = parse_jobs(lines(tune, "ohwx a"))
+    journal = SqliteJournal(tmp_path / "s.db")
+    await journal.claim()
+    await journal.add([job])
+    await journal.creating([Mark(job.key, 0)])
+    await journal.close()
+    events: list[BatchEvent] = []
+    async with client_for(fake) as client:
+        summary = await BatchRunner(client, tmp_path / "s.db", None, settle=0.2,
+                                    on_event=events.append).run([job])
+    assert summary.ok and posts(fake) == 1
+    assert [e.kind for e in events][:2] == ["settling", "resend"]
+
+
+async def test_a_bad_key_stops_the_run_and_leaves_the_job_pending(fake: FakeAstria,
+                                                                  tmp_path: Path) -> None:
+    from astria_async import AuthenticationError
+
+    tune = fake.add_tune(branch="fast")["id"]
+    fake.fail(f"/tunes/{tune}/prompts", 401, method="POST")
+    jobs = parse_jobs(lines(tune, "ohwx a"))
+    async with client_for(fake) as client:
+        with pytest.raises(AuthenticationError):
+            await BatchRunner(client, tmp_path / "s.db", None, concurrency=1).run(jobs)
+        summary = await BatchRunner(client, tmp_path / "s.db", None).run(jobs)  # lock freed
+    assert summary.ok and posts(fake) == 2

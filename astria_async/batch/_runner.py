@@ -53,6 +53,17 @@ def _transient(exc: AstriaError) -> bool:
     return isinstance(exc, APIStatusError) and exc.status in (408, 429)
 
 
+def _astria_error(exc: BaseException) -> AstriaError | None:
+    """The library error inside an exception group (as the callers of `run` expect it)."""
+    if isinstance(exc, AstriaError):
+        return exc
+    for inner in getattr(exc, "exceptions", ()):
+        found = _astria_error(inner)
+        if found is not None:
+            return found
+    return None
+
+
 class BatchRunner:
     """Runs prompt jobs with a durable journal so a re-run never creates one twice.
 
@@ -311,6 +322,15 @@ class BatchRunner:
         return prompt.id
 
     async def _dispatch(self, jobs: Sequence[Job], rows: dict[str, Row]) -> None:
+        try:
+            await self._dispatch_all(jobs, rows)
+        except Exception as exc:  # a task group wraps the error that stopped the run
+            found = _astria_error(exc)
+            if found is None:
+                raise
+            raise found from None
+
+    async def _dispatch_all(self, jobs: Sequence[Job], rows: dict[str, Row]) -> None:
         slots = anyio.Semaphore(self.in_flight())
         async with anyio.create_task_group() as tg:
             for job in jobs:
@@ -355,7 +375,8 @@ class BatchRunner:
             at = await self._marks.mark(job.key, cost)
             try:
                 prompt = await self.post(job)
-            except _FATAL:
+            except _FATAL as exc:  # refused before anything was made: pending, not creating
+                await self.journal.unsent(job.key, str(exc))
                 raise
             except AstriaError as exc:
                 if maybe_processed(exc):  # it may exist: settle, look it up, go on
