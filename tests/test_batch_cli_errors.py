@@ -141,3 +141,19 @@ def test_callback_secret_is_not_journaled_or_printed(fake: FakeThread, tmp_path:
     assert {s["callback"] for s in specs} == {"https://hooks.example.com/astria"}
     sent = {p.get("callback") for p in fake.prompts().values()}
     assert sent == {hook}  # Astria still got the secret
+
+
+def test_bom_accepted_bad_bytes_and_deep_nesting_reported(fake: FakeThread,
+                                                          tmp_path: Path) -> None:
+    tune = fake.call(lambda f: f.add_tune(branch="fast"))["id"]
+    good = json.dumps({"tune_id": tune, "text": "ohwx a", "num_images": 1}).encode()
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_bytes(b"\xef\xbb\xbf" + good + b"\n")
+    ok = fake.invoke("--poll-interval", "0.05", "batch", "run", str(jobs), "--no-download")
+    assert ok.exit_code == 0, ok.stderr
+    jobs.write_bytes(good + b"\n" + b'{"tune_id": 1, "text": "\xff"}\n' + b"[" * 200_000 + b"\n")
+    bad = fake.invoke("batch", "run", str(jobs), "--no-download")
+    assert bad.exit_code == 1 and "Traceback" not in bad.stderr
+    assert f"{jobs}:2: not UTF-8 text" in bad.stderr
+    assert f"{jobs}:3: invalid JSON: nested too deeply" in bad.stderr
+    assert fake.count("POST", POSTS) == 1
