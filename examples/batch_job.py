@@ -1,6 +1,7 @@
 """A 300-job batch, killed with SIGKILL mid-way and resumed: nothing paid twice, nothing lost.
 
-Runs entirely offline against FakeAstria (started in this process, on loopback):
+Needs `pip install 'astria-async[cli]'` (the `astria` command). Runs entirely offline against
+FakeAstria (started in this process, on loopback):
 
     python examples/batch_job.py                    # 300 jobs, one kill
     python examples/batch_job.py --jobs 1000 --kills 25 --seed 7
