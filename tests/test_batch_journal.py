@@ -208,3 +208,9 @@ async def test_runs_racing_at_start_up_one_wins_the_others_are_told(tmp_path: Pa
         for journal in journals:
             await journal.close()
     assert [n for n in os.listdir(tmp_path) if n.startswith(".")] == []  # no temp files left
+
+
+async def test_sqlite_journal_keeps_the_journal_contract(tmp_path: Path) -> None:
+    from _journal_contract import check_journal
+
+    await check_journal(lambda: SqliteJournal(tmp_path / "contract.db"))
