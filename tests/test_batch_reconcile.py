@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
@@ -39,6 +40,13 @@ async def test_editing_the_job_file_does_not_create_finished_jobs_again(
         summary = await runner.run(parse_jobs(edited))
     assert summary.ok and summary.counts == {"done": 4}
     assert posts(fake) == 4
+    assert all(j.directory is not None and j.directory.is_dir() for j in summary.jobs)
+    # A folder that is gone is not reported (and a done job is not downloaded again).
+    shutil.rmtree(summary.jobs[0].directory or "")
+    async with client_for(fake) as client:
+        again = await BatchRunner(client, tmp_path / "s.db", tmp_path / "out").run(
+            parse_jobs(edited))
+    assert again.jobs[0].directory is None and again.jobs[1].directory is not None
 
 
 async def test_a_job_removed_from_the_file_is_reported_not_deleted_or_resent(

@@ -464,6 +464,8 @@ class BatchRunner:
         for job in jobs:
             row = rows[job.key]
             folder = self.out_dir / job.dirname if self.out_dir and row.status == DONE else None
+            if folder is not None and not folder.is_dir():
+                folder = None  # e.g. finished under an older version's `{line}-{digest}` key
             results.append(JobResult(key=job.key, line=job.line, tune_id=job.tune_id,
                                      status=row.status, prompt_id=row.prompt_id,
                                      images=row.images, cost_mc=row.cost_mc,
