@@ -208,7 +208,7 @@ class AstriaClient:
             if item._client is None:
                 object.__setattr__(item, "_client", self)
             if isinstance(item, Tune):
-                self._fair_use.remember(item)
+                self._services.seen(item)
                 self._tune_board.feed(item)
                 self.feed(item.prompts)
             elif isinstance(item, Prompt):

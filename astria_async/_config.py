@@ -66,6 +66,10 @@ FAIR_USE_IN_FLIGHT = 64
 # wait timeout, or after an hour when prompt waits have none.
 FAIR_USE_IN_FLIGHT_EXPIRY = 3600.0
 
+# LoRA/FaceID tunes a client remembers so that a prompt on a bare id is routed to the base
+# model (API notes §5.1); a tune is ~1 KB, so this is a few MB at most.
+ROUTE_MEMORY = 4096
+
 # --- downloads ---------------------------------------------------------------------------
 DEFAULT_DOWNLOAD_CONCURRENCY = 8
 DOWNLOAD_CONNECT_TIMEOUT = 10.0

@@ -14,7 +14,7 @@ from ._waits import download_prompts, wait_prompts
 
 if TYPE_CHECKING:
     from .._client import AstriaClient
-    from ..models import Prompt
+    from ..models import Prompt, Tune
     from ._output import Output
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -91,6 +91,16 @@ def _create_kwargs(params: tuple[str, ...], input_image: str | None,
     return {**kwargs, "params": PromptParams(**known), "extra": unknown or None}
 
 
+async def lookup_tune(client: AstriaClient, tune_id: int) -> Tune | int:
+    """The tune, or its bare id when it cannot be read (a shared gallery model may not be)."""
+    from ..errors import NotFoundError, PermissionDeniedError
+
+    try:
+        return await client.tunes.get(tune_id)
+    except (NotFoundError, PermissionDeniedError):
+        return tune_id
+
+
 def create_and_wait(ctx: click.Context, tune_id: int, text: str, wait: bool,
                     download: Path | None, timeout: float | None, params: tuple[str, ...],
                     input_image: str | None, options: dict[str, Any]) -> None:
@@ -99,8 +109,13 @@ def create_and_wait(ctx: click.Context, tune_id: int, text: str, wait: bool,
     kwargs = _create_kwargs(params, input_image, options)
 
     async def go(client: AstriaClient) -> list[Prompt]:
-        prompt = await client.prompts.create(tune_id, text=text, **kwargs)
-        st.out.log(f"created prompt {prompt.id} on tune {tune_id}")
+        # Looked up so that a LoRA/FaceID tune runs on its base model (API notes §5.1).
+        target = await lookup_tune(client, tune_id)
+        prompt = await client.prompts.create(target, text=text, **kwargs)
+        where = (f"on base model {prompt.tune_id} for {target.model_type} tune {tune_id}"
+                 if not isinstance(target, int) and prompt.tune_id != tune_id
+                 else f"on tune {tune_id}")
+        st.out.log(f"created prompt {prompt.id} {where}")
         if not (wait or download):
             return [prompt]
         done = await wait_prompts(client, st.out, [prompt.id], timeout)

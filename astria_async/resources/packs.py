@@ -91,6 +91,7 @@ class Packs(Resource):
                            prompt_ids=_ints(data.get("prompt_ids")), raw=data)
         if "id" in data or isinstance(data.get("tune"), Mapping):
             tune = structure(data, Tune, self._binding)
+            self._services.seen(tune)
             return PackRun(kind="tune", tune=tune, raw=data)
         message = data.get("message")
         if isinstance(message, str):

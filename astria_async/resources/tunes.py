@@ -81,9 +81,9 @@ class Tunes(Resource):
         return self._seen(reply.data)
 
     def _seen(self, data: Any, *, gallery: bool = False) -> Tune:
-        # The fair-use guard remembers which tunes are free `fast` ones or shared gallery models.
+        # Fair use remembers free `fast` tunes and gallery models; routing, LoRA/FaceID tunes.
         tune = structure(data, Tune, self._binding)
-        self._services.fair_use.remember(tune, gallery=gallery)
+        self._services.seen(tune, gallery=gallery)
         return tune
 
     async def wait_trained(self, tune_id: int | Tune, *, timeout: float | None = None,
