@@ -46,10 +46,16 @@ class AstriaClient:
     """Async client for the Astria API; use one per application, inside `async with`.
 
     Args:
-        api_key: Bearer key; defaults to `ASTRIA_AUTH_TOKEN`, then `ASTRIA_API_KEY`.
-        base_url: defaults to `ASTRIA_BASE_URL`, then https://api.astria.ai.
+        api_key: Bearer key; defaults to `ASTRIA_AUTH_TOKEN`, then `ASTRIA_API_KEY`, then the
+            `api_key` of Astria's official CLI config (`~/.astria/config.json`, see `profile`).
+        base_url: defaults to `ASTRIA_BASE_URL`, then the CLI config's (when the key came from
+            it), then https://api.astria.ai.
         workspace_id: sent as `X-Workspace-Id` on every request ("all" lists across
-            workspaces); defaults to `WORKSPACE_ID`, then `ASTRIA_WORKSPACE_ID`.
+            workspaces); defaults to `WORKSPACE_ID`, then `ASTRIA_WORKSPACE_ID`, then the CLI
+            config's (when the key came from it).
+        profile: the official CLI profile whose config is read when no key is given or in the
+            environment: `config.PROFILE.json` in `$ASTRIA_CONFIG_DIR` (default `~/.astria`);
+            default `$ASTRIA_PROFILE`, then `config.json`.
         session: an aiohttp session to use; it is never closed by this client.
         timeout: seconds for one request (default 60; multipart uploads get at least 300).
         retry: the `RetryPolicy` (see its docstring for what is retried).
@@ -96,11 +102,12 @@ class AstriaClient:
         durable_downloads: bool = False,
         clock: Clock | None = None,
         sleep: Sleep | None = None,
+        profile: str | None = None,
     ) -> None:
         self._settings = resolve(
             api_key=api_key, base_url=base_url, workspace_id=workspace_id, timeout=timeout,
             retry=retry, max_concurrency=max_concurrency, connector_limit=connector_limit,
-            idempotent=idempotent,
+            idempotent=idempotent, profile=profile,
         )
         if callback_secret is not None and not callback_secret:
             raise ValueError("callback_secret must not be empty")
@@ -147,6 +154,11 @@ class AstriaClient:
     def workspace_id(self) -> str | None:
         """The `X-Workspace-Id` sent on every request, if any."""
         return self._settings.workspace_id
+
+    @property
+    def key_source(self) -> str:
+        """Where the API key came from: "the api_key argument", a variable name or a file."""
+        return self._settings.key_source
 
     @property
     def idempotent(self) -> bool:

@@ -18,12 +18,14 @@ from ._output import Output
 
 if TYPE_CHECKING:
     from .._client import AstriaClient
+    from .._config import KeySource
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 
-KEY_HELP = ("no Astria API key: pass --api-key KEY or set ASTRIA_API_KEY (or ASTRIA_AUTH_TOKEN); "
-            "find your key at https://www.astria.ai/users/edit/api")
+KEY_HELP = ("no Astria API key: pass --api-key KEY, set ASTRIA_API_KEY (or ASTRIA_AUTH_TOKEN), "
+            "or log in with Astria's CLI ({path}); find your key at "
+            "https://www.astria.ai/users/edit/api")
 
 
 @dataclass
@@ -33,22 +35,35 @@ class State:
     api_key: str | None = None
     base_url: str | None = None
     workspace: str | None = None
+    profile: str | None = None
     verbose: int = 0
     poll_interval: float | None = None
     out: Output = field(default_factory=Output)
 
-    def has_key(self) -> bool:
-        """True when an API key is given or in the environment."""
-        from .._config import API_KEY_VARS
+    def key(self) -> KeySource:
+        """The API key and where it came from (a bad --profile is a usage error)."""
+        from .._config import find_key
 
-        return bool(self.api_key or any(os.environ.get(v, "").strip() for v in API_KEY_VARS))
+        try:
+            return find_key(self.api_key, profile=self.profile)
+        except AstriaError as exc:
+            raise click.BadParameter(str(exc), param_hint="--profile") from None
+
+    def has_key(self) -> bool:
+        """True when an API key is given, in the environment or in the CLI config."""
+        return self.key().key is not None
 
     def client(self, **kw: Any) -> AstriaClient:
         """A client for these options (imported here: aiohttp is slow to import)."""
         from .._client import AstriaClient
+        from .._config import config_path
 
-        if not self.has_key():
-            raise click.ClickException(KEY_HELP)
+        found = self.key()
+        if not found.key:
+            raise click.ClickException(KEY_HELP.format(
+                path=config_path(os.environ, self.profile)))
+        if self.verbose:
+            self.out.log(cli_terms(found.describe()))
         if self.poll_interval is not None:
             from ..waiting.policy import WaitPolicy
 
@@ -58,7 +73,7 @@ class State:
             kw.setdefault("prompt_wait", WaitPolicy.for_prompts(interval=first,
                                                                 max_interval=max(first, 10.0)))
         return AstriaClient(self.api_key, base_url=self.base_url, workspace_id=self.workspace,
-                            **kw)
+                            profile=self.profile, **kw)
 
     def run(self, fn: Callable[[AstriaClient], Awaitable[T]], **client_kw: Any) -> T:
         """Run `fn(client)` in a fresh event loop with a client that is closed afterwards."""
@@ -70,9 +85,16 @@ class State:
         return asyncio.run(go())
 
 
+def cli_terms(text: str) -> str:
+    """A library message in the CLI's words (`--api-key`, not `the api_key argument`)."""
+    from .._config import KEY_ARGUMENT
+
+    return text.replace(KEY_ARGUMENT, "--api-key")
+
+
 def one_line(exc: BaseException) -> str:
     """An error as one line: the first line of its message, named by its class."""
-    text = str(exc).strip().splitlines()
+    text = cli_terms(str(exc)).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
