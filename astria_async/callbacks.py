@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from .errors import APIResponseValidationError, CallbackError
+from .errors import APIResponseValidationError, CallbackError, InvalidParamsError
 from .models import Binding, Prompt, Tune
 
 logger = logging.getLogger("astria_async")
@@ -55,9 +55,10 @@ def callback_url(base: str, secret: str, **context: str | int) -> str:
     """
     parts = urlsplit(base)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"callback base must be an absolute http(s) URL, got {base!r}")
+        raise InvalidParamsError("base", "a callback URL must be absolute http(s), since "
+                                 f"Astria calls it from outside, got {base!r}")
     if SECRET_PARAM in context:
-        raise ValueError(f"{SECRET_PARAM!r} is reserved for the callback secret")
+        raise InvalidParamsError(SECRET_PARAM, "is reserved for the callback secret")
     pairs = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
              if k != SECRET_PARAM]
     pairs += [(k, str(v)) for k, v in context.items()]

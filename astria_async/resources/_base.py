@@ -44,6 +44,10 @@ class Services:
     def wait_policy(self, kind: str, policy: WaitPolicy | None,
                     timeout: float | None) -> WaitPolicy:
         """The policy of one wait: `policy` or the kind's default, with `timeout` if given."""
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(
+                timeout, (int, float)) or not timeout > 0):
+            raise InvalidParamsError("timeout", f"must be a number of seconds > 0, got "
+                                                f"{timeout!r}")
         base = policy or (self.tune_wait if kind == "tune" else self.prompt_wait)
         return base.with_timeout(timeout)
 

@@ -14,7 +14,7 @@ from .._convert import structure
 from .._forms import Body
 from ..errors import PromptFailedError
 from ..models import Prompt, Tune, tune_refs
-from ..params import FileInput, PromptParams
+from ..params import FileInput, PromptParams, with_extra
 from ..waiting.policy import WaitPolicy
 from ._base import Paginator, Resource, as_list, check_page, first_object, ident, query
 
@@ -106,11 +106,9 @@ class Prompts(Resource):
         """
         fields = {k: v for k, v in locals().items()
                   if k not in _NOT_FIELDS and v is not None and v != ()}
-        if "image_reference_urls" in fields:
-            fields["image_reference_urls"] = tuple(image_reference_urls)
         base = params or PromptParams()
-        if extra:
-            fields["extra"] = {**base.extra, **extra}
+        if extra is not None:
+            fields["extra"] = with_extra(base.extra, extra)
         return await self.create_from(tune_id, attrs.evolve(base, **fields))
 
     async def create_from(self, tune_id: int | Tune, params: PromptParams) -> Prompt:

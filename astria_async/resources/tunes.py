@@ -62,7 +62,7 @@ class Tunes(Resource):
             callback=callback, base_tune_id=base_tune_id, model_type=model_type, token=token,
             steps=steps, face_crop=face_crop, training_face_correct=training_face_correct,
             preset=preset, characteristics=characteristics, auto_extend=auto_extend,
-            prompts=tuple(prompts), extra=dict(extra or {}),
+            prompts=prompts, extra=extra or {},
         )
         return await self.create_from(params)
 
