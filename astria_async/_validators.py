@@ -187,6 +187,62 @@ def file_input(url_twin: str) -> Checker:
     return check
 
 
+# ISO-BMFF brands of HEIC/HEIF and AVIF stills and sequences (bytes 8-12 after "ftyp").
+_BMFF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1",
+                          b"msf1", b"avif", b"avis"})
+
+
+def image_kind(head: bytes) -> str | None:
+    """The image format the leading bytes announce (None when not one Astria trains on)."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    if head[4:8] == b"ftyp" and head[8:12] in _BMFF_BRANDS:
+        return "avif" if head[8:12] in (b"avif", b"avis") else "heic"
+    return None
+
+
+IMAGE_KINDS = "JPEG, PNG, WebP, HEIC or AVIF"
+
+
+def _head(value: Any) -> bytes | None:
+    """The first 16 bytes of a file input, read without consuming it (None: cannot peek)."""
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value[:16])
+    if isinstance(value, Path):
+        with value.open("rb") as file:
+            return file.read(16)
+    seekable = getattr(value, "seekable", None)
+    if not (seekable() if callable(seekable) else hasattr(value, "seek")):
+        return None  # a pipe or socket: its bytes can be read only once, by the upload
+    try:
+        start = value.tell()
+        head = value.read(16)
+        value.seek(start)
+    except (OSError, ValueError):
+        return None
+    return head if isinstance(head, bytes) else None
+
+
+def image_file(url_twin: str) -> Checker:
+    """`file_input` whose leading bytes are an image Astria trains on (a text file is not)."""
+    as_file = file_input(url_twin)
+
+    def check(field: str, value: Any) -> Any:
+        value = as_file(field, value)
+        head = _head(value)
+        if head is not None and image_kind(head) is None:
+            name = getattr(value, "name", None) if not isinstance(value, Path) else value
+            what = f"{str(name)!r}" if name else "the data"
+            fail(field, f"{what} is not a {IMAGE_KINDS} image (it starts with {head[:8]!r})")
+        return value
+
+    return check
+
+
 def seq(item: Checker, what: str) -> Checker:
     """A list/tuple (not a lone str or bytes) whose items pass `item`, named `field[i]`."""
 

@@ -16,6 +16,7 @@ from ._validators import (
     data_url,
     fail,
     file_input,
+    image_file,
     integer,
     nonblank,
     number,
@@ -257,7 +258,7 @@ class _TuneCommon:
 
     title: str = param(nonblank)
     name: str = param(nonblank)
-    images: Sequence[FileInput] = param(seq(file_input("image_urls"), "files"), default=())
+    images: Sequence[FileInput] = param(seq(image_file("image_urls"), "image files"), default=())
     image_urls: Sequence[str] = param(urls, default=())
     callback: str | None = param(url)
     characteristics: Mapping[str, str | int | float] | None = param(characteristics_map)

@@ -111,3 +111,76 @@ async def test_pack_ids_must_be_positive(astria_fake: FakeAstria, client: Astria
     await refused(astria_fake, "pack_id", lambda: client.packs.get(0))
     await refused(astria_fake, "pack_id", lambda: client.packs.get(cast(Any, True)))
     assert (await client.packs.get("corporate-headshots")).slug == "corporate-headshots"
+
+
+# --- training files are images --------------------------------------------------------------
+
+HEADS = {
+    "jpeg": b"\xff\xd8\xff\xdb\x00C",
+    "png": b"\x89PNG\r\n\x1a\n\x00\x00",
+    "webp": b"RIFF\x24\x00\x00\x00WEBPVP8 ",
+    "heic": b"\x00\x00\x00\x18ftypheic\x00\x00",
+    "avif": b"\x00\x00\x00\x1cftypavif\x00\x00",
+}
+
+
+def test_image_kinds_by_leading_bytes() -> None:
+    from astria_async._validators import image_kind
+
+    for kind, head in HEADS.items():
+        assert image_kind(head) == kind
+    for other in (b"", b"#!/bin/sh\n", b"<svg", b"GIF89a", b"RIFF\x00\x00\x00\x00WAVE",
+                  b"\x00\x00\x00\x18ftypmp42"):
+        assert image_kind(other) is None
+
+
+async def test_a_text_file_is_not_a_training_image(astria_fake: FakeAstria,
+                                                   client: AstriaClient, tmp_path: Path) -> None:
+    good = []
+    for kind, head in HEADS.items():
+        (path := tmp_path / f"ok.{kind}").write_bytes(head + b"rest")
+        good.append(path)
+    notes = tmp_path / "notes.jpg"
+    notes.write_text("not a photo")
+    problem = await refused(astria_fake, "images[5]", lambda: client.tunes.create(
+        title="t", name="man", branch="fast", images=[*good, notes]))
+    assert "notes.jpg" in problem and "not a JPEG, PNG, WebP, HEIC or AVIF image" in problem
+    await refused(astria_fake, "images[0]", lambda: client.packs.create_tune(
+        "corporate-headshots", title="t", name="man", images=[b"hello"]))
+    stream = io.BytesIO(b"<html>")
+    stream.name = "page.png"
+    assert "'page.png'" in await refused(astria_fake, "images[0]", lambda: client.tunes.create(
+        title="t", name="man", images=[stream]))
+    with good[0].open("rb") as file:
+        file.read(2)
+        TuneParams(title="t", name="man", images=[io.BytesIO(HEADS["png"]), good[1]])
+        with pytest.raises(InvalidParamsError):  # read from where it is: not an image there
+            TuneParams(title="t", name="man", images=[file])
+        assert file.tell() == 2  # the peek left the file where it was
+        file.seek(0)
+        tune = await client.tunes.create(title="t", name="man", branch="fast",
+                                         images=[*good, file])
+    assert len(astria_fake.tune(tune.id)["orig_images"]) == 6
+
+
+def test_unseekable_streams_are_not_read_ahead() -> None:
+    class Pipe(io.RawIOBase):
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer: Any) -> int:
+            raise AssertionError("read before the upload")
+
+    TuneParams(title="t", name="man", images=[cast(Any, Pipe())])
+
+
+def test_cli_refuses_a_text_file_before_uploading(tmp_path: Path) -> None:
+    from test_cli_support import FakeThread
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello")
+    with FakeThread() as thread:
+        result = thread.invoke("tunes", "create", "--fast", "--name", "man", str(notes))
+        assert result.exit_code == 1
+        assert "notes.txt" in result.stderr and "image" in result.stderr
+        assert thread.count("POST", "*") == 0

@@ -27,6 +27,8 @@ from astria_async.params import (
 )
 
 URL = "https://example.com/a.jpg"
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF"
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
 TUNE: dict[str, Any] = {"title": "job-7f3c", "name": "man", "image_urls": [URL]}
 
 
@@ -51,7 +53,7 @@ def prompt(**kw: Any) -> dict[str, Any]:
 @pytest.fixture
 def photo(tmp_path: Path) -> Path:
     path = tmp_path / "face.jpg"
-    path.write_bytes(b"\xff\xd8jpeg")
+    path.write_bytes(JPEG)
     return path
 
 
@@ -256,9 +258,9 @@ def test_closed_file_is_refused(photo: Path) -> None:
 
 
 def test_tune_images_are_checked_by_index(photo: Path) -> None:
-    stream = io.BytesIO(b"jpeg")
-    payload = TuneParams(title="t", name="man", images=[str(photo), b"raw", stream]).to_payload()
-    assert payload["images"] == [photo, b"raw", stream]
+    stream = io.BytesIO(JPEG)
+    payload = TuneParams(title="t", name="man", images=[str(photo), PNG, stream]).to_payload()
+    assert payload["images"] == [photo, PNG, stream]
     assert payload["images"][2] is stream
     err = refused("images[0]", lambda: TuneParams(title="t", name="man", images=[URL]).validate())
     assert "image_urls" in err.problem
