@@ -127,7 +127,7 @@ def test_cli_gen_on_a_lora_tune_runs_on_the_base(thread: FakeThread) -> None:
     tid = int(thread.call(lambda f: f.add_tune(model_type="lora", base_tune_id=FLUX))["id"])
     result = thread.invoke("--json", "gen", str(tid), "ohwx man")
     assert result.exit_code == 0, result.stderr
-    [prompt] = stdout_json(result)
+    prompt = stdout_json(result)
     assert prompt["tune_id"] == FLUX and prompt["text"].startswith(f"<lora:{tid}:1> ")
     assert f"on base model {FLUX} for lora tune {tid}" in result.stderr
 

@@ -57,11 +57,11 @@ class State:
         """A client for these options (imported here: aiohttp is slow to import)."""
         from .._client import AstriaClient
         from .._config import config_path
+        from ..errors import ConfigurationError
 
         found = self.key()
         if not found.key:
-            raise click.ClickException(KEY_HELP.format(
-                path=config_path(os.environ, self.profile)))
+            raise ConfigurationError(KEY_HELP.format(path=config_path(os.environ, self.profile)))
         if self.verbose:
             self.out.log(cli_terms(found.describe()))
         if self.poll_interval is not None:
@@ -98,17 +98,62 @@ def one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
+def error_object(exc: BaseException, message: str) -> dict[str, Any]:
+    """`{"error": {"type", "message", "status", "field"}}`: an error for `--json` readers."""
+    field = getattr(exc, "field", None)
+    if isinstance(exc, click.BadParameter):
+        field = exc.param_hint if isinstance(exc.param_hint, str) else (
+            exc.param.opts[0] if exc.param is not None and exc.param.opts else None)
+    status = getattr(exc, "status", None)
+    return {"error": {"type": type(exc).__name__, "message": message,
+                      "status": status if isinstance(status, int) else None,
+                      "field": field if isinstance(field, str) else None}}
+
+
+class JsonError(click.ClickException):
+    """An error shown as one JSON object on stdout (`--json`), keeping its exit status."""
+
+    def __init__(self, payload: dict[str, Any]) -> None:
+        super().__init__(payload["error"]["message"])
+        self.payload = payload
+
+    def show(self, file: Any = None) -> None:
+        """On stdout, where a script reading the result looks (logs stay on stderr)."""
+        sys.stdout.write(json.dumps(self.payload, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+
+
+class JsonUsageError(JsonError):
+    """A usage error (exit status 2) shown as JSON."""
+
+    exit_code = 2
+
+
 class Group(click.Group):
-    """A group that turns library errors into one clear line and exit status 1."""
+    """A group that turns library errors into one clear line and exit status 1 (or, with
+    --json, one JSON object on stdout)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
+            return self._invoke(ctx)
+        except click.ClickException as exc:
+            obj = ctx.find_object(State)
+            if obj is None or not obj.out.json or obj.out.emitted or isinstance(exc, JsonError):
+                raise
+            cause = exc.__cause__ if isinstance(exc.__cause__, (AstriaError, OSError)) else exc
+            message = (cli_terms(str(cause)) if isinstance(cause, AstriaError)
+                       else exc.format_message())
+            kind = JsonUsageError if exc.exit_code == 2 else JsonError
+            raise kind(error_object(cause, message)) from None
+
+    def _invoke(self, ctx: click.Context) -> Any:
+        try:
             return super().invoke(ctx)
         except AstriaError as exc:
-            raise click.ClickException(one_line(exc)) from None
+            raise click.ClickException(one_line(exc)) from exc
         except OSError as exc:  # unreadable files, full disks: no traceback for those
             raise click.ClickException(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(
-                ": ")) from None
+                ": ")) from exc
 
 
 def state(ctx: click.Context) -> State:

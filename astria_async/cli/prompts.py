@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -32,10 +33,13 @@ def prompt_row(p: Prompt) -> tuple[Any, ...]:
     return (p.id, p.tune_id, text, len(p.images), state_of(p), when(p.created_at))
 
 
-def show_prompts(out: Output, prompts: list[Prompt], *, urls: bool = False) -> None:
-    """Prompts as a JSON list, or a table (with image URLs when asked)."""
+def show_prompts(out: Output, prompts: list[Prompt], *, urls: bool = False,
+                 one: bool = False) -> None:
+    """Prompts as a JSON list (one object when the command makes `one`), or a table (with
+    image URLs when asked)."""
     table = out.table(COLUMNS, (prompt_row(p) for p in prompts))
-    out.result([jsonable(p) for p in prompts], table=table)
+    data = [jsonable(p) for p in prompts]
+    out.result(data[0] if one and len(data) == 1 else data, table=table)
     if urls and not out.json:
         for p in prompts:
             for url in p.images:
@@ -60,8 +64,12 @@ def prompt_options(fn: F) -> F:
         click.option("--input-image", metavar="FILE|URL", help="Image for img2img/edits."),
         click.option("--callback", metavar="URL", help="Called by Astria when done."),
         click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE",
-                     help="Any other prompt parameter, e.g. -p style=Cinematic -p "
-                          "face_correct=true (values parsed as JSON when they can be)."),
+                     help="Any other prompt parameter this library knows, checked before "
+                          "sending, e.g. -p style=Cinematic -p face_correct=true (values "
+                          "parsed as JSON when they can be); an unknown KEY is refused."),
+        click.option("--extra", "extras", multiple=True, metavar="KEY=VALUE",
+                     help="An API parameter sent as given, unchecked (for parameters newer "
+                          "than this library)."),
         click.option("--timeout", type=float, help="Seconds a wait may take."),
         json_option,
     ]
@@ -73,22 +81,29 @@ def prompt_options(fn: F) -> F:
 def _create_kwargs(params: tuple[str, ...], input_image: str | None,
                    options: dict[str, Any]) -> dict[str, Any]:
     kwargs = {k: v for k, v in options.items() if v is not None}
+    extras = kwargs.pop("extras", ())
     if input_image is not None:
         is_url = input_image.lower().startswith(("http://", "https://"))
         kwargs["input_image_url" if is_url else "input_image"] = (
             input_image if is_url else Path(input_image))
-    extra = {k: json_value(v) for k, v in key_values(params, "--param")}
     import attrs
 
     from ..params import PromptParams
 
-    fields = attrs.fields_dict(PromptParams)
-    known = {k: v for k, v in extra.items() if k in fields and k != "extra"}
-    unknown = {k: v for k, v in extra.items() if k not in known}
+    fields = sorted(f for f in attrs.fields_dict(PromptParams) if f != "extra")
+    known = {k: json_value(v) for k, v in key_values(params, "--param")}
     for key in known:
+        if key not in fields:
+            # Like an unknown key in a batch line: a typo would be sent, ignored and billed.
+            close = difflib.get_close_matches(key, fields, n=1)
+            hint = f"did you mean -p {close[0]}=…? " if close else ""
+            raise click.BadParameter(
+                f"{key!r} is not a prompt parameter; {hint}send an API parameter this "
+                f"library does not know with --extra {key}=VALUE", param_hint="--param")
         if key in kwargs:
             raise click.UsageError(f"{key} is given twice (as an option and with --param)")
-    return {**kwargs, "params": PromptParams(**known), "extra": unknown or None}
+    extra = {k: json_value(v) for k, v in key_values(extras, "--extra")}
+    return {**kwargs, "params": PromptParams(**known), "extra": extra or None}
 
 
 async def lookup_tune(client: AstriaClient, tune_id: int) -> Tune | int:
@@ -124,7 +139,7 @@ def create_and_wait(ctx: click.Context, tune_id: int, text: str, wait: bool,
         return done
 
     done = st.run(go)
-    show_prompts(st.out, done, urls=wait or download is not None)
+    show_prompts(st.out, done, urls=wait or download is not None, one=True)
     if any(p.is_failed for p in done):
         ctx.exit(1)
 

@@ -1,0 +1,82 @@
+"""The CLI's first hour: strict -p, JSON errors, hints in CLI terms, paid confirmations."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from test_cli_support import FakeThread, stdout_json
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeThread]:
+    with FakeThread() as running:
+        yield running
+
+
+def fast_tune(fake: FakeThread) -> int:
+    return int(fake.call(lambda f: f.add_tune(branch="fast"))["id"])
+
+
+# --- -p is checked, --extra passes through --------------------------------------------------
+
+
+def test_unknown_param_is_refused_and_nothing_is_sent(fake: FakeThread) -> None:
+    tid = fast_tune(fake)
+    result = fake.invoke("prompts", "create", str(tid), "ohwx man", "-p", "colour=red")
+    assert result.exit_code == 2
+    assert "'colour' is not a prompt parameter" in result.stderr
+    assert "--extra colour=VALUE" in result.stderr
+    typo = fake.invoke("gen", str(tid), "ohwx man", "-p", "stlye=Cinematic")
+    assert typo.exit_code == 2 and "did you mean -p style" in typo.stderr
+    assert fake.count("POST", "*") == 0
+
+
+def test_extra_is_sent_as_given(fake: FakeThread) -> None:
+    tid = fast_tune(fake)
+    result = fake.invoke("--json", "prompts", "create", str(tid), "ohwx man", "-p",
+                         "style=Cinematic", "--extra", "colour=red", "--extra", "n=[1,2]")
+    assert result.exit_code == 0, result.stderr
+    assert fake.count("POST", "/tunes/*/prompts") == 1
+    bad = fake.invoke("prompts", "create", str(tid), "x", "--extra", "novalue")
+    assert bad.exit_code == 2 and "--extra" in bad.stderr
+
+
+# --- --json means JSON, errors included -----------------------------------------------------
+
+
+def test_json_errors_are_one_object_on_stdout(fake: FakeThread) -> None:
+    missing = fake.invoke("--json", "tunes", "get", "424242")
+    assert missing.exit_code == 1
+    [error] = stdout_json(missing).values()
+    assert error["message"].startswith("HTTP 404 (GET /tunes/424242): ")
+    assert error | {"message": ""} == {"type": "NotFoundError", "message": "", "status": 404,
+                                       "field": None}
+    after = fake.invoke("prompts", "create", "1", "x", "-n", "9", "--json")
+    assert after.exit_code == 1
+    error = stdout_json(after)["error"]
+    assert (error["type"], error["field"], error["status"]) == ("InvalidParamsError",
+                                                               "num_images", None)
+    usage = fake.invoke("--json", "prompts", "create", "1", "x", "-p", "colour=red")
+    assert usage.exit_code == 2
+    assert stdout_json(usage)["error"]["field"] == "--param"
+    typed = fake.invoke("--json", "tunes", "get", "abc")
+    assert typed.exit_code == 2 and stdout_json(typed)["error"]["type"] == "BadParameter"
+    assert fake.count("POST", "*") == 0
+
+
+def test_json_missing_key_and_plain_errors_stay_on_stderr(fake: FakeThread) -> None:
+    from test_cli_support import run_cli
+
+    keyless = run_cli("--json", "tunes", "list")
+    assert keyless.exit_code == 1
+    assert stdout_json(keyless)["error"]["type"] == "ConfigurationError"
+    assert "--api-key" in stdout_json(keyless)["error"]["message"]
+    plain = fake.invoke("tunes", "get", "424242")
+    assert plain.stdout == "" and "NotFoundError" in plain.stderr
+
+
+def test_one_prompt_is_one_object(fake: FakeThread) -> None:
+    tid = fast_tune(fake)
+    created = fake.invoke("--json", "prompts", "create", str(tid), "ohwx man")
+    assert isinstance(stdout_json(created), dict) and stdout_json(created)["id"]
