@@ -71,6 +71,9 @@ FAIR_USE_IN_FLIGHT_EXPIRY = 3600.0
 # LoRA/FaceID tunes a client remembers so that a prompt on a bare id is routed to the base
 # model (API notes §5.1); a tune is ~1 KB, so this is a few MB at most.
 ROUTE_MEMORY = 4096
+# The base model a LoRA/FaceID tune without a `base_tune_id` runs on, by branch (API notes
+# §5.1: 1504944 Flux1.dev, 666678 SDXL 1.0).
+ROUTE_DEFAULT_BASE = {"flux1": 1504944, "sdxl1": 666678}
 
 # --- downloads ---------------------------------------------------------------------------
 DEFAULT_DOWNLOAD_CONCURRENCY = 8

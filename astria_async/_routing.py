@@ -16,7 +16,7 @@ from typing import Any
 
 import attrs
 
-from ._config import ROUTE_MEMORY
+from ._config import ROUTE_DEFAULT_BASE, ROUTE_MEMORY
 from .models import Prompt, Tune, tune_refs
 
 logger = logging.getLogger("astria_async")
@@ -65,16 +65,20 @@ class Route:
 def route(tune: Tune | int, text: str | None) -> Route:
     """Where a prompt with `text` for `tune` must be posted (API notes §5.1).
 
-    A LoRA or FaceID tune with a `base_tune_id` routes to that base model, with `<lora:ID:1>`
-    / `<faceid:ID:1>` put before the text unless the text already references the tune. A bare
-    id, or any other tune, is posted as given.
+    A LoRA or FaceID tune routes to its `base_tune_id` (or, without one, its branch's base:
+    Flux1.dev for flux1, SDXL 1.0 for sdxl1), with `<lora:ID:1>` / `<faceid:ID:1>` put before
+    the text unless the text already references the tune. A bare id, or any other tune, is
+    posted as given.
     """
-    if isinstance(tune, int) or tune.model_type not in ROUTED_TYPES or not tune.base_tune_id:
-        return Route(tune if isinstance(tune, int) else tune.id, text)
+    if isinstance(tune, int):
+        return Route(tune, text)
+    base = tune.base_tune_id or ROUTE_DEFAULT_BASE.get(tune.branch or "")
+    if tune.model_type not in ROUTED_TYPES or not base:
+        return Route(tune.id, text)
     if tune.id in tune_refs(text):
-        return Route(tune.base_tune_id, text, tune)
+        return Route(base, text, tune)
     token = f"<{tune.model_type}:{tune.id}:1>"
-    return Route(tune.base_tune_id, f"{token} {text}" if text else token, tune, token)
+    return Route(base, f"{token} {text}" if text else token, tune, token)
 
 
 class TuneRoutes:

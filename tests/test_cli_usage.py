@@ -80,3 +80,44 @@ def test_one_prompt_is_one_object(fake: FakeThread) -> None:
     tid = fast_tune(fake)
     created = fake.invoke("--json", "prompts", "create", str(tid), "ohwx man")
     assert isinstance(stdout_json(created), dict) and stdout_json(created)["id"]
+
+
+# --- hints in CLI terms, per-id waits, positive ids -------------------------------------------
+
+
+def test_prompts_wait_reports_each_id(fake: FakeThread) -> None:
+    tid = fast_tune(fake)
+    good = int(fake.call(lambda f: f.add_prompt(tid, "ohwx man"))["id"])
+    result = fake.invoke("--json", "prompts", "wait", str(good), "424242", "--timeout", "20")
+    assert result.exit_code == 1
+    done, missing = stdout_json(result)
+    assert done["id"] == good and done["images"]
+    assert missing["id"] == 424242 and missing["error"]["type"] == "NotFoundError"
+    assert missing["error"]["status"] == 404
+    table = fake.invoke("prompts", "wait", str(good), "424242")
+    assert table.exit_code == 1 and "not found" in table.stdout
+    assert "NotFoundError" in table.stderr and "/mock" in table.stdout
+
+
+def test_a_timeout_hint_is_a_command(fake: FakeThread) -> None:
+    tid = int(fake.call(lambda f: f.add_tune(branch="flux1"))["id"])
+    pending = int(fake.call(lambda f: f.add_prompt(tid, "ohwx man"))["id"])
+    fake.call(lambda f: f.fail(f"/prompts/{pending}", 503, count=None))
+    result = fake.invoke("prompts", "wait", str(pending), "--timeout", "0.3")
+    assert result.exit_code == 1
+    assert f"astria prompts wait {pending}" in result.stderr
+    assert "client." not in result.stderr and "wait_images" not in result.stderr
+    fake.call(lambda f: f.fail("/prompts", 503, count=None, method="GET"))
+    gen = fake.invoke("--poll-interval", "0.05", "gen", str(tid), "x", "--timeout", "0.2")
+    assert gen.exit_code == 1 and "resume with astria prompts wait " in gen.stderr
+
+
+@pytest.mark.parametrize("args", [("prompts", "get", "-5"), ("tunes", "get", "0"),
+                                  ("prompts", "wait", "1", "-2"), ("gen", "-1", "x"),
+                                  ("download", "0")])
+def test_ids_must_be_positive(args: tuple[str, ...]) -> None:
+    from test_cli_support import run_cli
+
+    result = run_cli("--api-key", "k", *args)
+    assert result.exit_code == 2
+    assert "an id must be positive" in result.stderr

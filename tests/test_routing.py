@@ -46,8 +46,11 @@ def test_route_rule() -> None:
     assert (kept.tune_id, kept.text, kept.token, kept.routed) == (FLUX, "a <lora:7:0.8> man",
                                                                    None, True)
     assert "runs on its base model 1504944" in kept.describe()
+    sdxl = route(Tune(id=6, model_type="lora", branch="sdxl1"), "x")  # no base_tune_id
+    assert (sdxl.tune_id, sdxl.text) == (666678, "<lora:6:1> x")
     for plain in (Tune(id=9), Tune(id=9, model_type="pti", base_tune_id=FLUX),
-                  Tune(id=9, model_type="lora"), 9):
+                  Tune(id=9, model_type="lora"), Tune(id=9, model_type="lora", branch="sd15"),
+                  9):
         found = route(plain, "x")
         assert (found.tune_id, found.text, found.routed) == (9, "x", False)
     assert route(9, "x").describe() == "posted to tune 9"

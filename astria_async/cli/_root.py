@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -85,11 +86,42 @@ class State:
         return asyncio.run(go())
 
 
+# Library hints that name Python calls, and the command that does the same.
+_CLI_TERMS = (
+    (re.compile(r"client\.prompts\.wait_images\((\d+)\)"), r"astria prompts wait \1"),
+    (re.compile(r"client\.tunes\.wait_trained\((\d+)\)"), r"astria tunes get \1"),
+)
+
+
 def cli_terms(text: str) -> str:
-    """A library message in the CLI's words (`--api-key`, not `the api_key argument`)."""
+    """A library message in the CLI's words (`--api-key`, not `the api_key argument`;
+    `astria prompts wait 1`, not `client.prompts.wait_images(1)`)."""
     from .._config import KEY_ARGUMENT
 
-    return text.replace(KEY_ARGUMENT, "--api-key")
+    text = text.replace(KEY_ARGUMENT, "--api-key")
+    for pattern, command in _CLI_TERMS:
+        text = pattern.sub(command, text)
+    return text
+
+
+class PositiveId(click.types.IntParamType):
+    """An object id: a positive integer (`-5` and `0` are refused with a reason)."""
+
+    name = "id"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> int:
+        """The id as an int."""
+        if isinstance(value, bool) or not (isinstance(value, int)
+                                           or str(value).strip().lstrip("-").isdigit()):
+            self.fail(f"an id is a positive integer, got {value!r}", param, ctx)
+        number = int(value)
+        if number < 1:
+            self.fail(f"an id must be positive, got {number}", param, ctx)
+        return number
+
+
+ID = PositiveId()
 
 
 def one_line(exc: BaseException) -> str:
@@ -136,15 +168,27 @@ class Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return self._invoke(ctx)
+        except click.NoSuchOption as exc:
+            # `astria prompts get -5`: click takes a negative number for an option.
+            if not re.fullmatch(r"-\d+", exc.option_name):
+                raise self._as_json(ctx, exc) from None
+            bad = click.BadParameter(f"an id must be positive, got {exc.option_name}",
+                                     ctx=exc.ctx, param_hint="ID")
+            raise self._as_json(ctx, bad) from None
         except click.ClickException as exc:
-            obj = ctx.find_object(State)
-            if obj is None or not obj.out.json or obj.out.emitted or isinstance(exc, JsonError):
-                raise
-            cause = exc.__cause__ if isinstance(exc.__cause__, (AstriaError, OSError)) else exc
-            message = (cli_terms(str(cause)) if isinstance(cause, AstriaError)
-                       else exc.format_message())
-            kind = JsonUsageError if exc.exit_code == 2 else JsonError
-            raise kind(error_object(cause, message)) from None
+            raise self._as_json(ctx, exc) from None
+
+    @staticmethod
+    def _as_json(ctx: click.Context, exc: click.ClickException) -> click.ClickException:
+        """`exc` as a JSON object on stdout in --json mode (unless a result is out already)."""
+        obj = ctx.find_object(State)
+        if obj is None or not obj.out.json or obj.out.emitted or isinstance(exc, JsonError):
+            return exc
+        cause = exc.__cause__ if isinstance(exc.__cause__, (AstriaError, OSError)) else exc
+        message = (cli_terms(str(cause)) if isinstance(cause, AstriaError)
+                   else exc.format_message())
+        kind = JsonUsageError if exc.exit_code == 2 else JsonError
+        return kind(error_object(cause, message))
 
     def _invoke(self, ctx: click.Context) -> Any:
         try:

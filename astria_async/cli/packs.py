@@ -9,7 +9,7 @@ import click
 
 from ._output import jsonable, when
 from ._progress import Progress
-from ._root import json_option, key_values, state
+from ._root import ID, json_option, key_values, state
 from ._uploads import reading, split_images
 from ._waits import wait_prompts
 
@@ -56,9 +56,9 @@ def get_pack(ctx: click.Context, pack: str) -> None:
 @click.argument("images", nargs=-1)
 @click.option("--name", required=True, help="Class noun supported by the pack (man, woman...).")
 @click.option("--title", help="Job title (idempotency key) [default: a new UUID].")
-@click.option("--tune-id", "tune_ids", type=int, multiple=True,
+@click.option("--tune-id", "tune_ids", type=ID, multiple=True,
               help="Run on this existing tune instead of training (repeatable).")
-@click.option("--prompt-id", "prompt_ids", type=int, multiple=True,
+@click.option("--prompt-id", "prompt_ids", type=ID, multiple=True,
               help="Only this template prompt (repeatable).")
 @click.option("-n", "--num-images", type=int, help="Images per prompt (override).")
 @click.option("--callback", metavar="URL", help="Per-prompt callback.")

@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from ..errors import AstriaError
 from ._output import jsonable, when
-from ._root import json_option, json_value, key_values, state
-from ._waits import download_prompts, wait_prompts
+from ._root import ID, cli_terms, error_object, json_option, json_value, key_values, one_line, state
+from ._waits import download_prompts, wait_each, wait_prompts
 
 if TYPE_CHECKING:
     from .._client import AstriaClient
@@ -40,18 +41,25 @@ def show_prompts(out: Output, prompts: list[Prompt], *, urls: bool = False,
     table = out.table(COLUMNS, (prompt_row(p) for p in prompts))
     data = [jsonable(p) for p in prompts]
     out.result(data[0] if one and len(data) == 1 else data, table=table)
-    if urls and not out.json:
-        for p in prompts:
-            for url in p.images:
-                out.out.print(url, markup=False, highlight=False)
-            if p.is_failed:
-                out.log(f"prompt {p.id} failed: {p.user_error}")
+    if urls:
+        show_urls(out, prompts)
+
+
+def show_urls(out: Output, prompts: list[Prompt]) -> None:
+    """The image URLs under the table, and why failed prompts failed (not with --json)."""
+    if out.json:
+        return
+    for p in prompts:
+        for url in p.images:
+            out.out.print(url, markup=False, highlight=False)
+        if p.is_failed:
+            out.log(f"prompt {p.id} failed: {p.user_error}")
 
 
 def prompt_options(fn: F) -> F:
     """The prompt parameters shared by `prompts create` and `gen`."""
     options = [
-        click.argument("tune_id", type=int),
+        click.argument("tune_id", type=ID),
         click.argument("text"),
         click.option("-n", "--num-images", type=int, help="1-8 images."),
         click.option("--negative", "negative_prompt", help="Negative prompt (not on Flux)."),
@@ -179,7 +187,7 @@ def gen(ctx: click.Context, /, tune_id: int, text: str, no_wait: bool, download:
 
 
 @prompts.command("get")
-@click.argument("prompt_id", type=int)
+@click.argument("prompt_id", type=ID)
 @json_option
 @click.pass_context
 def get_prompt(ctx: click.Context, prompt_id: int) -> None:
@@ -191,7 +199,7 @@ def get_prompt(ctx: click.Context, prompt_id: int) -> None:
 
 
 @prompts.command("list")
-@click.option("--tune", "tune_id", type=int, help="Only this tune's prompts.")
+@click.option("--tune", "tune_id", type=ID, help="Only this tune's prompts.")
 @click.option("--text", help="Only prompts whose text contains this.")
 @click.option("--limit", type=click.IntRange(1), default=20, show_default=True)
 @json_option
@@ -212,7 +220,7 @@ def list_prompts(ctx: click.Context, tune_id: int | None, text: str | None, limi
 
 
 @prompts.command("delete")
-@click.argument("prompt_ids", type=int, nargs=-1, required=True)
+@click.argument("prompt_ids", type=ID, nargs=-1, required=True)
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 @json_option
 @click.pass_context
@@ -232,7 +240,7 @@ def delete_prompts(ctx: click.Context, prompt_ids: tuple[int, ...], yes: bool) -
 
 
 @prompts.command("wait")
-@click.argument("prompt_ids", type=int, nargs=-1, required=True)
+@click.argument("prompt_ids", type=ID, nargs=-1, required=True)
 @click.option("--timeout", type=float, help="Seconds to wait for all of them.")
 @click.option("--download", type=click.Path(file_okay=False, path_type=Path),
               help="Download the images into this folder.")
@@ -240,16 +248,46 @@ def delete_prompts(ctx: click.Context, prompt_ids: tuple[int, ...], yes: bool) -
 @click.pass_context
 def wait_cmd(ctx: click.Context, prompt_ids: tuple[int, ...], timeout: float | None,
              download: Path | None) -> None:
-    """Wait until prompts finish (one shared poll for all); exit 1 if any failed."""
+    """Wait until prompts finish (one shared poll for all) and report each: its images, its
+    failure, or why it could not be waited for (not found, timed out); exit 1 unless all
+    succeeded."""
     st = state(ctx)
 
-    async def go(client: AstriaClient) -> list[Prompt]:
-        done = await wait_prompts(client, st.out, list(dict.fromkeys(prompt_ids)), timeout)
+    async def go(client: AstriaClient) -> list[Prompt | AstriaError]:
+        ended = await wait_each(client, st.out, list(dict.fromkeys(prompt_ids)), timeout)
         if download is not None:
+            done = [p for p in ended if not isinstance(p, AstriaError)]
             await download_prompts(client, st.out, done, download)
-        return done
+        return ended
 
-    done = st.run(go)
-    show_prompts(st.out, done, urls=True)
-    if any(p.is_failed for p in done):
+    ended = st.run(go)
+    prompts_ = [p for p in ended if not isinstance(p, AstriaError)]
+    errors = [e for e in ended if isinstance(e, AstriaError)]
+    rows = [prompt_row(p) if not isinstance(p, AstriaError) else error_row(p) for p in ended]
+    data = [jsonable(p) if not isinstance(p, AstriaError) else error_json(p) for p in ended]
+    st.out.result(data, table=st.out.table(COLUMNS, rows))
+    show_urls(st.out, prompts_)
+    for error in errors:
+        st.out.log(one_line(error))
+    if errors or any(p.is_failed for p in prompts_):
         ctx.exit(1)
+
+
+def _error_id(error: AstriaError) -> int | None:
+    oid = getattr(error, "object_id", None)
+    if oid is None:  # an API error: the id is the last segment of its path
+        tail = getattr(error, "path", "").rstrip("/").rsplit("/", 1)[-1].removesuffix(".json")
+        oid = int(tail) if tail.isdigit() else None
+    return oid if isinstance(oid, int) else None
+
+
+def error_row(error: AstriaError) -> tuple[Any, ...]:
+    """A prompt that could not be waited for, as a table row."""
+    state_ = {"NotFoundError": "not found", "WaitTimeoutError": "timed out"}.get(
+        type(error).__name__, "error")
+    return (_error_id(error), "-", "-", 0, state_, "-")
+
+
+def error_json(error: AstriaError) -> dict[str, Any]:
+    """`{"id": …, "error": {…}}` for a prompt that could not be waited for."""
+    return {"id": _error_id(error), **error_object(error, cli_terms(str(error)))}

@@ -10,7 +10,7 @@ import click
 
 from ._output import jsonable, when
 from ._progress import Progress
-from ._root import json_option, key_values, state
+from ._root import ID, json_option, key_values, state
 from ._uploads import reading, split_images
 
 if TYPE_CHECKING:
@@ -82,7 +82,7 @@ def list_tunes(ctx: click.Context, limit: int, title: str | None, branch: str | 
 
 
 @tunes.command("get")
-@click.argument("tune_id", type=int)
+@click.argument("tune_id", type=ID)
 @json_option
 @click.pass_context
 def get_tune(ctx: click.Context, tune_id: int) -> None:
@@ -97,7 +97,7 @@ def get_tune(ctx: click.Context, tune_id: int) -> None:
 @click.option("--title", help="Job title; it is the idempotency key [default: a new UUID].")
 @click.option("--fast", is_flag=True, help="branch=fast: a free mock tune for testing.")
 @click.option("--branch", type=click.Choice(["flux1", "sd15", "sdxl1", "fast"]))
-@click.option("--base-tune-id", type=int, help="Gallery model to train on (e.g. 1504944).")
+@click.option("--base-tune-id", type=ID, help="Gallery model to train on (e.g. 1504944).")
 @click.option("--model-type", type=click.Choice(["lora", "pti", "faceid"]))
 @click.option("--preset", type=click.Choice(["flux-lora-focus", "flux-lora-portrait",
                                              "flux-lora-fast"]))
@@ -136,7 +136,7 @@ def create_tune(ctx: click.Context, /, images: tuple[str, ...], fast: bool, bran
 
 
 @tunes.command("update")
-@click.argument("tune_id", type=int)
+@click.argument("tune_id", type=ID)
 @click.option("--title")
 @click.option("--name")
 @click.option("--auto-extend/--no-auto-extend", default=None,
@@ -155,7 +155,7 @@ def update_tune(ctx: click.Context, tune_id: int, title: str | None, name: str |
 
 
 @tunes.command("delete")
-@click.argument("tune_ids", type=int, nargs=-1, required=True)
+@click.argument("tune_ids", type=ID, nargs=-1, required=True)
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 @json_option
 @click.pass_context
