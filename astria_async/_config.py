@@ -57,6 +57,10 @@ STATE_CAP = 4096
 RATE_PAUSE_BASE = 5.0
 RATE_PAUSE_MAX = 120.0
 
+# What a paid tune costs, for the CLI's confirmation: astria.ai/creators quotes roughly $2
+# per training (API notes §15); Astria does not quote a price before the create.
+TUNE_PRICE_MC = 200_000
+
 # --- fair use (API notes §15: ~14 prompts per tune, 8 images each, up to 7 automatic) -------
 FAIR_USE_PROMPTS_PER_TUNE = 14
 FAIR_USE_AUTOMATIC_PROMPTS = 7

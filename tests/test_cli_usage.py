@@ -121,3 +121,41 @@ def test_ids_must_be_positive(args: tuple[str, ...]) -> None:
     result = run_cli("--api-key", "k", *args)
     assert result.exit_code == 2
     assert "an id must be positive" in result.stderr
+
+
+# --- paid actions are visible ---------------------------------------------------------------
+
+
+def test_a_paid_tune_asks_on_a_terminal(fake: FakeThread,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from astria_async.testing import sample_images
+
+    photo = str(sample_images()[0])
+    monkeypatch.setattr("astria_async.cli.tunes.stdin_is_terminal", lambda: True)
+    declined = fake.invoke("tunes", "create", "--name", "man", photo, input="n\n")
+    assert declined.exit_code == 1 and "about $2.00" in declined.stderr
+    assert "Create it?" in declined.stderr and fake.count("POST", "*") == 0
+    accepted = fake.invoke("--json", "tunes", "create", "--name", "man", photo, input="y\n")
+    assert accepted.exit_code == 0, accepted.stderr
+    assert fake.count("POST", "/tunes") == 1
+    skipped = fake.invoke("--json", "tunes", "create", "--name", "man", "-y", photo)
+    assert skipped.exit_code == 0 and "Create it?" not in skipped.stderr
+    free = fake.invoke("--json", "tunes", "create", "--fast", "--name", "man", photo)
+    assert free.exit_code == 0 and "$" not in free.stderr
+
+
+def test_a_paid_tune_is_not_asked_about_in_scripts(fake: FakeThread) -> None:
+    from astria_async.testing import sample_images
+
+    result = fake.invoke("--json", "tunes", "create", "--name", "man", str(sample_images()[0]))
+    assert result.exit_code == 0, result.stderr
+    assert "creating a paid tune: about $2.00" in result.stderr
+    assert "Create it?" not in result.stderr
+
+
+def test_title_help_is_honest_about_idempotency() -> None:
+    from test_cli_support import run_cli
+
+    text = " ".join(run_cli("tunes", "create", "--help").stdout.split())
+    assert "Only when idempotency is on in your Astria API settings" in text
+    assert "it is the idempotency key [" not in text

@@ -200,6 +200,11 @@ class Group(click.Group):
                 ": ")) from exc
 
 
+def stdin_is_terminal() -> bool:
+    """True when a person can answer a question (scripts and pipes are never asked)."""
+    return sys.stdin.isatty()
+
+
 def state(ctx: click.Context) -> State:
     """The `State` of the running command."""
     obj = ctx.find_object(State)

@@ -55,7 +55,8 @@ def get_pack(ctx: click.Context, pack: str) -> None:
 @click.argument("pack")
 @click.argument("images", nargs=-1)
 @click.option("--name", required=True, help="Class noun supported by the pack (man, woman...).")
-@click.option("--title", help="Job title (idempotency key) [default: a new UUID].")
+@click.option("--title", help="Job title [default: a new UUID]; the idempotency key only when "
+                               "idempotency is on in your Astria API settings.")
 @click.option("--tune-id", "tune_ids", type=ID, multiple=True,
               help="Run on this existing tune instead of training (repeatable).")
 @click.option("--prompt-id", "prompt_ids", type=ID, multiple=True,

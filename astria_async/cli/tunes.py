@@ -10,7 +10,7 @@ import click
 
 from ._output import jsonable, when
 from ._progress import Progress
-from ._root import ID, json_option, key_values, state
+from ._root import ID, json_option, key_values, state, stdin_is_terminal
 from ._uploads import reading, split_images
 
 if TYPE_CHECKING:
@@ -46,6 +46,18 @@ async def wait_trained(client: AstriaClient, out: Output, tunes: Sequence[Tune],
             return done
 
         return list(await asyncio.gather(*(one(t) for t in tunes)))
+
+
+def confirm_paid(out: Output, yes: bool) -> None:
+    """Say what a paid tune costs; on a terminal, ask first (unless `yes`)."""
+    from .._config import TUNE_PRICE_MC
+
+    price = (f"a paid tune: about ${TUNE_PRICE_MC / 100_000:.2f} (Astria's published price for "
+             "a training; your plan may differ); --fast makes a free mock tune for testing")
+    if yes or not stdin_is_terminal():
+        out.log(f"creating {price}")
+        return
+    click.confirm(f"This creates {price}. Create it?", abort=True, err=True)
 
 
 @click.group(short_help="List, create, update and delete tunes.")
@@ -94,8 +106,12 @@ def get_tune(ctx: click.Context, tune_id: int) -> None:
 @tunes.command("create")
 @click.argument("images", nargs=-1, required=True)
 @click.option("--name", required=True, help="Class noun: man, woman, dog, ring, style...")
-@click.option("--title", help="Job title; it is the idempotency key [default: a new UUID].")
+@click.option("--title", help="Job title [default: a new UUID]. Only when idempotency is on in "
+                               "your Astria API settings is it also the idempotency key: a "
+                               "second create with the same title returns the first tune.")
 @click.option("--fast", is_flag=True, help="branch=fast: a free mock tune for testing.")
+@click.option("-y", "--yes", is_flag=True,
+              help="Do not ask before creating a paid tune (only asked on a terminal).")
 @click.option("--branch", type=click.Choice(["flux1", "sd15", "sdxl1", "fast"]))
 @click.option("--base-tune-id", type=ID, help="Gallery model to train on (e.g. 1504944).")
 @click.option("--model-type", type=click.Choice(["lora", "pti", "faceid"]))
@@ -113,12 +129,15 @@ def get_tune(ctx: click.Context, tune_id: int) -> None:
 @click.pass_context
 def create_tune(ctx: click.Context, /, images: tuple[str, ...], fast: bool, branch: str | None,
                 characteristics: tuple[str, ...], wait: bool, timeout: float | None,
-                title: str | None, **options: Any) -> None:
-    """Create a tune from image files, folders or URLs (paid unless --fast)."""
+                title: str | None, yes: bool, **options: Any) -> None:
+    """Create a tune from image files, folders or URLs (paid unless --fast: on a terminal, the
+    price is shown and confirmed first; -y skips the question)."""
     st = state(ctx)
     if fast and branch not in (None, "fast"):
         raise click.UsageError("--fast is branch=fast; do not combine it with --branch")
     paths, urls = split_images(images)
+    if not fast and branch != "fast":
+        confirm_paid(st.out, yes)
     chars = dict(key_values(characteristics, "--characteristic")) or None
     title = title or f"astria-cli-{uuid.uuid4()}"
 
