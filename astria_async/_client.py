@@ -18,6 +18,7 @@ from ._config import (
     DEFAULT_CONNECTOR_LIMIT,
     DEFAULT_DOWNLOAD_CONCURRENCY,
     DEFAULT_MAX_CONCURRENCY,
+    DOWNLOAD_MAX_BYTES,
     resolve,
 )
 from ._forms import Body
@@ -71,6 +72,8 @@ class AstriaClient:
             default: a random one per client (give one when callbacks may reach another
             process or outlive this client).
         download_concurrency: image downloads at once through this client.
+        download_max_bytes: the largest file a download writes (default 256 MiB); a bigger
+            one is a `DownloadError` and leaves no file.
         durable_downloads: also fsync each downloaded file and its directory, so that it
             survives a power loss or a kernel crash. Off by default: files are written to a
             temporary name and renamed when complete, so a file with its final name is whole
@@ -100,6 +103,7 @@ class AstriaClient:
         callback_secret: str | None = None,
         download_concurrency: int = DEFAULT_DOWNLOAD_CONCURRENCY,
         durable_downloads: bool = False,
+        download_max_bytes: int = DOWNLOAD_MAX_BYTES,
         clock: Clock | None = None,
         sleep: Sleep | None = None,
         profile: str | None = None,
@@ -130,7 +134,7 @@ class AstriaClient:
                                  count_prompts=self._charged_to)
         self._prompt_board.listeners.append(self._fair_use.finished)
         self._downloader = Downloader(self._transport, download_concurrency,
-                                      durable=durable_downloads)
+                                      durable=durable_downloads, max_bytes=download_max_bytes)
         services = Services(
             transport=self._transport, tune_board=self._tune_board,
             prompt_board=self._prompt_board, tune_wait=self._tune_wait,

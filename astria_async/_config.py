@@ -85,6 +85,9 @@ DOWNLOAD_CONNECT_TIMEOUT = 10.0
 # No total timeout for an image (a 4K image or an mp4 may take a while), but a stalled
 # connection fails after a minute.
 DOWNLOAD_READ_TIMEOUT = 60.0
+# The largest file a download writes: far above any image or the short videos Astria makes,
+# low enough that an endless stream cannot fill the disk.
+DOWNLOAD_MAX_BYTES = 256 * 1024 * 1024
 
 # Precedence follows Astria's own tooling (API notes §1.4).
 API_KEY_VARS = ("ASTRIA_AUTH_TOKEN", "ASTRIA_API_KEY")
