@@ -27,6 +27,10 @@ DEFAULT_UPLOAD_TIMEOUT = 300.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_MAX_CONCURRENCY = 32
 DEFAULT_CONNECTOR_LIMIT = 64
+# The largest answer body the client reads. Astria's largest answers, lists of 120 prompts
+# with their image URLs, are a few hundred KB; a body past this is refused unread, so a hostile
+# or broken server cannot make the client hold hundreds of MB.
+DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 # Waits get a quarter of the concurrency limiter at most, so that however many are waiting,
 # the caller's own requests always find a free slot.
 BOARD_SHARE = 4
@@ -42,9 +46,19 @@ MAX_PROMPT_OFFSET = 10_000
 TUNE_WAIT_INTERVAL = 15.0
 TUNE_WAIT_MAX_INTERVAL = 60.0
 TUNE_WAIT_TIMEOUT = 7200.0
+# A tune says when to look (API notes §2): `eta`, the expected end of training; a look a
+# second after it finds it trained. A `branch=fast` mock trains in about a minute (seconds on
+# FakeAstria), so without an eta its first look is after 2 s, growing from there. Neither
+# makes a look later than the policy's interval, and no first look is sooner than 1 s.
+TUNE_ETA_MARGIN = 1.0
+TUNE_FAST_FIRST_LOOK = 2.0
+TUNE_MIN_FIRST_LOOK = 1.0
 PROMPT_WAIT_INTERVAL = 2.0
 PROMPT_WAIT_MAX_INTERVAL = 10.0
 PROMPT_WAIT_TIMEOUT = 900.0
+# A prompt with `trained_at` but no images and no user_error has failed (API notes §11), but
+# images may be attached a moment after `trained_at`: waits settle it after this long.
+PROMPT_IMAGELESS_GRACE = 5.0
 WAIT_MULTIPLIER = 1.5
 WAIT_JITTER = 0.1
 # With this many ids or fewer a board tick is single GETs: a list page costs one request too
@@ -88,6 +102,9 @@ DOWNLOAD_READ_TIMEOUT = 60.0
 # The largest file a download writes: far above any image or the short videos Astria makes,
 # low enough that an endless stream cannot fill the disk.
 DOWNLOAD_MAX_BYTES = 256 * 1024 * 1024
+
+# Callback bodies: a prompt is a few KB, a pack's array of prompts stays far below 1 MiB.
+CALLBACK_MAX_BYTES = 1024 * 1024
 
 # Precedence follows Astria's own tooling (API notes §1.4).
 API_KEY_VARS = ("ASTRIA_AUTH_TOKEN", "ASTRIA_API_KEY")
@@ -188,6 +205,7 @@ class Settings:
     max_concurrency: int
     connector_limit: int
     idempotent: bool
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     key_source: str = KEY_ARGUMENT
     key_note: str = f"key from {KEY_ARGUMENT}"
 
@@ -213,6 +231,7 @@ def resolve(
     max_concurrency: int,
     connector_limit: int,
     idempotent: bool,
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     env: Mapping[str, str] | None = None,
     profile: str | None = None,
 ) -> Settings:
@@ -242,6 +261,10 @@ def resolve(
         raise ConfigurationError(f"timeout must be > 0 seconds, got {timeout!r}")
     if max_concurrency < 1 or connector_limit < 1:
         raise ConfigurationError("max_concurrency and connector_limit must be >= 1")
+    if isinstance(max_response_bytes, bool) or not isinstance(max_response_bytes, int) \
+            or max_response_bytes < 1:
+        raise ConfigurationError(
+            f"max_response_bytes must be an integer >= 1, got {max_response_bytes!r}")
     return Settings(
         api_key=found.key,
         key_source=found.source,
@@ -255,4 +278,5 @@ def resolve(
         max_concurrency=max_concurrency,
         connector_limit=connector_limit,
         idempotent=idempotent,
+        max_response_bytes=max_response_bytes,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any, Protocol
 
 import attrs
 
+from ._config import TUNE_ETA_MARGIN, TUNE_FAST_FIRST_LOOK, TUNE_MIN_FIRST_LOOK
 from .errors import ConfigurationError
 from .waiting.policy import WaitPolicy
 
@@ -139,6 +141,20 @@ class Tune:
         """True for `branch=fast` mock tunes, which are free (API notes §15)."""
         return self.branch == "fast"
 
+    def first_look(self, now: float | None = None) -> float | None:
+        """Seconds until a wait should first look at this tune, from what Astria said.
+
+        A second after `eta` when it is given (at least `TUNE_MIN_FIRST_LOOK` when it has
+        passed), else a short look for a `branch=fast` mock; None when trained (nothing to
+        look for) or when the tune says nothing. `now` is epoch seconds (default: the time).
+        """
+        if self.is_trained:
+            return None
+        if self.eta is not None:
+            wall = time.time() if now is None else now
+            return max(TUNE_MIN_FIRST_LOOK, self.eta.timestamp() - wall + TUNE_ETA_MARGIN)
+        return TUNE_FAST_FIRST_LOOK if self.is_fast else None
+
     async def wait_trained(self, *, timeout: float | None = None,
                            policy: WaitPolicy | None = None,
                            on_update: Callable[[Tune], None] | None = None) -> Tune:
@@ -225,6 +241,17 @@ class Prompt:
         return bool(self.images) or bool(self.user_error)
 
     @property
+    def ended_without_images(self) -> bool:
+        """True when Astria marked it done (`trained_at`) with no images and no `user_error`.
+
+        Astria's own tools treat this as a failure (API notes §11); waits settle it as failed
+        after a short grace, since images can be attached a moment after `trained_at`.
+        """
+        # `raw` too: images Astria sent in a shape this client cannot read are not "no images".
+        return (self.trained_at is not None and not self.images and not self.user_error
+                and not self.raw.get("images"))
+
+    @property
     def referenced_tune_ids(self) -> tuple[int, ...]:
         """Tunes used through `<lora:ID:w>` / `<faceid:ID:w>` tokens, else the posted tune.
 
@@ -305,3 +332,18 @@ class PackRun:
     tune_ids: tuple[int, ...] = ()
     prompt_ids: tuple[int, ...] = ()
     raw: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False, hash=False)
+
+
+IMAGELESS_FAILURE = ("finished without images: Astria set trained_at but returned no images and "
+                     "no user_error (the client treats this as a failure, API notes §11)")
+
+
+def imageless_failure(prompt: Prompt) -> Prompt | None:
+    """The failed final state of a prompt that ended without images, else None.
+
+    `user_error` gets `IMAGELESS_FAILURE`; `raw` keeps the payload Astria sent (whose
+    `user_error` is empty), so the two cases stay apart.
+    """
+    if not prompt.ended_without_images:
+        return None
+    return attrs.evolve(prompt, user_error=IMAGELESS_FAILURE)

@@ -9,6 +9,7 @@ from typing import Any
 from ._store import PromptRec, Store, TuneRec
 
 THIRTY_DAYS = 30 * 86400.0
+QUEUE_SECONDS = 2.0  # longest wait before training starts (a tenth of the training time)
 
 TUNE_FIELDS = (
     "title", "name", "token", "callback", "branch", "model_type", "base_tune_id", "args", "steps",
@@ -50,6 +51,9 @@ def tune_json(
     """The tune object as GET /tunes/:id answers it at time ``now``."""
     due = store.trained_at(tune)
     trained = due if due is not None and due <= now else None
+    # Training waits in a queue for a moment: create answers show null (§2), like Astria's.
+    started = None if due is None else tune.created + min(QUEUE_SECONDS,
+                                                          (due - tune.created) / 10)
     body: dict[str, Any] = {"id": tune.id}
     body.update({key: tune.attrs.get(key) for key in TUNE_FIELDS})
     body.update({
@@ -57,7 +61,7 @@ def tune_json(
         "ckpt_url": None,
         "ckpt_urls": [],
         "eta": iso(due),
-        "started_training_at": iso(tune.created),
+        "started_training_at": iso(started) if started is not None and started <= now else None,
         "trained_at": iso(trained),
         # Public gallery models never expire; user tunes 30 days after training (§15).
         "expires_at": iso(trained + THIRTY_DAYS) if trained is not None and not tune.gallery
@@ -84,8 +88,12 @@ def ref_json(store: Store, tune_id: int) -> dict[str, Any]:
     return {"id": tune_id, **{key: tune.attrs.get(key) for key in keys}}
 
 
-def prompt_json(store: Store, prompt: PromptRec, now: float) -> dict[str, Any]:
-    """The prompt object at time ``now``: images and trained_at appear when it finishes."""
+def prompt_json(store: Store, prompt: PromptRec, now: float,
+                expand: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The prompt object at time ``now``: images and trained_at appear when it finishes.
+
+    ``expand=("debug_images",)`` adds the intermediate images (API notes §4, §5.2).
+    """
     start = store.prompt_start(prompt)
     done = store.prompt_done(prompt)
     finished = done is not None and done <= now
@@ -114,7 +122,13 @@ def prompt_json(store: Store, prompt: PromptRec, now: float) -> dict[str, Any]:
                           else prompt.updated),
         "cost_mc": prompt.cost_mc,
         "tunes": [ref_json(store, tune_id) for tune_id in prompt.refs],
-        "liked": False,
-        "prompt_likes_count": 0,
+        "is_api": prompt.is_api,
+        "liked": prompt.liked,
+        "prompt_likes_count": int(prompt.liked),
     })
+    if "debug_images" in expand:
+        # The stages before the final pass; the fake's are the result images themselves.
+        body["debug_images"] = list(images)
+        body["debug_filenames"] = [f"{i:02d}-base.png" for i in range(len(images))]
+        body["debug_content_types"] = ["image/png"] * len(images)
     return body

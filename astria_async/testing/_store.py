@@ -72,6 +72,8 @@ class PromptRec:
     cost_mc: int
     mock: bool = False
     updated: float = 0.0
+    liked: bool = False
+    is_api: bool = True  # False for prompts seeded as if made in the web app
 
 
 @dataclass
@@ -110,7 +112,8 @@ class Store:
         self.workspaces: dict[str, dict[str, Any]] = {}
         self.packs: dict[int, Pack] = {p.id: p for p in PACKS}
         self.balance_mc = config.balance_mc
-        self._next = {"tune": 1_000_001, "prompt": 20_000_001, "order": 700_001, "group": 1}
+        self._next = {"tune": 1_000_001, "prompt": 20_000_001, "order": 700_001, "group": 1,
+                      "workspace": 9001, "pack": 300}
         for tune_id, title, branch, model_type in GALLERY_TUNES:
             attrs = {"title": title, "name": None, "branch": branch, "model_type": model_type,
                      "token": None}
@@ -218,6 +221,25 @@ class Store:
             if self.due_time(kind, obj_id) == when:
                 due.append((kind, obj_id, url))
         return due
+
+    # ---- undoing a request that failed inside the fake ----
+
+    def mark(self) -> dict[str, int]:
+        """The next ids and the balance now, for :meth:`undo`."""
+        return {**self._next, "balance": self.balance_mc}
+
+    def undo(self, mark: dict[str, int]) -> None:
+        """Drop every tune, prompt, pack and workspace created since ``mark``."""
+        for prompt_id in [i for i in self.prompts if i >= mark["prompt"]]:
+            self.delete_prompt(prompt_id)
+        for tune_id in [t.id for t in self.tunes.values()
+                        if not t.gallery and t.id >= mark["tune"]]:
+            self.delete_tune(tune_id)
+        for pack_id in [i for i in self.packs if i >= mark["pack"]]:
+            del self.packs[pack_id]
+        for key in [k for k, w in self.workspaces.items() if int(w["id"]) >= mark["workspace"]]:
+            del self.workspaces[key]
+        self.balance_mc = mark["balance"]
 
     # ---- deletion (§3.6, §5.6) ----
 
