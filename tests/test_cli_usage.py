@@ -131,7 +131,7 @@ def test_a_paid_tune_asks_on_a_terminal(fake: FakeThread,
     from astria_async.testing import sample_images
 
     photo = str(sample_images()[0])
-    monkeypatch.setattr("astria_async.cli.tunes.stdin_is_terminal", lambda: True)
+    monkeypatch.setattr("astria_async.cli._root.stdin_is_terminal", lambda: True)
     declined = fake.invoke("tunes", "create", "--name", "man", photo, input="n\n")
     assert declined.exit_code == 1 and "about $2.00" in declined.stderr
     assert "Create it?" in declined.stderr and fake.count("POST", "*") == 0
@@ -159,3 +159,20 @@ def test_title_help_is_honest_about_idempotency() -> None:
     text = " ".join(run_cli("tunes", "create", "--help").stdout.split())
     assert "Only when idempotency is on in your Astria API settings" in text
     assert "it is the idempotency key [" not in text
+
+
+def test_a_pack_run_shows_the_pack_price(fake: FakeThread,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from astria_async.testing import sample_images
+
+    photo = str(sample_images()[0])
+    slug = "corporate-headshots"
+    cost = stdout_json(fake.invoke("--json", "packs", "get", slug))["cost_mc_hash"]["man"]
+    monkeypatch.setattr("astria_async.cli._root.stdin_is_terminal", lambda: True)
+    declined = fake.invoke("packs", "run", slug, "--name", "man", photo, input="n\n")
+    assert declined.exit_code == 1
+    assert f"${cost / 100_000:.2f} (the pack's price)" in declined.stderr
+    assert fake.count("POST", "*") == 0
+    yes = fake.invoke("--json", "packs", "run", slug, "--name", "man", "-y", photo)
+    assert yes.exit_code == 0, yes.stderr
+    assert "creating a paid run of pack corporate-headshots" in yes.stderr

@@ -205,6 +205,19 @@ def stdin_is_terminal() -> bool:
     return sys.stdin.isatty()
 
 
+def confirm_paid(out: Output, yes: bool, price: str | None = None) -> None:
+    """Say what a paid tune costs; on a terminal, ask first (unless `yes`)."""
+    from .._config import TUNE_PRICE_MC
+
+    price = price or (f"a paid tune: about ${TUNE_PRICE_MC / 100_000:.2f} (Astria's published "
+                      "price for a training; your plan may differ); --fast makes a free mock "
+                      "tune for testing")
+    if yes or not stdin_is_terminal():
+        out.log(f"creating {price}")
+        return
+    click.confirm(f"This creates {price}. Create it?", abort=True, err=True)
+
+
 def state(ctx: click.Context) -> State:
     """The `State` of the running command."""
     obj = ctx.find_object(State)

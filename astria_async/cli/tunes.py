@@ -10,7 +10,7 @@ import click
 
 from ._output import jsonable, when
 from ._progress import Progress
-from ._root import ID, json_option, key_values, state, stdin_is_terminal
+from ._root import ID, confirm_paid, json_option, key_values, state
 from ._uploads import reading, split_images
 
 if TYPE_CHECKING:
@@ -46,18 +46,6 @@ async def wait_trained(client: AstriaClient, out: Output, tunes: Sequence[Tune],
             return done
 
         return list(await asyncio.gather(*(one(t) for t in tunes)))
-
-
-def confirm_paid(out: Output, yes: bool) -> None:
-    """Say what a paid tune costs; on a terminal, ask first (unless `yes`)."""
-    from .._config import TUNE_PRICE_MC
-
-    price = (f"a paid tune: about ${TUNE_PRICE_MC / 100_000:.2f} (Astria's published price for "
-             "a training; your plan may differ); --fast makes a free mock tune for testing")
-    if yes or not stdin_is_terminal():
-        out.log(f"creating {price}")
-        return
-    click.confirm(f"This creates {price}. Create it?", abort=True, err=True)
 
 
 @click.group(short_help="List, create, update and delete tunes.")
