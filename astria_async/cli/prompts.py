@@ -166,7 +166,8 @@ def prompts() -> None:
 def create_prompt(ctx: click.Context, /, tune_id: int, text: str, wait: bool,
                   download: Path | None, timeout: float | None, params: tuple[str, ...],
                   input_image: str | None, **options: Any) -> None:
-    """Create a prompt on a tune (paid unless the tune is --fast)."""
+    """Create a prompt on a tune (paid unless the tune is --fast); a LoRA or FaceID tune runs
+    on its base model, as with gen."""
     create_and_wait(ctx, tune_id, text, wait, download, timeout, params, input_image, options)
 
 
@@ -179,7 +180,10 @@ def create_prompt(ctx: click.Context, /, tune_id: int, text: str, wait: bool,
 def gen(ctx: click.Context, /, tune_id: int, text: str, no_wait: bool, download: Path | None,
         timeout: float | None, params: tuple[str, ...], input_image: str | None,
         **options: Any) -> None:
-    """Generate: create a prompt, wait for its images, optionally download them."""
+    """Generate: create a prompt, wait for its images, optionally download them.
+
+    The tune is looked up first: a LoRA or FaceID tune runs on its base model with
+    <lora:ID:1> / <faceid:ID:1> put before TEXT, as Astria requires."""
     if no_wait and download is not None:
         raise click.UsageError("--download needs the images: drop --no-wait")
     create_and_wait(ctx, tune_id, text, not no_wait, download, timeout, params, input_image,
