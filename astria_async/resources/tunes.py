@@ -62,7 +62,7 @@ class Tunes(Resource):
             callback=callback, base_tune_id=base_tune_id, model_type=model_type, token=token,
             steps=steps, face_crop=face_crop, training_face_correct=training_face_correct,
             preset=preset, characteristics=characteristics, auto_extend=auto_extend,
-            prompts=tuple(prompts), extra=dict(extra or {}),
+            prompts=prompts, extra=extra or {},
         )
         return await self.create_from(params)
 
@@ -81,9 +81,9 @@ class Tunes(Resource):
         return self._seen(reply.data)
 
     def _seen(self, data: Any) -> Tune:
-        # The fair-use guard remembers which tunes are free `fast` ones or shared gallery models.
+        # Fair use remembers free `fast` tunes; routing, LoRA/FaceID tunes.
         tune = structure(data, Tune, self._binding)
-        self._services.fair_use.remember(tune)
+        self._services.seen(tune)
         return tune
 
     async def wait_trained(self, tune_id: int | Tune, *, timeout: float | None = None,
@@ -147,7 +147,7 @@ class Tunes(Resource):
             reply = await self._transport.request("GET", path, params=query(**page))
             tunes = structure_many(as_list(reply.data, "tune"), Tune, self._binding)
             for tune in tunes:
-                self._services.fair_use.remember(tune, gallery=gallery)
+                self._services.seen(tune, gallery=gallery)
             return tunes
 
         return Paginator(fetch, params, id_of=lambda t: t.id)
