@@ -66,15 +66,17 @@ class APIStatusError(AstriaError):
         headers: Mapping[str, str] | None = None,
         method: str = "",
         path: str = "",
+        note: str = "",
     ) -> None:
         self.status = status
-        self.message = message
+        self.message = message  # the server's own words
         self.body = body
         self.headers: Mapping[str, str] = dict(headers or {})
         self.method = method
         self.path = path
         where = f" ({method} {path})" if method else ""
-        super().__init__(f"HTTP {status}{where}: {message}")
+        # `note`: what this side adds, e.g. where the key of a 401 came from.
+        super().__init__(f"HTTP {status}{where}: {message}" + (f" ({note})" if note else ""))
 
 
 class BadRequestError(APIStatusError):
@@ -179,6 +181,11 @@ class FairUseError(AstriaError):
         super().__init__(message)
 
 
+class CoordinationError(AstriaError):
+    """The coordination backend (Redis) is unreachable or unsafe to use; a create that needed
+    it was not sent."""
+
+
 class BudgetExceededError(AstriaError):
     """Going on would exceed the configured budget; nothing more was sent."""
 
@@ -215,12 +222,14 @@ def maybe_processed(exc: BaseException) -> bool:
     """Could the create that raised `exc` have reached Astria (and so exist, and be paid)?
 
     False only when it provably did not: refused here before sending (invalid parameters, a
-    fair-use or budget guard), refused by the server with a 4xx (429 included), or a
-    connection that failed before anything was sent. A 5xx, a 504 ("probably processed", API
-    notes §13), a timeout, a reset after sending, a bad answer or a cancellation mid-request
-    all may have created it. Fair use, batch recovery and error messages all ask this.
+    fair-use or budget guard, an unreachable coordination Redis), refused by the server with a
+    4xx (429 included), or a connection that failed before anything was sent. A 5xx, a 504
+    ("probably processed", API notes §13), a timeout, a reset after sending, a bad answer or a
+    cancellation mid-request all may have created it. Fair use, batch recovery and error
+    messages all ask this.
     """
-    if isinstance(exc, (InvalidParamsError, FairUseError, BudgetExceededError)):
+    if isinstance(exc, (InvalidParamsError, FairUseError, BudgetExceededError,
+                        CoordinationError)):
         return False
     if isinstance(exc, APIStatusError):
         return exc.status >= 500

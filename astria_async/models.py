@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any, Protocol
 
 import attrs
 
+from ._config import TUNE_ETA_MARGIN, TUNE_FAST_FIRST_LOOK, TUNE_MIN_FIRST_LOOK
 from .errors import ConfigurationError
 from .waiting.policy import WaitPolicy
 
@@ -27,6 +29,21 @@ def tune_refs(text: str | None) -> tuple[int, ...]:
 def _redacted(url: str | None) -> str:
     # Callback URLs carry a secret in their query string (callbacks.py): never in a repr.
     return repr(_SECRET.sub(r"\1***", url) if url else url)
+
+
+def _short(text: str | None, limit: int = 40) -> str | None:
+    """A text cut to `limit` characters for a repr (the full value stays on the object)."""
+    if text is None or len(text) <= limit:
+        return text
+    return text[: limit - 1] + "…"
+
+
+def _repr(obj: object, fields: list[tuple[str, Any]], callback: str | None) -> str:
+    """`Kind(a=1, b='x')` of the fields that are set, the callback last and redacted."""
+    parts = [f"{name}={value!r}" for name, value in fields if value not in (None, "", ())]
+    if callback:
+        parts.append(f"callback={_redacted(callback)}")
+    return f"{type(obj).__name__}({', '.join(parts)})"
 
 
 class TuneWaits(Protocol):
@@ -69,7 +86,7 @@ def _bound(obj: Tune | Prompt, method: str) -> Binding:
     return client
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Tune:
     """A fine-tune or reference (API notes §2). Trained when `trained_at` is set."""
 
@@ -78,7 +95,7 @@ class Tune:
     name: str | None = None
     token: str | None = None
     is_api: bool | None = None
-    callback: str | None = attrs.field(default=None, repr=_redacted)
+    callback: str | None = None
     branch: str | None = None
     model_type: str | None = None
     base_tune_id: int | None = None
@@ -109,10 +126,34 @@ class Tune:
         """True once training finished (or at once for FaceID/Gemini references)."""
         return self.trained_at is not None
 
+    def __repr__(self) -> str:
+        # One line: what identifies the tune and where it stands (not ~1,000 characters of
+        # every field; `raw` never).
+        state = "trained" if self.is_trained else "training" if self.started_training_at \
+            else "queued"
+        return _repr(self, [("id", self.id), ("title", _short(self.title)), ("name", self.name),
+                            ("branch", self.branch), ("model_type", self.model_type),
+                            ("base_tune_id", self.base_tune_id), ("state", state)],
+                     self.callback)
+
     @property
     def is_fast(self) -> bool:
         """True for `branch=fast` mock tunes, which are free (API notes §15)."""
         return self.branch == "fast"
+
+    def first_look(self, now: float | None = None) -> float | None:
+        """Seconds until a wait should first look at this tune, from what Astria said.
+
+        A second after `eta` when it is given (at least `TUNE_MIN_FIRST_LOOK` when it has
+        passed), else a short look for a `branch=fast` mock; None when trained (nothing to
+        look for) or when the tune says nothing. `now` is epoch seconds (default: the time).
+        """
+        if self.is_trained:
+            return None
+        if self.eta is not None:
+            wall = time.time() if now is None else now
+            return max(TUNE_MIN_FIRST_LOOK, self.eta.timestamp() - wall + TUNE_ETA_MARGIN)
+        return TUNE_FAST_FIRST_LOOK if self.is_fast else None
 
     async def wait_trained(self, *, timeout: float | None = None,
                            policy: WaitPolicy | None = None,
@@ -130,7 +171,7 @@ class Tune:
         return structure(data, cls, client)
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Prompt:
     """One generation job (API notes §4). Finished when it has images or a `user_error`."""
 
@@ -138,7 +179,7 @@ class Prompt:
     tune_id: int | None = None
     text: str | None = None
     negative_prompt: str | None = None
-    callback: str | None = attrs.field(default=None, repr=_redacted)
+    callback: str | None = None
     cfg_scale: float | None = None
     steps: int | None = None
     seed: int | None = None
@@ -181,6 +222,14 @@ class Prompt:
         """True when Astria set a `user_error` (API notes §11)."""
         return bool(self.user_error)
 
+    def __repr__(self) -> str:
+        state = (f"failed: {_short(self.user_error, 30)}" if self.is_failed
+                 else "done" if self.images else "pending")
+        return _repr(self, [("id", self.id), ("tune_id", self.tune_id),
+                            ("text", _short(self.text)), ("num_images", self.num_images),
+                            ("images", len(self.images) or None), ("state", state)],
+                     self.callback)
+
     @property
     def succeeded(self) -> bool:
         """True when images arrived and there is no `user_error`."""
@@ -198,7 +247,9 @@ class Prompt:
         Astria's own tools treat this as a failure (API notes §11); waits settle it as failed
         after a short grace, since images can be attached a moment after `trained_at`.
         """
-        return self.trained_at is not None and not self.images and not self.user_error
+        # `raw` too: images Astria sent in a shape this client cannot read are not "no images".
+        return (self.trained_at is not None and not self.images and not self.user_error
+                and not self.raw.get("images"))
 
     @property
     def referenced_tune_ids(self) -> tuple[int, ...]:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ._progress import Progress
-from ._root import json_option, state
+from ._root import ID, json_option, state
 from ._waits import DOWNLOAD_CONCURRENCY, download_prompts, wait_prompts
 
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ OUT = click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Pat
 
 
 @click.command(short_help="Download prompts' images (skips complete files).")
-@click.argument("prompt_ids", type=int, nargs=-1, required=True)
+@click.argument("prompt_ids", type=ID, nargs=-1, required=True)
 @OUT
 @click.option("--wait", is_flag=True, help="Wait for prompts that are not finished yet.")
 @click.option("--timeout", type=float, help="Seconds --wait may take.")
@@ -68,7 +68,7 @@ async def _walk(client: AstriaClient, tune_ids: tuple[int, ...],
 
 
 @click.command("download-all", short_help="Download all images of tunes or the account.")
-@click.option("--tune", "tune_ids", type=int, multiple=True,
+@click.option("--tune", "tune_ids", type=ID, multiple=True,
               help="Only this tune's prompts (repeatable) [default: the whole account].")
 @click.option("--limit", type=click.IntRange(1), help="At most this many prompts.")
 @click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path),

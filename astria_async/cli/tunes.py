@@ -10,7 +10,7 @@ import click
 
 from ._output import jsonable, when
 from ._progress import Progress
-from ._root import json_option, key_values, state
+from ._root import ID, confirm_paid, json_option, key_values, state
 from ._uploads import reading, split_images
 
 if TYPE_CHECKING:
@@ -82,7 +82,7 @@ def list_tunes(ctx: click.Context, limit: int, title: str | None, branch: str | 
 
 
 @tunes.command("get")
-@click.argument("tune_id", type=int)
+@click.argument("tune_id", type=ID)
 @json_option
 @click.pass_context
 def get_tune(ctx: click.Context, tune_id: int) -> None:
@@ -94,10 +94,14 @@ def get_tune(ctx: click.Context, tune_id: int) -> None:
 @tunes.command("create")
 @click.argument("images", nargs=-1, required=True)
 @click.option("--name", required=True, help="Class noun: man, woman, dog, ring, style...")
-@click.option("--title", help="Job title; it is the idempotency key [default: a new UUID].")
+@click.option("--title", help="Job title [default: a new UUID]. Only when idempotency is on in "
+                               "your Astria API settings is it also the idempotency key: a "
+                               "second create with the same title returns the first tune.")
 @click.option("--fast", is_flag=True, help="branch=fast: a free mock tune for testing.")
+@click.option("-y", "--yes", is_flag=True,
+              help="Do not ask before creating a paid tune (only asked on a terminal).")
 @click.option("--branch", type=click.Choice(["flux1", "sd15", "sdxl1", "fast"]))
-@click.option("--base-tune-id", type=int, help="Gallery model to train on (e.g. 1504944).")
+@click.option("--base-tune-id", type=ID, help="Gallery model to train on (e.g. 1504944).")
 @click.option("--model-type", type=click.Choice(["lora", "pti", "faceid"]))
 @click.option("--preset", type=click.Choice(["flux-lora-focus", "flux-lora-portrait",
                                              "flux-lora-fast"]))
@@ -113,12 +117,15 @@ def get_tune(ctx: click.Context, tune_id: int) -> None:
 @click.pass_context
 def create_tune(ctx: click.Context, /, images: tuple[str, ...], fast: bool, branch: str | None,
                 characteristics: tuple[str, ...], wait: bool, timeout: float | None,
-                title: str | None, **options: Any) -> None:
-    """Create a tune from image files, folders or URLs (paid unless --fast)."""
+                title: str | None, yes: bool, **options: Any) -> None:
+    """Create a tune from image files, folders or URLs (paid unless --fast: on a terminal, the
+    price is shown and confirmed first; -y skips the question)."""
     st = state(ctx)
     if fast and branch not in (None, "fast"):
         raise click.UsageError("--fast is branch=fast; do not combine it with --branch")
     paths, urls = split_images(images)
+    if not fast and branch != "fast":
+        confirm_paid(st.out, yes)
     chars = dict(key_values(characteristics, "--characteristic")) or None
     title = title or f"astria-cli-{uuid.uuid4()}"
 
@@ -136,7 +143,7 @@ def create_tune(ctx: click.Context, /, images: tuple[str, ...], fast: bool, bran
 
 
 @tunes.command("update")
-@click.argument("tune_id", type=int)
+@click.argument("tune_id", type=ID)
 @click.option("--title")
 @click.option("--name")
 @click.option("--auto-extend/--no-auto-extend", default=None,
@@ -155,7 +162,7 @@ def update_tune(ctx: click.Context, tune_id: int, title: str | None, name: str |
 
 
 @tunes.command("delete")
-@click.argument("tune_ids", type=int, nargs=-1, required=True)
+@click.argument("tune_ids", type=ID, nargs=-1, required=True)
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 @json_option
 @click.pass_context

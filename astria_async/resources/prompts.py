@@ -10,11 +10,11 @@ from typing import Any
 import attrs
 
 from .._config import MAX_PROMPT_OFFSET
-from .._convert import structure
+from .._convert import structure, structure_many
 from .._forms import Body
 from ..errors import PromptFailedError
 from ..models import Prompt, Tune, tune_refs
-from ..params import FileInput, PromptParams
+from ..params import FileInput, PromptParams, with_extra
 from ..waiting.policy import WaitPolicy
 from ._base import Paginator, Resource, as_list, check_page, first_object, ident, query
 
@@ -84,8 +84,11 @@ class Prompts(Resource):
     ) -> Prompt:
         """Create a prompt on a tune (`POST /tunes/:tune_id/prompts`); it costs money.
 
-        For Flux/SDXL LoRA and FaceID tunes, post to the base model (e.g. 1504944 Flux1.dev)
-        with `<lora:YOUR_TUNE_ID:1>` or `<faceid:ID:1>` in `text` (API notes §5.1).
+        Astria runs prompts for Flux/SDXL LoRA and FaceID tunes on the base model (e.g.
+        1504944 Flux1.dev) with `<lora:YOUR_TUNE_ID:1>` or `<faceid:ID:1>` in `text` (API notes
+        §5.1). When the tune is known to be one (a `Tune` is passed, or this client has seen
+        it), the prompt is posted there and the token put first unless the text has it; the
+        returned prompt's `tunes` names your tune, and fair use counts against it.
 
         Args:
             tune_id: the tune (or base model) to run on; a `Tune` works too.
@@ -103,11 +106,9 @@ class Prompts(Resource):
         """
         fields = {k: v for k, v in locals().items()
                   if k not in _NOT_FIELDS and v is not None and v != ()}
-        if "image_reference_urls" in fields:
-            fields["image_reference_urls"] = tuple(image_reference_urls)
         base = params or PromptParams()
-        if extra:
-            fields["extra"] = {**base.extra, **extra}
+        if extra is not None:
+            fields["extra"] = with_extra(base.extra, extra)
         return await self.create_from(tune_id, attrs.evolve(base, **fields))
 
     async def create_from(self, tune_id: int | Tune, params: PromptParams) -> Prompt:
@@ -116,14 +117,20 @@ class Prompts(Resource):
         The fair-use guard (`client.fair_use`) checks it first: a cap it would cross raises
         `FairUseError` with nothing sent, and a full in-flight bound makes it wait for a place.
         """
-        tid = ident(tune_id, "tune_id")
+        ident(tune_id, "tune_id")
+        if isinstance(tune_id, Tune):
+            self._services.seen(tune_id)
+        # LoRA/FaceID tunes run on their base model with a <lora:ID:1> token (API notes §5.1).
+        route = self._services.routes.route(tune_id, params.text)
+        if route.routed:
+            params = attrs.evolve(params, text=route.text)
+        tid = route.tune_id
         body = Body("prompt", params.to_payload())
         guard = self._services.fair_use
-        if isinstance(tune_id, Tune):
-            guard.remember(tune_id)
         async with guard.reserve(tid, params) as place:
             reply = await self._transport.request("POST", f"/tunes/{tid}/prompts", body=body)
             prompt = structure(first_object(reply.data, "prompt"), Prompt, self._binding)
+            prompt = route.mark(prompt)
             guard.created(place, prompt)
         self._services.prompt_board.feed(prompt)
         return prompt
@@ -232,7 +239,7 @@ class Prompts(Resource):
         async def fetch(page: dict[str, Any]) -> list[Prompt]:
             reply = await self._transport.request("GET", path, params=query(**page))
             items = as_list(reply.data, "prompt")
-            return [structure(item, Prompt, self._binding) for item in items]
+            return structure_many(items, Prompt, self._binding)
 
         return Paginator(fetch, params, id_of=lambda p: p.id)
 

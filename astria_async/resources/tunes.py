@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 from .._config import MAX_TUNE_OFFSET
-from .._convert import structure
+from .._convert import structure, structure_many
 from .._forms import Body
 from ..models import Tune
 from ..params import FileInput, PromptParams, TuneParams, validate_update
@@ -62,7 +62,7 @@ class Tunes(Resource):
             callback=callback, base_tune_id=base_tune_id, model_type=model_type, token=token,
             steps=steps, face_crop=face_crop, training_face_correct=training_face_correct,
             preset=preset, characteristics=characteristics, auto_extend=auto_extend,
-            prompts=tuple(prompts), extra=dict(extra or {}),
+            prompts=prompts, extra=extra or {},
         )
         return await self.create_from(params)
 
@@ -80,10 +80,10 @@ class Tunes(Resource):
         reply = await self._transport.request("GET", f"/tunes/{ident(tune_id, 'tune_id')}")
         return self._seen(reply.data)
 
-    def _seen(self, data: Any, *, gallery: bool = False) -> Tune:
-        # The fair-use guard remembers which tunes are free `fast` ones or shared gallery models.
+    def _seen(self, data: Any) -> Tune:
+        # Fair use remembers free `fast` tunes; routing, LoRA/FaceID tunes.
         tune = structure(data, Tune, self._binding)
-        self._services.fair_use.remember(tune, gallery=gallery)
+        self._services.seen(tune)
         return tune
 
     async def wait_trained(self, tune_id: int | Tune, *, timeout: float | None = None,
@@ -145,7 +145,10 @@ class Tunes(Resource):
 
         async def fetch(page: dict[str, Any]) -> list[Tune]:
             reply = await self._transport.request("GET", path, params=query(**page))
-            return [self._seen(item, gallery=gallery) for item in as_list(reply.data, "tune")]
+            tunes = structure_many(as_list(reply.data, "tune"), Tune, self._binding)
+            for tune in tunes:
+                self._services.seen(tune, gallery=gallery)
+            return tunes
 
         return Paginator(fetch, params, id_of=lambda t: t.id)
 

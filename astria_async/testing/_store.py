@@ -15,7 +15,7 @@ from ._seed import GALLERY_TUNES, PACKS, SEED_EPOCH, Pack
 
 FailRule = Callable[[dict[str, Any]], str | None]
 
-# `<lora:123:0.8>`, `<faceid:456:1>` and the generic `<model_type:ID:1>` (§6).
+# `<lora:123:0.8>`, `<faceid:456:1>` and the generic `<model_type:ID:1>` (API notes §6).
 _KIND_ORDER = {"tune": 0, "prompt": 1, "prompts": 2}
 REF_RE = re.compile(r"<([a-z0-9_]+):(\d+):[^>]*>", re.IGNORECASE)
 
@@ -88,7 +88,7 @@ class Blob:
 
 @dataclass
 class Group:
-    """Prompts of one pack run whose ``prompts_callback`` fires once all are done (§8.3)."""
+    """A pack run's prompts; its ``prompts_callback`` fires once all are done (API notes §8.3)."""
 
     url: str
     prompt_ids: list[int]
@@ -153,7 +153,7 @@ class Store:
         return tune.train_due
 
     def prompt_start(self, prompt: PromptRec) -> float | None:
-        """Processing starts once the prompt exists and all its tunes are trained (§5.1)."""
+        """Processing starts once the prompt exists and its tunes are trained (API notes §5.1)."""
         start = prompt.created
         for dep in prompt.deps:
             tune = self.tunes.get(dep)
@@ -172,7 +172,7 @@ class Store:
         done = self.prompt_done(prompt)
         return done is not None and done <= now
 
-    # ---- callbacks pending delivery (§12) ----
+    # ---- callbacks pending delivery (API notes §12) ----
     # Training and processing times are fixed when an object is created, so each
     # callback's due time is known up front and kept in a heap; entries whose
     # object was deleted are dropped when they surface.
@@ -242,7 +242,7 @@ class Store:
             del self.workspaces[key]
         self.balance_mc = mark["balance"]
 
-    # ---- deletion (§3.6, §5.6) ----
+    # ---- deletion (API notes §3.6, §5.6) ----
 
     def delete_prompt(self, prompt_id: int) -> None:
         """Remove a prompt and its images."""
@@ -278,7 +278,7 @@ class Store:
 
 
 def in_scope(workspace: str | None, scope: str | None) -> bool:
-    """Whether an object in ``workspace`` shows in a list under ``scope`` (§1.3)."""
+    """Whether an object in ``workspace`` shows in a list under ``scope`` (API notes §1.3)."""
     return scope == "all" or workspace == scope
 
 

@@ -16,6 +16,7 @@ of them queueing on a lock; and pacing, 429 pauses and the cost model live in on
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import math
 import random
@@ -45,6 +46,10 @@ logger = logging.getLogger("astria_async")
 R = TypeVar("R")
 
 
+def _always() -> bool:
+    return True
+
+
 class Board(Generic[T]):
     """Coalesces every wait of one kind (tunes or prompts) into one refresh per tick."""
 
@@ -52,10 +57,13 @@ class Board(Generic[T]):
                  clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep,
                  concurrency: int = 8, rand: Callable[[], float] = random.random,
                  pause: Pause | None = None, state_cap: int = STATE_CAP,
-                 settle: Callable[[T], T | None] | None = None, grace: float = 0.0) -> None:
+                 settle: Callable[[T], T | None] | None = None, grace: float = 0.0,
+                 first_look: Callable[[T], float | None] | None = None) -> None:
         """`settle(obj)` gives the final state of an object that is over but not `done` (a
         prompt that ended without images), used once such states kept coming for `grace`
-        seconds (an image-less callback or refresh just before the images is not an end)."""
+        seconds (an image-less callback or refresh just before the images is not an end).
+        `first_look(obj)` is how soon the object itself says to look (a tune's `eta`, a fast
+        tune): a wait on it looks then if that is sooner than its policy's interval."""
         self.kind = kind
         self.source: Source[T] = source
         self.done: Callable[[T], bool] = done
@@ -66,7 +74,11 @@ class Board(Generic[T]):
         self.account_pause: Pause = pause if pause is not None else LocalPause(clock)
         self._state_cap = state_cap  # states kept besides the watched ones
         self.listeners: list[Callable[[T], None]] = []  # called with each finished state
+        # False while another process polls for this board (`coordination`): it does not
+        # tick, and states arrive by `feed`. Call `nudge()` when the answer changes.
+        self.leading: Callable[[], bool] = _always
         self._settle: Callable[[T], T | None] | None = settle
+        self._first_look: Callable[[T], float | None] | None = first_look
         self._grace = grace
         self._over: dict[int, float] = {}  # over-but-not-done ids, and when first seen so
         self.ticks = 0  # refreshes run, and requests they sent (for tests and logs)
@@ -164,8 +176,9 @@ class Board(Generic[T]):
         now = self.clock()
         # Ids with no state are fetched at the next allowed tick; known ones after a pause.
         primed = all(oid in self._state for oid in idset)
-        due = now + policy.jittered(policy.interval, self.rand) if primed else now
-        watcher = Watcher(idset, policy, policy.interval, due, primed, deadline)
+        interval = self._first_interval(idset, policy) if primed else policy.interval
+        due = now + policy.jittered(interval, self.rand) if primed else now
+        watcher = Watcher(idset, policy, interval, due, primed, deadline)
         for oid in idset:
             group = self._watchers.get(oid)
             if group is None:
@@ -175,13 +188,24 @@ class Board(Generic[T]):
         if deadline is not None:
             self._deadlines.add(watcher)
         if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(
-                self._run(), name=f"astria-{self.kind}-board")
+            # In an empty context: the refresher serves every waiter, so a tracing span or
+            # request id of whichever request happened to start it must not follow it.
+            self._task = contextvars.Context().run(
+                asyncio.get_running_loop().create_task, self._run(),
+                name=f"astria-{self.kind}-board")
         elif self._start(min(self._due, due), min(self._gap, policy.interval)) < self._planned:
             # A tick sooner than planned. Only then: a wake re-plans over every watcher, which
             # made 10,000 waits started one after another O(n^2).
             self._wake.set()
         return watcher
+
+    def _first_interval(self, ids: tuple[int, ...], policy: WaitPolicy) -> float:
+        """The first look of a wait on one object: the policy's, or sooner if it says so."""
+        if self._first_look is None or len(ids) != 1:
+            return policy.interval
+        state = self._state.get(next(iter(ids)))
+        first = None if state is None else self._first_look(state)
+        return policy.interval if first is None else min(policy.interval, first)
 
     def unwatch(self, watcher: Watcher) -> None:
         """Drop a registration; the refresher stops when nobody watches."""
@@ -209,6 +233,14 @@ class Board(Generic[T]):
     def watched(self) -> int:
         """Number of distinct ids watched right now."""
         return len(self._watchers)
+
+    def watched_ids(self) -> list[int]:
+        """The ids watched right now (what another process polls for, when this one follows)."""
+        return list(self._watchers)
+
+    def nudge(self) -> None:
+        """Plan the next tick again (`leading` changed)."""
+        self._wake.set()
 
     def check(self, oid: int) -> None:
         """Raise what the board learned about `oid` that ends a wait (404, 401, closed)."""
@@ -318,6 +350,8 @@ class Board(Generic[T]):
         return self._start(self._due, self._gap)
 
     def _start(self, due: float, gap: float) -> float:
+        if not self.leading():
+            return math.inf
         return max(due, self._last_start + gap, self.account_pause.until())
 
     async def _run(self) -> None:
@@ -374,6 +408,8 @@ class Board(Generic[T]):
                 if watcher.due <= started:
                     if watcher.primed:
                         watcher.interval = watcher.policy.next_interval(watcher.interval)
+                    else:  # its first state just arrived: it may say when to look next
+                        watcher.interval = self._first_interval(watcher.ids, watcher.policy)
                     watcher.primed = True
                     watcher.due = started + watcher.policy.jittered(watcher.interval, self.rand)
 
