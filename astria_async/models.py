@@ -173,6 +173,16 @@ class Prompt:
     orig_prompt_id: int | None = None
     cost_mc: int | None = None
     tunes: tuple[Mapping[str, Any], ...] = ()
+    # Video prompts (API notes §4, §5.1): the inputs as stored, the references in order.
+    input_video: str | None = None
+    image_references: tuple[str, ...] = ()
+    video_model: str | None = None
+    video_prompt: str | None = None
+    video_duration: int | None = None
+    liked: bool | None = None
+    prompt_likes_count: int | None = None
+    # Only with `expand=["debug_images"]` on get/list (API notes §4).
+    debug_images: tuple[str, ...] = ()
     raw: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False, hash=False)
     _client: Binding | None = attrs.field(default=None, eq=False, repr=False, hash=False)
 

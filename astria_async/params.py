@@ -55,7 +55,18 @@ PROMPT_EXCLUSIVE: tuple[tuple[tuple[str, ...], ...], ...] = (
     (("input_image",), ("input_image_url",), ("input_image_base64",)),
     (("mask_image",), ("mask_image_url",)),
     (("w", "h"), ("aspect_ratio",)),
+    (("video_first_frame",), ("video_first_frame_url",)),
+    (("video_last_frame",), ("video_last_frame_url",)),
+    (("input_video",), ("input_video_url",)),
+    (("audio_reference",), ("audio_reference_url",)),
+    # API notes §5.1: ordered references are all files or all URLs, never mixed.
+    (("image_references",), ("image_reference_urls",)),
+    # The official CLI's name and the documented one: one value, given once.
+    (("video_audio",), ("generate_audio",)),
 )
+
+# API notes §5.1: what a prompt may start from instead of a text.
+_TEXT_OPTIONAL = ("video_first_frame", "video_first_frame_url", "source_image_url")
 
 # API notes §5.1: when `field` is on, one of `needs` must be on too.
 PROMPT_NEEDS: tuple[tuple[str, tuple[str, ...], str], ...] = (
@@ -149,16 +160,24 @@ class PromptParams:
     base_pack_id: int | None = param(positive)
     video_model: str | None = param(nonblank)
     video_prompt: str | None = param(string)
+    video_first_frame: FileInput | None = param(file_input("video_first_frame_url"))
     video_first_frame_url: str | None = param(url)
+    video_last_frame: FileInput | None = param(file_input("video_last_frame_url"))
     video_last_frame_url: str | None = param(url)
     source_image_url: str | None = param(url)
+    input_video: FileInput | None = param(file_input("input_video_url"))
     input_video_url: str | None = param(url)
+    audio_reference: FileInput | None = param(file_input("audio_reference_url"))
     audio_reference_url: str | None = param(url)
     video_upscale_model: str | None = param(nonblank)
     video_upscale_target_resolution: str | None = param(choice("720p|1080p|2k|4k"))
     video_fps_model: str | None = param(nonblank)
     video_duration: int | None = param(positive)
     video_audio: bool | None = param(boolean)
+    # The official CLI's name for video_audio (API notes §5.1); sent as video_audio.
+    generate_audio: bool | None = param(boolean)
+    image_references: tuple[FileInput, ...] = param(
+        seq(file_input("image_reference_urls"), "files"), default=())
     image_reference_urls: tuple[str, ...] = param(urls, default=())
     extra: Mapping[str, Any] = attrs.field(factory=dict)
 
@@ -173,9 +192,10 @@ class PromptParams:
         # come from the pack's own prompts.
         values = _values(self)
         # API notes §5.1: text is required, except for video prompts that start from a given
-        # first frame.
-        if require_text and unset(self.text) and unset(self.video_first_frame_url):
-            fail("text", "is required (unless video_first_frame_url is given)")
+        # first frame or source image.
+        if require_text and unset(self.text) and all(unset(values[k]) for k in _TEXT_OPTIONAL):
+            fail("text", "is required (unless video_first_frame, video_first_frame_url or "
+                         "source_image_url is given)")
         out = _check(PROMPT_FIELDS, values)
         if "lora_scale" in out and not nested:
             fail("lora_scale", "lora_scale is only valid in a tune's prompts")
@@ -185,6 +205,8 @@ class PromptParams:
                 names = ["/".join(o) for o in options]
                 allowed = f"{', '.join(names[:-1])} or {names[-1]}"
                 fail(next(f for f in used[1] if f in out), f"use only one of {allowed}")
+        if "generate_audio" in out:
+            out["video_audio"] = out.pop("generate_audio")
         # Pack overrides (require_text=False) meet their companions in the pack's own prompts.
         for field, needs, problem in PROMPT_NEEDS if require_text else ():
             if out.get(field) and not any(out.get(n) for n in needs):  # False needs nothing

@@ -70,14 +70,20 @@ class Prompts(Resource):
         video_prompt: str | None = None,
         video_duration: int | None = None,
         video_audio: bool | None = None,
+        generate_audio: bool | None = None,
+        video_first_frame: FileInput | None = None,
         video_first_frame_url: str | None = None,
+        video_last_frame: FileInput | None = None,
         video_last_frame_url: str | None = None,
         source_image_url: str | None = None,
+        input_video: FileInput | None = None,
         input_video_url: str | None = None,
+        audio_reference: FileInput | None = None,
         audio_reference_url: str | None = None,
         video_upscale_model: str | None = None,
         video_upscale_target_resolution: str | None = None,
         video_fps_model: str | None = None,
+        image_references: Sequence[FileInput] = (),
         image_reference_urls: Sequence[str] = (),
         params: PromptParams | None = None,
         extra: Mapping[str, Any] | None = None,
@@ -103,8 +109,10 @@ class Prompts(Resource):
         """
         fields = {k: v for k, v in locals().items()
                   if k not in _NOT_FIELDS and v is not None and v != ()}
-        if "image_reference_urls" in fields:
-            fields["image_reference_urls"] = tuple(image_reference_urls)
+        for name in ("image_references", "image_reference_urls"):
+            if name in fields:  # any sequence in, the params' tuple out (a str is refused there)
+                value = fields[name]
+                fields[name] = value if isinstance(value, (str, bytes)) else tuple(value)
         base = params or PromptParams()
         if extra:
             fields["extra"] = {**base.extra, **extra}
