@@ -80,6 +80,7 @@ from .models import Prompt as Prompt
 from .models import Tune as Tune
 from .params import PackTuneParams as PackTuneParams
 from .params import PromptParams as PromptParams
+from .params import PromptUpdateParams as PromptUpdateParams
 from .params import TuneParams as TuneParams
 from .waiting.policy import FairUsePolicy as FairUsePolicy
 from .waiting.policy import WaitPolicy as WaitPolicy

@@ -32,8 +32,8 @@ from ._validators import (
 )
 from .errors import InvalidParamsError
 
-__all__ = ["FileInput", "PackTuneParams", "PromptParams", "TuneParams", "url",
-           "validate_update"]
+__all__ = ["FileInput", "PackTuneParams", "PromptParams", "PromptUpdateParams", "TuneParams",
+           "url", "validate_update"]
 
 FileInput: TypeAlias = os.PathLike[str] | str | bytes | typing.BinaryIO
 
@@ -302,6 +302,47 @@ class PackTuneParams(_TuneCommon):
             if wire:
                 out["prompt_attributes"] = wire
         return _merge_extra(out, self.extra, values)
+
+
+@attrs.frozen(kw_only=True)
+class PromptUpdateParams:
+    """Fields of PATCH /prompts/:id (API notes §5.4): pack, provenance and workspace."""
+
+    pack_id: int | None = param(positive)
+    base_pack_id: int | None = param(positive)
+    workspace_id: int | None = param(positive)
+    orig_prompt_id: int | None = param(positive)
+
+    def to_payload(self) -> dict[str, Any]:
+        """Validate, then the wire dict of the fields given (at least one)."""
+        out = _check(checks(PromptUpdateParams), _values(self))
+        if not out:
+            fail("prompt", "give at least one of pack_id, base_pack_id, workspace_id, "
+                           "orig_prompt_id")
+        return out
+
+
+# API notes §4/§5.2: what `expand[]` may name on prompt get/list.
+expand_names = seq(choice("debug_images"), "expansions ('debug_images')")
+
+
+def duplicate_payload(image_index: int | None, params: PromptParams | None,
+                      overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """The body of POST /prompts/:id/duplicate (API notes §5.5): overrides under `prompt`,
+    `image_index` (which image of the original to start from) at the top level."""
+    fields = attrs.fields_dict(PromptParams)
+    for key in overrides:
+        if key not in fields:
+            fail(key, "is not a prompt parameter (pass unknown API parameters in extra={...})")
+    base = params or PromptParams()
+    if not isinstance(base, PromptParams):
+        fail("params", f"must be a PromptParams, got {base!r}")
+    # The original supplies the text and companions, as for pack overrides.
+    prompt = attrs.evolve(base, **overrides).to_payload(require_text=False)
+    body: dict[str, Any] = {"prompt": prompt} if prompt else {}
+    if image_index is not None:
+        body["image_index"] = integer(0)("image_index", image_index)
+    return body
 
 
 PROMPT_FIELDS = checks(PromptParams)

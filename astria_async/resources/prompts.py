@@ -1,4 +1,4 @@
-"""`client.prompts`: create, get, list, delete."""
+"""`client.prompts`: create, get, list, update, duplicate, like, delete."""
 
 from __future__ import annotations
 
@@ -14,7 +14,13 @@ from .._convert import structure
 from .._forms import Body
 from ..errors import PromptFailedError
 from ..models import Prompt, Tune, tune_refs
-from ..params import FileInput, PromptParams
+from ..params import (
+    FileInput,
+    PromptParams,
+    PromptUpdateParams,
+    duplicate_payload,
+    expand_names,
+)
 from ..waiting.policy import WaitPolicy
 from ._base import Paginator, Resource, as_list, check_page, first_object, ident, query
 
@@ -198,14 +204,78 @@ class Prompts(Resource):
             prompt = await self.get(oid)
         return await self._services.downloader.prompt(prompt, directory)
 
-    async def get(self, prompt_id: int | Prompt, *, tune_id: int | Tune | None = None) -> Prompt:
+    async def get(self, prompt_id: int | Prompt, *, tune_id: int | Tune | None = None,
+                  expand: Sequence[str] = ()) -> Prompt:
         """Fetch one prompt: `GET /prompts/:id`, or the nested route when `tune_id` is given.
 
         The nested route needs the tune the prompt was posted to (the base model for LoRA
         prompts) and answers 404 otherwise (API notes §5.2), so the default is the flat one.
+        `expand=["debug_images"]` adds the `debug_images` of the processing stages.
         """
-        reply = await self._transport.request("GET", self._path(prompt_id, tune_id))
+        names = expand_names("expand", expand) or None
+        reply = await self._transport.request("GET", self._path(prompt_id, tune_id),
+                                              params=query(expand=names))
         return structure(reply.data, Prompt, self._binding)
+
+    async def update(
+        self,
+        prompt_id: int | Prompt,
+        *,
+        tune_id: int | Tune | None = None,
+        pack_id: int | None = None,
+        base_pack_id: int | None = None,
+        workspace_id: int | None = None,
+        orig_prompt_id: int | None = None,
+    ) -> Prompt:
+        """Assign a prompt to a pack (as a template, `pack_id`), record its pack provenance
+        (`base_pack_id`) or move it to a workspace: `PATCH /prompts/:id` (API notes §5.4).
+
+        A template (`pack_id`) must use a fine-tuned model, else Astria answers 422.
+
+        Raises:
+            InvalidParamsError: no field given, or one is not a positive id; nothing was sent.
+        """
+        payload = PromptUpdateParams(pack_id=pack_id, base_pack_id=base_pack_id,
+                                     workspace_id=workspace_id,
+                                     orig_prompt_id=orig_prompt_id).to_payload()
+        reply = await self._transport.request("PATCH", self._path(prompt_id, tune_id),
+                                              body=Body("prompt", payload))
+        prompt = structure(first_object(reply.data, "prompt"), Prompt, self._binding)
+        self._services.prompt_board.feed(prompt)
+        return prompt
+
+    async def duplicate(self, prompt_id: int | Prompt, *, image_index: int | None = None,
+                        params: PromptParams | None = None, **overrides: Any) -> Prompt:
+        """Clone a prompt with some parameters changed: `POST /prompts/:id/duplicate`
+        (API notes §5.5); it costs money like any create.
+
+        The documented way to animate an image: `duplicate(p, image_index=0,
+        video_model="kling", video_prompt="...")` starts the video from image 0 of `p`.
+
+        Args:
+            image_index: which image of the original (from 0) the copy starts from.
+            params: a prepared `PromptParams` of overrides; keywords given here override it.
+            overrides: any `PromptParams` field; the original keeps the rest (text included).
+
+        Raises:
+            InvalidParamsError: an unknown or invalid override; nothing was sent.
+        """
+        pid = ident(prompt_id, "prompt_id")
+        body = Body(None, duplicate_payload(image_index, params, overrides))
+        reply = await self._transport.request("POST", f"/prompts/{pid}/duplicate", body=body)
+        prompt = structure(first_object(reply.data, "prompt"), Prompt, self._binding)
+        self._services.prompt_board.feed(prompt)
+        return prompt
+
+    async def like(self, prompt_id: int | Prompt) -> None:
+        """Like a prompt (`POST /prompts/:id/like`); a pack prompt's template is liked too
+        (API notes §9). Liked prompts are listed with `list(liked=True)`."""
+        await self._transport.request("POST", f"{self._path(prompt_id, None)}/like", raw=True)
+
+    async def unlike(self, prompt_id: int | Prompt) -> None:
+        """Take a like back (`DELETE /prompts/:id/like`, API notes §9)."""
+        await self._transport.request("DELETE", f"{self._path(prompt_id, None)}/like",
+                                      raw=True)
 
     def list(
         self,
@@ -221,6 +291,7 @@ class Prompts(Resource):
         today: bool | None = None,
         is_video: bool | None = None,
         is_api: bool | None = None,
+        expand: Sequence[str] = (),
         before_id: int | None = None,
         limit: int | None = None,
         offset: int | None = None,
@@ -229,13 +300,17 @@ class Prompts(Resource):
         """Prompts newest first: a tune's (`GET /tunes/:id/prompts`) or all of yours (`/prompts`).
 
         `await` the result for one page; `async for` it to walk all pages with `before_id`.
+        The flags (`liked`, `today`, `is_video`, `is_api`) filter when True (API notes §5.3);
+        `expand=["debug_images"]` adds each prompt's debug images.
         """
         check_page(limit, offset, MAX_PROMPT_OFFSET)
+        names = expand_names("expand", expand) or None
         path = "/prompts" if tune_id is None else f"/tunes/{ident(tune_id, 'tune_id')}/prompts"
         params = {"text": text, "pack_id": pack_id, "base_pack_id": base_pack_id,
                   "user_id": user_id, "orig_prompt_id": orig_prompt_id, "order_id": order_id,
                   "liked": liked, "today": today, "is_video": is_video, "is_api": is_api,
-                  "before_id": before_id, "limit": limit, "offset": offset, **(extra or {})}
+                  "expand": names, "before_id": before_id, "limit": limit, "offset": offset,
+                  **(extra or {})}
 
         async def fetch(page: dict[str, Any]) -> list[Prompt]:
             reply = await self._transport.request("GET", path, params=query(**page))
