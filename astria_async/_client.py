@@ -25,8 +25,8 @@ from ._http import Reply, Transport
 from ._retry import RetryPolicy
 from .callbacks import callback_url
 from .download import Downloader
-from .models import Prompt, Tune
-from .resources import ApiSource, Packs, Prompts, Services, Tunes
+from .models import ModelCatalog, Prompt, Tune
+from .resources import ApiSource, Packs, Prompts, Services, Tunes, Users, Workspaces
 from .resources._base import ident
 from .waiting.board import Board
 from .waiting.fairuse import DEFAULT_FAIR_USE, FairUse, FairUsePolicy
@@ -133,6 +133,18 @@ class AstriaClient:
         self.tunes = Tunes(services)
         self.prompts = Prompts(services)
         self.packs = Packs(services)
+        self.users = Users(services)
+        self.workspaces = Workspaces(services)
+
+    async def models(self, *, refresh: bool = False) -> ModelCatalog:
+        """The model catalogue (`GET /cli/models`, API notes §10.6): named image models
+        ("gemini", "seedream", "gpt-image-2") with their tune ids, and the video models.
+
+        Read once per client and kept for the catalogue's `cache_ttl`; `refresh=True` reads
+        it again. The same catalogue resolves model names given where a tune id goes
+        (`client.prompts.create("gemini", ...)`, `tunes.create(base_tune_id="gemini")`).
+        """
+        return await self._services.catalogue.get(refresh=refresh)
 
     async def _charged_to(self, tune_id: int) -> int:
         # Resolved at call time: the prompts resource is built after the fair-use guard.

@@ -159,3 +159,12 @@ def resolve(
         connector_limit=connector_limit,
         idempotent=idempotent,
     )
+
+
+# API notes §1.4/§10.6: the model catalogue's names, the variables that override their tune
+# ids (as in Astria's CLI) and the CLI's built-in ids, used when the catalogue cannot be read.
+MODEL_ENV_VARS = {"gemini": "GEMINI_TUNE_ID", "seedream": "SEEDREAM_TUNE_ID",
+                  "gpt-image-2": "GPT_IMAGE_2_TUNE_ID"}
+BUILTIN_MODELS = {"gemini": 3618064, "seedream": 3691308, "gpt-image-2": 4665564}
+# Seconds the catalogue is kept when its answer names no `cache_ttl` (the CLI's default).
+MODELS_CACHE_TTL = 86400.0

@@ -6,7 +6,7 @@ import functools
 import json
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import attrs
 
@@ -265,3 +265,33 @@ def unwrap(data: Any, key: str) -> Any:
 def structure(data: Any, cls: type[T], client: Binding | None = None) -> T:
     """Structure one payload (flat or wrapped under its resource name) into `cls`."""
     return _structure_one(unwrap(data, _WRAP_KEYS[cls]), cls, client)
+
+
+P = TypeVar("P")
+
+
+def structure_plain(data: Any, cls: type[P], what: str) -> P:
+    """Structure a flat payload into one of the account models (`User`, `Workspace`, ...).
+
+    The same lenient field hooks as tunes and prompts; unknown keys stay in `raw`, and a
+    value that cannot be its field's type is an `APIResponseValidationError` naming it.
+    """
+    data = unwrap(data, what)
+    if not isinstance(data, Mapping):
+        raise APIResponseValidationError(
+            f"expected a {what} object, got {type(data).__name__}", body=data)
+    model: Any = cls
+    fields = attrs.fields(attrs.resolve_types(model))
+    values: dict[str, Any] = {}
+    for field in fields:
+        if field.name == "raw" or field.name not in data:
+            continue
+        try:
+            values[field.name] = _HOOKS[field.type](data[field.name], field.type)
+        except (ValueError, TypeError) as exc:
+            raise APIResponseValidationError(
+                f"{what} payload field '{field.name}' is invalid: {exc}", field=field.name,
+                body=data) from exc
+    if "id" not in values and any(f.name == "id" for f in fields):
+        raise APIResponseValidationError(f"{what} payload has no 'id'", field="id", body=data)
+    return cast(P, model(**values, raw=data))

@@ -282,3 +282,72 @@ class PackRun:
     tune_ids: tuple[int, ...] = ()
     prompt_ids: tuple[int, ...] = ()
     raw: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False, hash=False)
+
+
+def _raw() -> Any:
+    return attrs.field(factory=dict, eq=False, repr=False, hash=False)
+
+
+@attrs.frozen(kw_only=True)
+class User:
+    """The account behind the API key: `GET /users` (API notes §10.1)."""
+
+    id: int
+    name: str | None = None
+    email: str | None = None
+    usd_balance_mc: int | None = None
+    auto_extend_tunes: bool | None = None
+    top_off_amount: float | None = None
+    purchased_plugin_at: datetime | None = None
+    raw: Mapping[str, Any] = _raw()
+
+    @property
+    def balance_usd(self) -> float | None:
+        """The balance in dollars: `usd_balance_mc` is in milli-cents (API notes §15)."""
+        return None if self.usd_balance_mc is None else self.usd_balance_mc / 100_000
+
+
+@attrs.frozen(kw_only=True)
+class Workspace:
+    """A workspace (API notes §1.3, §10.2): scopes tunes, prompts and billing."""
+
+    id: int
+    title: str | None = None
+    slug: str | None = None
+    brief: str | None = None
+    landing_page_html: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    raw: Mapping[str, Any] = _raw()
+
+
+@attrs.frozen(kw_only=True)
+class CatalogModel:
+    """One named model of the catalogue: the tune id to post prompts to (API notes §10.6)."""
+
+    name: str
+    tune_id: int
+    resolutions: tuple[str, ...] = ()
+    raw: Mapping[str, Any] = _raw()
+
+
+@attrs.frozen(kw_only=True)
+class ModelCatalog:
+    """`GET /cli/models`: image models by name, video models, defaults (API notes §10.6).
+
+    `source` is "api" when read from Astria, "builtin" when Astria could not be reached and
+    the official CLI's built-in ids stand in.
+    """
+
+    default: str | None = None
+    default_video_model: str | None = None
+    models: Mapping[str, CatalogModel] = attrs.field(factory=dict)
+    video_models: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
+    cache_ttl: float | None = None
+    source: str = "api"
+    raw: Mapping[str, Any] = _raw()
+
+    def tune_id(self, name: str) -> int | None:
+        """The tune id of a model name (case-insensitive), or None if the catalogue lacks it."""
+        found = self.models.get(name) or self.models.get(name.strip().lower())
+        return found.tune_id if found else None

@@ -33,7 +33,7 @@ from ._validators import (
 from .errors import InvalidParamsError
 
 __all__ = ["FileInput", "PackTuneParams", "PromptParams", "PromptUpdateParams", "TuneParams",
-           "url", "validate_update"]
+           "WorkspaceParams", "url", "validate_update"]
 
 FileInput: TypeAlias = os.PathLike[str] | str | bytes | typing.BinaryIO
 
@@ -214,6 +214,19 @@ class PromptParams:
         return _merge_extra(out, self.extra, values)
 
 
+def tune_ref(field: str, value: Any) -> int | str:
+    """A tune id, or the name of a catalogue model ("gemini", "seedream", "gpt-image-2")."""
+    if isinstance(value, str):
+        name = value.strip().lower()
+        plain = name.replace("-", "").replace("_", "").replace(".", "")
+        # An id typed as text is refused like any number given as a str.
+        if not plain.isalnum() or name.isdigit():
+            fail(field, f"must be a tune id (int) or a model name such as 'gemini', "
+                        f"got {value!r}")
+        return name
+    return typing.cast(int, positive(field, value))
+
+
 def _nested(field: str, prompt: object, **options: bool) -> dict[str, Any]:
     """The wire dict of a nested PromptParams, its errors named `field.<name>`."""
     if not isinstance(prompt, PromptParams):
@@ -248,7 +261,8 @@ class TuneParams(_TuneCommon):
     """Parameters of POST /tunes (API notes §3.4)."""
 
     branch: str | None = param(choice("sd15|sdxl1|flux1|fast"))
-    base_tune_id: int | None = param(positive)
+    # A model name ("gemini") is resolved to its tune id by the client before sending.
+    base_tune_id: int | str | None = param(tune_ref)
     model_type: str | None = param(choice("lora|pti|faceid"))
     token: str | None = param(nonblank)
     steps: int | None = param(positive)
@@ -319,6 +333,22 @@ class PromptUpdateParams:
         if not out:
             fail("prompt", "give at least one of pack_id, base_pack_id, workspace_id, "
                            "orig_prompt_id")
+        return out
+
+
+@attrs.frozen(kw_only=True)
+class WorkspaceParams:
+    """Fields of POST /workspaces and PATCH /workspaces/:id (API notes §10.2)."""
+
+    title: str | None = param(nonblank)
+    brief: str | None = param(string)
+    landing_page_html: str | None = param(string)
+
+    def to_payload(self, *, create: bool = False) -> dict[str, Any]:
+        """Validate, then the wire dict; a create needs a title, an update any one field."""
+        out = _check(checks(WorkspaceParams), _values(self), required=("title",) if create else ())
+        if not out:
+            fail("workspace", "give at least one of title, brief, landing_page_html")
         return out
 
 

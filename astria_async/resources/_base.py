@@ -16,6 +16,7 @@ from ..models import Binding, Prompt, Tune
 from ..waiting.board import Board
 from ..waiting.fairuse import FairUse
 from ..waiting.policy import WaitPolicy
+from ._catalogue import Catalogue
 
 T = TypeVar("T")
 M = TypeVar("M")
@@ -33,6 +34,9 @@ class Services:
     fair_use: FairUse
     downloader: Downloader
     binding: Binding  # what returned models are bound to (the client), for `tune.wait_trained()`
+    # The model catalogue of this client (model names where a tune id goes).
+    catalogue: Catalogue = attrs.field(
+        default=attrs.Factory(lambda self: Catalogue(self.transport), takes_self=True))
 
     def wait_policy(self, kind: str, policy: WaitPolicy | None,
                     timeout: float | None) -> WaitPolicy:
@@ -48,6 +52,12 @@ class Resource:
         self._services = services
         self._transport = services.transport
         self._binding = services.binding
+
+    async def _tune_id(self, value: Any, field: str = "tune_id") -> int:
+        """A tune id from an int, a model with `.id`, or a catalogue name such as "gemini"."""
+        if isinstance(value, str):
+            return await self._services.catalogue.resolve(field, value)
+        return ident(value, field)
 
     def _wait_target(self, obj: Any, model: type[M], kind: str, policy: WaitPolicy | None,
                      timeout: float | None) -> tuple[int, WaitPolicy, M | None]:

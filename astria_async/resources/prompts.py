@@ -32,7 +32,7 @@ class Prompts(Resource):
 
     async def create(
         self,
-        tune_id: int | Tune,
+        tune_id: int | str | Tune,
         *,
         text: str | None = None,
         negative_prompt: str | None = None,
@@ -100,7 +100,8 @@ class Prompts(Resource):
         with `<lora:YOUR_TUNE_ID:1>` or `<faceid:ID:1>` in `text` (API notes §5.1).
 
         Args:
-            tune_id: the tune (or base model) to run on; a `Tune` works too.
+            tune_id: the tune (or base model) to run on; a `Tune` works too, and so does a
+                model name of the catalogue ("gemini", "seedream", "gpt-image-2").
             params: a prepared `PromptParams`; keyword arguments given here override it.
                 Every other keyword is a field of `PromptParams` (see there what each allows).
             extra: API parameters this library does not know yet, sent as given.
@@ -124,14 +125,14 @@ class Prompts(Resource):
             fields["extra"] = {**base.extra, **extra}
         return await self.create_from(tune_id, attrs.evolve(base, **fields))
 
-    async def create_from(self, tune_id: int | Tune, params: PromptParams) -> Prompt:
+    async def create_from(self, tune_id: int | str | Tune, params: PromptParams) -> Prompt:
         """Create a prompt from a prepared `PromptParams` (batch files use this).
 
         The fair-use guard (`client.fair_use`) checks it first: a cap it would cross raises
         `FairUseError` with nothing sent, and a full in-flight bound makes it wait for a place.
         """
-        tid = ident(tune_id, "tune_id")
         body = Body("prompt", params.to_payload())
+        tid = await self._tune_id(tune_id)
         guard = self._services.fair_use
         if isinstance(tune_id, Tune):
             guard.remember(tune_id)

@@ -26,7 +26,7 @@ class Tunes(Resource):
         image_urls: Sequence[str] = (),
         branch: str | None = None,
         callback: str | None = None,
-        base_tune_id: int | None = None,
+        base_tune_id: int | str | None = None,
         model_type: str | None = None,
         token: str | None = None,
         steps: int | None = None,
@@ -68,7 +68,11 @@ class Tunes(Resource):
 
     async def create_from(self, params: TuneParams) -> Tune:
         """Create a tune from a prepared `TuneParams`."""
-        body = Body("tune", params.to_payload())
+        payload = params.to_payload()
+        if isinstance(payload.get("base_tune_id"), str):  # a model name: its tune id
+            payload["base_tune_id"] = await self._tune_id(payload["base_tune_id"],
+                                                          "base_tune_id")
+        body = Body("tune", payload)
         reply = await self._transport.request("POST", "/tunes", body=body)
         tune = self._seen(first_object(reply.data, "tune"))
         if params.prompts:  # they run once it is trained and count against it (fair use)
