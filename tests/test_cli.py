@@ -249,6 +249,7 @@ def test_download_all_is_resumable(fake: FakeThread, tmp_path: Path) -> None:
 
 
 def test_workspace_and_verbose(fake: FakeThread) -> None:
+    fake.call(lambda f: f.add_workspace("Clients", workspace_id=77))
     created = fake.invoke("--json", "-w", "77", "tunes", "create", "--fast", "--name", "man",
                           str(sample_images()[0]))
     tune_id = stdout_json(created)["id"]

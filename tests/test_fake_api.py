@@ -48,6 +48,7 @@ async def test_user_balance_follows_spending(fake: FakeAstria) -> None:
 
 
 async def test_workspace_scoping(fake: FakeAstria) -> None:
+    fake.add_workspace("Clients", workspace_id=42)
     body = {"tune": {"title": "in-42", "name": "man", "image_urls": [IMAGE_URL]}}
     status, created = await fake.call("POST", "/tunes", json=body, workspace="42")
     assert status == 201
@@ -71,7 +72,22 @@ async def test_personal_literal_means_no_workspace(fake: FakeAstria) -> None:
     assert len(tunes) == 1
 
 
+async def test_unknown_workspace_is_404_and_not_created(fake: FakeAstria) -> None:
+    body = {"tune": {"title": "t", "name": "man", "image_urls": [IMAGE_URL]}}
+    assert await fake.call("POST", "/tunes", json=body, workspace="42") == (
+        404, {"error": "Workspace not found"})
+    assert (await fake.call("GET", "/prompts", workspace="42"))[0] == 404
+    assert fake.tunes == {}
+    assert (await fake.call("GET", "/workspaces.json"))[1] == []
+    # Account routes ignore the header, as the official CLI never sends it to them.
+    assert (await fake.call("GET", "/users", workspace="42"))[0] == 200
+    tune = fake.add_tune(branch="sd15")
+    prompt = {"prompt": {"text": "x", "workspace_id": 42}}
+    assert (await fake.call("POST", f"/tunes/{tune['id']}/prompts", json=prompt))[0] == 404
+
+
 async def test_prompt_workspace_id_param_moves_it(fake: FakeAstria) -> None:
+    fake.add_workspace(workspace_id=7)
     tune = fake.add_tune(branch="sd15")
     body = {"prompt": {"text": "x", "workspace_id": "7"}}
     await fake.call("POST", f"/tunes/{tune['id']}/prompts", json=body)

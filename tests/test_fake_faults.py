@@ -116,3 +116,26 @@ async def test_result_images_are_png_without_extension(fake: FakeAstria) -> None
     assert await fake.call("HEAD", urls[0].removeprefix(fake.url)) == (200, b"")
     await fake.call("DELETE", f"/prompts/{prompt['id']}")
     assert (await fake.call("GET", urls[0].removeprefix(fake.url)))[0] == 404
+
+
+async def test_slow_after_commit_stores_the_create_then_holds_the_answer(
+    fake: FakeAstria,
+) -> None:
+    fake.slow("/tunes", 0.3, method="POST", after_commit=True)
+    with pytest.raises(asyncio.TimeoutError):
+        await fake.call("POST", "/tunes", json=TUNE, timeout=aiohttp.ClientTimeout(total=0.05))
+    # The client gave up, yet the tune exists: re-sending would buy a second one.
+    assert [t["title"] for t in fake.tunes.values()] == ["t"]
+    assert [(r.method, r.status, r.fault) for r in fake.requests] == [("POST", 201, None)]
+    assert (await fake.call("GET", "/tunes"))[1][0]["title"] == "t"  # the rule was used up
+
+
+async def test_slow_before_serving_leaves_nothing_after_a_client_timeout(
+    fake: FakeAstria,
+) -> None:
+    fake.slow("/tunes", 0.3, method="POST")
+    with pytest.raises(asyncio.TimeoutError):
+        await fake.call("POST", "/tunes", json=TUNE, timeout=aiohttp.ClientTimeout(total=0.05))
+    await asyncio.sleep(0.4)  # the held request reaches the handler, its client gone
+    assert fake.tunes == {}
+    assert [(r.method, r.status) for r in fake.requests] == [("POST", None)]

@@ -7,12 +7,14 @@ import contextlib
 import json
 import logging
 import secrets
+from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
+from ._account import add_workspace
 from ._callbacks import CallbackRecord, Sender
 from ._clock import FakeClock
 from ._faults import Fault, Faults, RequestRecord, count
@@ -38,6 +40,8 @@ class FakeAstria:
 
     Workspaces: every object belongs to the workspace it was created in; lists
     show the request's ``X-Workspace-Id`` scope only (``all`` = every scope).
+    Workspaces exist once created (``POST /workspaces.json``, :meth:`add_workspace`
+    or the ``workspaces`` argument); any other id in the header answers 404.
     Reads, updates and deletes by id are *not* scoped — ids are account-wide, as
     the CLI's ``GET /prompts/:id`` polling from any workspace relies on.
     """
@@ -55,14 +59,21 @@ class FakeAstria:
         idempotent: bool = False,
         fail_rule: FailRule = default_fail_rule,
         callback_timeout: float = 10.0,
+        workspaces: Iterable[int] = (),
     ) -> None:
-        """Configure; nothing listens until :meth:`start` (or ``async with``)."""
+        """Configure; nothing listens until :meth:`start` (or ``async with``).
+
+        ``workspaces``: ids of workspaces that exist from the start (an unknown
+        ``X-Workspace-Id`` answers 404, as on Astria).
+        """
         self.api_key = api_key or f"sd_fake_{secrets.token_hex(16)}"
         self.clock = clock if clock is not None else FakeClock()
         self.config = Config(train_seconds=train_seconds, fast_train_seconds=fast_train_seconds,
                              prompt_seconds=prompt_seconds, image_bytes=image_bytes,
                              idempotent=idempotent, fail_rule=fail_rule)
         self.store = Store(self.config, self.clock)
+        for workspace_id in workspaces:
+            self.add_workspace(workspace_id=workspace_id)
         self.faults = Faults()
         self.requests: list[RequestRecord] = []
         self.callbacks: list[CallbackRecord] = []
@@ -211,9 +222,17 @@ class FakeAstria:
                                      after_commit=after_commit))
 
     def slow(self, path_prefix: str, seconds: float, count: int | None = 1, *,
-             method: str | None = None) -> Fault:
-        """Delay matching requests by ``seconds`` of real time before serving them."""
-        return self.faults.add(Fault("slow", path_prefix, count, method, seconds=seconds))
+             method: str | None = None, after_commit: bool = False) -> Fault:
+        """Delay matching requests by ``seconds`` of real time.
+
+        By default the request waits before it is served, so a client that times
+        out leaves nothing behind.  ``after_commit=True`` serves it at once (the
+        create is stored, the request logged) and holds the answer instead: a
+        client timeout then is the "timed out after the server committed" case
+        that must never be re-sent blindly (API notes §13, 504).
+        """
+        return self.faults.add(Fault("slow", path_prefix, count, method, seconds=seconds,
+                                     after_commit=after_commit))
 
     def malformed(self, path_prefix: str, count: int | None = 1, *, after_commit: bool = False,
                   method: str | None = None, body: str | None = None) -> Fault:
@@ -283,7 +302,16 @@ class FakeAstria:
     # ---- seeding ----
 
     def _ctx(self, workspace: str | None) -> Ctx:
+        if workspace not in (None, "all") and str(workspace) not in self.store.workspaces:
+            # Seeding into a workspace creates it (a header never does; see the class doc).
+            self.add_workspace(workspace_id=int(str(workspace)))
         return Ctx(self.store, "SEED", "", (), now=self.clock.now(), workspace=workspace)
+
+    def add_workspace(self, title: str | None = None, *,
+                      workspace_id: int | None = None) -> dict[str, Any]:
+        """Create a workspace without HTTP (``workspace_id`` picks its id); returns its JSON."""
+        title = title or f"Workspace {workspace_id or len(self.store.workspaces) + 1}"
+        return add_workspace(self.store, self.clock.now(), title, workspace_id)
 
     def add_tune(self, *, title: str | None = None, name: str = "man", branch: str = "flux1",
                  trained: bool = True, workspace: str | None = None,
@@ -305,8 +333,10 @@ class FakeAstria:
         Routed like a ``prompts_attributes`` entry: a LoRA/FaceID tune's prompt runs
         on its base model with the ``<lora:id:1>``/``<faceid:id:1>`` token prepended.
         Validation is the same as POST (HttpError on a bad value).  ``workspace``
-        defaults to the tune's.
+        defaults to the tune's.  ``is_api=False`` seeds a prompt made in the web app
+        (left out by the ``is_api=true`` list filter).
         """
+        is_api = bool(attrs.pop("is_api", True))
         tune = self.store.tunes[tune_id]
         ctx = self._ctx(workspace)
         if tune.gallery:
@@ -314,5 +344,6 @@ class FakeAstria:
             prompt_id = prompt.id
         else:
             prompt_id = run_on_tune(ctx, tune, {"text": text, **attrs}, workspace)
+        self.store.prompts[prompt_id].is_api = is_api
         self._kick()
         return self.prompt(prompt_id)

@@ -10,7 +10,13 @@ FaultKind = Literal["fail", "reset", "slow", "malformed"]
 
 
 def normalize(path: str) -> str:
-    """Strip the optional ``.json`` suffix (§1.1) so rules and counts see one path."""
+    """Strip a trailing slash and the optional ``.json`` suffix (API notes §1.1).
+
+    Rails routes accept both (``/tunes/``, ``/prompts/1.json``), so rules, counts
+    and routing all see one path.
+    """
+    if len(path) > 1 and path.endswith("/"):
+        path = path.rstrip("/") or "/"
     return path[: -len(".json")] if path.endswith(".json") else path
 
 
@@ -35,6 +41,14 @@ class Fault:
         return normalize(path).startswith(normalize(self.prefix))
 
 
+@dataclass
+class Delays:
+    """Seconds to hold a request before serving it and to hold its answer after."""
+
+    before: float = 0.0
+    after: float = 0.0
+
+
 class Faults:
     """Armed faults, consumed in the order they were added."""
 
@@ -49,15 +63,18 @@ class Faults:
         self.rules.append(fault)
         return fault
 
-    def take(self, method: str, path: str) -> tuple[float, Fault | None]:
-        """Consume matching rules: total delay from ``slow`` plus the first terminal fault."""
-        delay = 0.0
+    def take(self, method: str, path: str) -> tuple[Delays, Fault | None]:
+        """Consume matching rules: the ``slow`` delays plus the first terminal fault."""
+        delay = Delays()
         terminal: Fault | None = None
         for rule in list(self.rules):
             if not rule.matches(method, path):
                 continue
             if rule.kind == "slow":
-                delay += rule.seconds
+                if rule.after_commit:
+                    delay.after += rule.seconds
+                else:
+                    delay.before += rule.seconds
             elif terminal is None:
                 terminal = rule
             else:

@@ -1,83 +1,15 @@
-"""Account, workspace, model-catalogue, image and direct-upload routes (§10, §4 images)."""
+"""Image and direct-upload routes (API notes §4 images)."""
 
 from __future__ import annotations
 
 import re
 import secrets
-from typing import Any
 
 from ._png import png_of_size
 from ._render import iso
-from ._seed import CLI_MODELS
-from ._wire import Ctx, Reply, not_found, unprocessable
+from ._wire import Ctx, Reply, not_found
 
 _COVER = re.compile(r"^pack-\d+-cover$")
-
-
-def get_user(ctx: Ctx) -> Reply:
-    """GET /users: the account behind the key (§10.1); the balance follows spending."""
-    store = ctx.store
-    return Reply(200, {
-        "id": store.config.user_id, "name": "Fake Astria User", "email": "fake@example.com",
-        "usd_balance_mc": store.balance_mc, "auto_extend_tunes": False, "top_off_amount": None,
-        "purchased_plugin_at": None,
-    })
-
-
-def cli_models(ctx: Ctx) -> Reply:
-    """GET /cli/models: the unauthenticated catalogue Astria's CLI reads (§10.6)."""
-    return Reply(200, {"default": "gemini", "default_video_model": None, "models": CLI_MODELS,
-                       "video_models": {}, "cache_ttl": 86400})
-
-
-def _workspace(ctx: Ctx, workspace_id: str) -> dict[str, Any]:
-    found = ctx.store.workspaces.get(workspace_id)
-    if found is None:
-        raise not_found()
-    return found
-
-
-def list_workspaces(ctx: Ctx) -> Reply:
-    """GET /workspaces: those created here plus any id seen in X-Workspace-Id."""
-    return Reply(200, list(ctx.store.workspaces.values()))
-
-
-def post_workspace(ctx: Ctx) -> Reply:
-    """POST /workspaces ``{"workspace": {"title"}}``."""
-    attrs = ctx.root("workspace")
-    title = str(attrs.get("title") or "").strip()
-    if not title:
-        raise unprocessable("Title can't be blank")
-    workspace_id = str(9000 + len(ctx.store.workspaces) + 1)
-    return Reply(201, remember_workspace(ctx, workspace_id, title))
-
-
-def remember_workspace(ctx: Ctx, workspace_id: str, title: str | None = None) -> dict[str, Any]:
-    """Record a workspace the first time it is named."""
-    workspaces = ctx.store.workspaces
-    if workspace_id not in workspaces:
-        slug = re.sub(r"[^a-z0-9]+", "-", (title or workspace_id).lower()).strip("-")
-        workspaces[workspace_id] = {
-            "id": int(workspace_id) if workspace_id.isdigit() else workspace_id,
-            "title": title or f"Workspace {workspace_id}", "slug": slug, "brief": None,
-            "landing_page_html": None, "created_at": iso(ctx.now),
-        }
-    return workspaces[workspace_id]
-
-
-def get_workspace(ctx: Ctx) -> Reply:
-    """GET /workspaces/:id."""
-    return Reply(200, _workspace(ctx, ctx.params[0]))
-
-
-def patch_workspace(ctx: Ctx) -> Reply:
-    """PATCH /workspaces/:id (title, brief, landing_page_html)."""
-    found = _workspace(ctx, ctx.params[0])
-    changes = ctx.root("workspace")
-    for key in ("title", "brief", "landing_page_html"):
-        if key in changes:
-            found[key] = changes[key]
-    return Reply(200, found)
 
 
 def get_image(ctx: Ctx) -> Reply:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from ._account import workspace_missing
 from ._rails import UploadedFile
 from ._render import PROMPT_DEFAULTS, prompt_json
 from ._seed import FOUR_IMAGE_MODELS
@@ -83,6 +85,8 @@ def create_prompt(
     attrs["num_images"] = num_images
     if attrs.get("workspace_id") is not None:
         workspace = str(attrs["workspace_id"])
+        if workspace not in store.workspaces:  # billed in that workspace: it must exist (§1.3)
+            raise workspace_missing()
     prompt = PromptRec(
         id=prompt_id, tune_id=tune.id, attrs=attrs, workspace=workspace, created=ctx.now,
         deps=deps, refs=refs, user_error=store.config.fail_rule(dict(attrs)),
@@ -102,7 +106,8 @@ def _tune(ctx: Ctx, tune_id: str) -> TuneRec:
     return tune
 
 
-def _prompt(ctx: Ctx, prompt_id: str, tune_id: str | None = None) -> PromptRec:
+def find_prompt(ctx: Ctx, prompt_id: str, tune_id: str | None = None) -> PromptRec:
+    """The prompt, or 404 (also when the nested URL names another tune)."""
     prompt = ctx.store.prompts.get(int(prompt_id))
     # The nested form needs the tune the prompt was posted to (§5.2, §13 404).
     if prompt is None or (tune_id is not None and prompt.tune_id != int(tune_id)):
@@ -146,11 +151,25 @@ def _list(ctx: Ctx, tune_id: int | None) -> Reply:
             values = {**prompt.attrs, "tune_id": prompt.tune_id, "user_id": store.config.user_id}
             if any(str(values.get(key)) != value for key, value in wanted.items()):
                 return False
-        return text in str(prompt.attrs.get("text") or "").lower()
+        return text in str(prompt.attrs.get("text") or "").lower() and all(
+            test(prompt) for test in flags)
 
+    flags = [test for name, test in _flag_filters(ctx).items() if ctx.flag(name)]
     chosen = page((p for p in store.newest_first() if keep(p)),
                   before_id=before_id, offset=offset, limit=limit)
-    return Reply(200, [prompt_json(store, p, ctx.now) for p in chosen])
+    expand = ctx.expand()
+    return Reply(200, [prompt_json(store, p, ctx.now, expand) for p in chosen])
+
+
+def _flag_filters(ctx: Ctx) -> dict[str, Callable[[PromptRec], bool]]:
+    """``liked``/``today``/``is_video``/``is_api`` = true narrow a list (§5.3)."""
+    midnight = ctx.now - ctx.now % 86400.0  # today in UTC, by the fake's clock
+    return {
+        "liked": lambda p: p.liked,
+        "today": lambda p: p.created >= midnight,
+        "is_video": lambda p: bool(p.attrs.get("video_model")),
+        "is_api": lambda p: p.is_api,
+    }
 
 
 def list_tune_prompts(ctx: Ctx) -> Reply:
@@ -166,28 +185,15 @@ def list_prompts(ctx: Ctx) -> Reply:
 def get_prompt(ctx: Ctx) -> Reply:
     """GET /prompts/:id and GET /tunes/:tune_id/prompts/:id."""
     tune_id, prompt_id = (None, ctx.params[0]) if len(ctx.params) == 1 else ctx.params
-    return Reply(200, prompt_json(ctx.store, _prompt(ctx, prompt_id, tune_id), ctx.now))
-
-
-def patch_prompt(ctx: Ctx) -> Reply:
-    """PATCH a prompt's pack / workspace assignment (§5.4)."""
-    tune_id, prompt_id = (None, ctx.params[0]) if len(ctx.params) == 1 else ctx.params
-    prompt = _prompt(ctx, prompt_id, tune_id)
-    changes = cast(ctx.root("prompt"))
-    for key in ("pack_id", "base_pack_id", "orig_prompt_id", "order_id"):
-        if key in changes:
-            prompt.attrs[key] = changes[key]
-    if changes.get("workspace_id") is not None:
-        prompt.workspace = str(changes["workspace_id"])
-    prompt.updated = ctx.now
-    return Reply(200, prompt_json(ctx.store, prompt, ctx.now))
+    prompt = find_prompt(ctx, prompt_id, tune_id)
+    return Reply(200, prompt_json(ctx.store, prompt, ctx.now, ctx.expand()))
 
 
 def delete_prompt(ctx: Ctx) -> Reply:
     """DELETE: 200 + message on /prompts/:id, 204 on the nested form (§5.6)."""
     if len(ctx.params) == 1:
-        ctx.store.delete_prompt(_prompt(ctx, ctx.params[0]).id)
+        ctx.store.delete_prompt(find_prompt(ctx, ctx.params[0]).id)
         return Reply(200, {"message": "Prompt successfully deleted"})
-    ctx.store.delete_prompt(_prompt(ctx, ctx.params[1], ctx.params[0]).id)
+    ctx.store.delete_prompt(find_prompt(ctx, ctx.params[1], ctx.params[0]).id)
     return empty(204)
 

@@ -84,8 +84,12 @@ def ref_json(store: Store, tune_id: int) -> dict[str, Any]:
     return {"id": tune_id, **{key: tune.attrs.get(key) for key in keys}}
 
 
-def prompt_json(store: Store, prompt: PromptRec, now: float) -> dict[str, Any]:
-    """The prompt object at time ``now``: images and trained_at appear when it finishes."""
+def prompt_json(store: Store, prompt: PromptRec, now: float,
+                expand: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The prompt object at time ``now``: images and trained_at appear when it finishes.
+
+    ``expand=("debug_images",)`` adds the intermediate images (API notes §4, §5.2).
+    """
     start = store.prompt_start(prompt)
     done = store.prompt_done(prompt)
     finished = done is not None and done <= now
@@ -114,7 +118,13 @@ def prompt_json(store: Store, prompt: PromptRec, now: float) -> dict[str, Any]:
                           else prompt.updated),
         "cost_mc": prompt.cost_mc,
         "tunes": [ref_json(store, tune_id) for tune_id in prompt.refs],
-        "liked": False,
-        "prompt_likes_count": 0,
+        "is_api": prompt.is_api,
+        "liked": prompt.liked,
+        "prompt_likes_count": int(prompt.liked),
     })
+    if "debug_images" in expand:
+        # The stages before the final pass; the fake's are the result images themselves.
+        body["debug_images"] = list(images)
+        body["debug_filenames"] = [f"{i:02d}-base.png" for i in range(len(images))]
+        body["debug_content_types"] = ["image/png"] * len(images)
     return body

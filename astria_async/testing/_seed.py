@@ -14,6 +14,7 @@ GEMINI = 3159068
 GEMINI_PRO = 3618064
 SEEDREAM_45 = 3691308
 GPT_IMAGE_2 = 4665564
+WAN_27 = 4711047  # an id of the fake's own (the real one is not public)
 
 # (id, title, branch, model_type)
 GALLERY_TUNES: tuple[tuple[int, str, str, str | None], ...] = (
@@ -26,18 +27,12 @@ GALLERY_TUNES: tuple[tuple[int, str, str, str | None], ...] = (
     (GEMINI_PRO, "Gemini (Nano Banana Pro)", "partner-1", None),
     (SEEDREAM_45, "Seedream 4.5", "partner-1", None),
     (GPT_IMAGE_2, "GPT Image 2", "partner-1", None),
+    (WAN_27, "Wan 2.7", "partner-1", None),
 )
 # Seedream takes 1–4 images per prompt (§7).
-FOUR_IMAGE_MODELS = frozenset({3225353, SEEDREAM_45})
+FOUR_IMAGE_MODELS = frozenset({3225353, SEEDREAM_45, WAN_27})
 # Training defaults per branch (§3.4): which gallery tune a LoRA/FaceID runs on.
 DEFAULT_BASE = {"flux1": FLUX_DEV, "sdxl1": SDXL_BASE, "sd15": SD15_RV51, "fast": FLUX_DEV}
-
-CLI_MODELS = {
-    "gemini": {"tune_id": GEMINI_PRO, "resolutions": ["1K", "2K", "4K"]},
-    "seedream": {"tune_id": SEEDREAM_45, "resolutions": []},
-    "gpt-image-2": {"tune_id": GPT_IMAGE_2, "resolutions": ["1K", "2K"]},
-}
-
 
 @dataclass(frozen=True)
 class Template:
@@ -64,6 +59,7 @@ class Pack:
     preset: str | None = None
     multiplier: float = 1.0
     token: str = "ohwx"
+    public: bool = True  # seeded packs are public; POST /packs makes private ones
 
 
 PACKS: tuple[Pack, ...] = (

@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from . import _misc, _packs, _prompts, _tunes
+from . import _account, _gallery, _misc, _packs, _prompt_actions, _prompts, _tunes
 from ._faults import Fault, Faults, RequestRecord, normalize
 from ._rails import ParamError, UploadedFile, parse_pairs
 from ._store import Store
@@ -31,16 +31,23 @@ _TOKEN = r"([A-Za-z0-9_-]+)"
 
 @dataclass(frozen=True)
 class Route:
-    """One endpoint; ``auth=False`` for public image URLs and the CLI model catalogue."""
+    """One endpoint.
+
+    ``auth=False`` for public image URLs, the feed and the CLI model catalogue;
+    ``scoped=False`` for account routes, which ignore ``X-Workspace-Id`` (the
+    official CLI never sends it to them, API notes §1.3).
+    """
 
     method: str
     pattern: re.Pattern[str]
     handler: Handler
     auth: bool = True
+    scoped: bool = True
 
 
-def _route(method: str, path: str, handler: Handler, *, auth: bool = True) -> Route:
-    return Route(method, re.compile(f"^{path}$"), handler, auth)
+def _route(method: str, path: str, handler: Handler, *, auth: bool = True,
+           scoped: bool = True) -> Route:
+    return Route(method, re.compile(f"^{path}$"), handler, auth, scoped)
 
 
 ROUTES: tuple[Route, ...] = (
@@ -53,28 +60,35 @@ ROUTES: tuple[Route, ...] = (
     _route("GET", f"/tunes/{_ID}/prompts", _prompts.list_tune_prompts),
     _route("POST", f"/tunes/{_ID}/prompts", _prompts.post_tune_prompts),
     _route("GET", f"/tunes/{_ID}/prompts/{_ID}", _prompts.get_prompt),
-    _route("PATCH", f"/tunes/{_ID}/prompts/{_ID}", _prompts.patch_prompt),
+    _route("PATCH", f"/tunes/{_ID}/prompts/{_ID}", _prompt_actions.patch_prompt),
     _route("DELETE", f"/tunes/{_ID}/prompts/{_ID}", _prompts.delete_prompt),
     _route("GET", "/prompts", _prompts.list_prompts),
     _route("POST", "/prompts", _prompts.post_prompts),
     _route("GET", f"/prompts/{_ID}", _prompts.get_prompt),
-    _route("PATCH", f"/prompts/{_ID}", _prompts.patch_prompt),
+    _route("PATCH", f"/prompts/{_ID}", _prompt_actions.patch_prompt),
+    _route("POST", f"/prompts/{_ID}/duplicate", _prompt_actions.duplicate_prompt),
+    _route("POST", f"/prompts/{_ID}/likes?", _prompt_actions.like_prompt),
+    _route("DELETE", f"/prompts/{_ID}/likes?", _prompt_actions.unlike_prompt),
     _route("DELETE", f"/prompts/{_ID}", _prompts.delete_prompt),
     _route("GET", "/gallery/tunes", _tunes.list_gallery_tunes),
     _route("GET", "/packs", _packs.list_packs),
+    _route("POST", "/packs", _packs.post_pack),
     _route("GET", "/gallery/packs", _packs.list_gallery_packs),
     _route("GET", f"/p/{_KEY}", _packs.get_pack),
     _route("POST", f"/p/{_KEY}/tunes", _packs.run_pack),
-    _route("GET", "/users", _misc.get_user),
-    _route("GET", "/cli/models", _misc.cli_models, auth=False),
-    _route("GET", "/workspaces", _misc.list_workspaces),
-    _route("POST", "/workspaces", _misc.post_workspace),
-    _route("GET", f"/workspaces/{_KEY}", _misc.get_workspace),
-    _route("PATCH", f"/workspaces/{_KEY}", _misc.patch_workspace),
+    _route("GET", "/gallery", _gallery.gallery_feed, auth=False, scoped=False),
+    _route("POST", "/images/inspect", _gallery.inspect_image, scoped=False),
+    _route("GET", "/users", _account.get_user, scoped=False),
+    _route("GET", "/cli/models", _account.cli_models, auth=False, scoped=False),
+    _route("GET", "/workspaces", _account.list_workspaces, scoped=False),
+    _route("POST", "/workspaces", _account.post_workspace, scoped=False),
+    _route("GET", f"/workspaces/{_KEY}", _account.get_workspace, scoped=False),
+    _route("PATCH", f"/workspaces/{_KEY}", _account.patch_workspace, scoped=False),
     # Result and upload URLs are public, like mp.astria.ai links (§4 images).
-    _route("GET", f"/mp/{_TOKEN}(?:/mock)?", _misc.get_image, auth=False),
-    _route("POST", "/api/direct_uploads", _misc.post_direct_upload),
-    _route("PUT", f"/rails/active_storage/disk/{_TOKEN}", _misc.put_direct_upload, auth=False),
+    _route("GET", f"/mp/{_TOKEN}(?:/mock)?", _misc.get_image, auth=False, scoped=False),
+    _route("POST", "/api/direct_uploads", _misc.post_direct_upload, scoped=False),
+    _route("PUT", f"/rails/active_storage/disk/{_TOKEN}", _misc.put_direct_upload, auth=False,
+           scoped=False),
 )
 
 
@@ -161,8 +175,8 @@ class Dispatcher:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """Apply faults, serve the route, log the outcome."""
         delay, fault = self.faults.take(request.method, request.path)
-        if delay:
-            await asyncio.sleep(delay)  # real latency: this models a slow network/gateway
+        if delay.before:
+            await asyncio.sleep(delay.before)  # real latency: a slow network/gateway
         response: web.Response | None
         if fault is not None and not fault.after_commit:
             response = _fault_response(fault)
@@ -170,6 +184,14 @@ class Dispatcher:
             response = await self._serve(request)
             if fault is not None:  # the work was committed, but the answer is lost (§13 504)
                 response = _fault_response(fault)
+        self._log(request, response, fault)
+        if delay.after:
+            # Committed, answer held back: a client timeout now is "timeout after commit".
+            await asyncio.sleep(delay.after)
+        return self._finish(request, response)
+
+    def _log(self, request: web.Request, response: web.Response | None,
+             fault: Fault | None) -> None:
         self.log.append(RequestRecord(
             method=request.method, path=request.path, query=dict(request.query),
             status=None if response is None else response.status,
@@ -178,6 +200,9 @@ class Dispatcher:
         ))
         if request.method not in ("GET", "HEAD"):
             self.on_request()  # a write may have scheduled a callback: wake the ticker
+
+    @staticmethod
+    def _finish(request: web.Request, response: web.Response | None) -> web.StreamResponse:
         if response is None:
             if request.transport is not None:
                 request.transport.abort()
@@ -188,7 +213,7 @@ class Dispatcher:
         header = request.headers.get("Authorization", "")
         return hmac.compare_digest(header.encode(), f"Bearer {self.api_key}".encode())
 
-    async def _serve(self, request: web.Request) -> web.Response:
+    async def _serve(self, request: web.Request) -> web.Response | None:
         path = normalize(request.path)
         route, params = match(request.method, path)
         if route is None:
@@ -203,13 +228,18 @@ class Dispatcher:
             ctx.query = parse_pairs(request.query.items())
             if request.method in ("POST", "PATCH", "PUT"):
                 ctx.body, ctx.raw = await _body(request)
-            if ctx.workspace not in (None, "all"):
-                _misc.remember_workspace(ctx, str(ctx.workspace))
+            if not route.scoped:
+                ctx.workspace = None
+            elif ctx.workspace not in (None, "all") and ctx.workspace not in self.store.workspaces:
+                # Astria does not create workspaces from a header: an unknown id is refused.
+                raise _account.workspace_missing()
             reply = route.handler(ctx)
         except HttpError as exc:
             reply = Reply(exc.status, exc.body)
         except ParamError as exc:
             reply = Reply(400, {"error": str(exc)})
+        except ConnectionResetError:  # the client left before its body arrived: nothing done
+            return None
         except Exception as exc:  # a fake bug: answer 500 and keep it for the test to see
             logger.exception("FakeAstria failed on %s %s", request.method, request.path)
             self.errors.append(exc)

@@ -72,6 +72,8 @@ class PromptRec:
     cost_mc: int
     mock: bool = False
     updated: float = 0.0
+    liked: bool = False
+    is_api: bool = True  # False for prompts seeded as if made in the web app
 
 
 @dataclass
@@ -110,7 +112,8 @@ class Store:
         self.workspaces: dict[str, dict[str, Any]] = {}
         self.packs: dict[int, Pack] = {p.id: p for p in PACKS}
         self.balance_mc = config.balance_mc
-        self._next = {"tune": 1_000_001, "prompt": 20_000_001, "order": 700_001, "group": 1}
+        self._next = {"tune": 1_000_001, "prompt": 20_000_001, "order": 700_001, "group": 1,
+                      "workspace": 9001, "pack": 300}
         for tune_id, title, branch, model_type in GALLERY_TUNES:
             attrs = {"title": title, "name": None, "branch": branch, "model_type": model_type,
                      "token": None}

@@ -68,6 +68,16 @@ class Ctx:
             raise HttpError(400, {"error": f"param is missing or the value is empty: {key}"})
         return value
 
+    def expand(self) -> tuple[str, ...]:
+        """``expand[]=debug_images`` (also a bare ``expand=``), as a tuple of names."""
+        value = self.query.get("expand")
+        items = value if isinstance(value, list) else [] if value in (None, "") else [value]
+        return tuple(str(item) for item in items)
+
+    def flag(self, key: str) -> bool:
+        """A ``key=true`` query filter (``1`` and ``yes`` too, as Rails casts booleans)."""
+        return str(self.query.get(key, "")).strip().lower() in ("true", "1", "yes", "t", "on")
+
     def int_param(self, key: str) -> int | None:
         """An integer query parameter, or None when absent or not a number."""
         value = self.query.get(key)
