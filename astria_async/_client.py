@@ -26,7 +26,17 @@ from ._retry import RetryPolicy
 from .callbacks import callback_url
 from .download import Downloader
 from .models import ModelCatalog, Prompt, Tune
-from .resources import ApiSource, Packs, Prompts, Services, Tunes, Users, Workspaces
+from .resources import (
+    ApiSource,
+    Gallery,
+    Images,
+    Packs,
+    Prompts,
+    Services,
+    Tunes,
+    Users,
+    Workspaces,
+)
 from .resources._base import ident
 from .waiting.board import Board
 from .waiting.fairuse import DEFAULT_FAIR_USE, FairUse, FairUsePolicy
@@ -135,6 +145,8 @@ class AstriaClient:
         self.packs = Packs(services)
         self.users = Users(services)
         self.workspaces = Workspaces(services)
+        self.images = Images(services)
+        self.gallery = Gallery(services)
 
     async def models(self, *, refresh: bool = False) -> ModelCatalog:
         """The model catalogue (`GET /cli/models`, API notes §10.6): named image models

@@ -34,6 +34,8 @@ BOARD_SHARE = 4
 # "use before_id" (API notes §3.1, §5.3).
 PAGE_LIMIT = 120
 MAX_TUNE_OFFSET = 200
+# API notes §3.2: the gallery tune list takes larger pages (Astria's CLI asks for 200).
+GALLERY_PAGE_LIMIT = 200
 MAX_PROMPT_OFFSET = 10_000
 
 # --- waits (see WaitPolicy for why these numbers) ---------------------------------------------

@@ -264,7 +264,12 @@ def unwrap(data: Any, key: str) -> Any:
 
 def structure(data: Any, cls: type[T], client: Binding | None = None) -> T:
     """Structure one payload (flat or wrapped under its resource name) into `cls`."""
-    return _structure_one(unwrap(data, _WRAP_KEYS[cls]), cls, client)
+    data = unwrap(data, _WRAP_KEYS[cls])
+    obj = _structure_one(data, cls, client)
+    if isinstance(obj, Tune) and not obj.orig_images and data.get("images"):
+        # Older answers name the training images `images` (API notes §2); `raw` stays as sent.
+        obj = attrs.evolve(obj, orig_images=_urls(data["images"]))
+    return obj
 
 
 P = TypeVar("P")

@@ -101,6 +101,8 @@ class Tune:
     auto_extend: bool | None = None
     preset: str | None = None
     prompts: tuple[Prompt, ...] = ()
+    base_pack_id: int | None = None
+    prompts_callback: str | None = attrs.field(default=None, repr=_redacted)
     raw: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False, hash=False)
     _client: Binding | None = attrs.field(default=None, eq=False, repr=False, hash=False)
 
@@ -257,6 +259,10 @@ class Pack:
     costs: Mapping[str, Any] | None = None
     cost_mc_hash: Mapping[str, Any] | None = None
     prompts_per_class: Mapping[str, Any] | None = None
+    logo: str | None = None
+    multiplier_api: float | None = None
+    # API notes §8.2: the pack's template prompts (`id`, `cost_mc`, ...).
+    template_prompts: tuple[Mapping[str, Any], ...] = ()
     raw: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False, hash=False)
 
     @classmethod
@@ -351,3 +357,51 @@ class ModelCatalog:
         """The tune id of a model name (case-insensitive), or None if the catalogue lacks it."""
         found = self.models.get(name) or self.models.get(name.strip().lower())
         return found.tune_id if found else None
+
+
+# The described attributes of an inspection (API notes §9), in Astria's order.
+INSPECTED = ("body_type", "ethnicity", "age", "glasses", "eye_color", "hair_color",
+             "hair_length", "hair_style", "facial_hair", "is_bald", "headcover")
+
+
+@attrs.frozen(kw_only=True)
+class ImageInspection:
+    """What `POST /images/inspect` saw in a picture (API notes §9).
+
+    String attributes are None when Astria answered "NONE" or ""; `characteristics()` gives
+    the ones present, ready for a tune's `characteristics`.
+    """
+
+    name: str | None = None
+    body_type: str | None = None
+    ethnicity: str | None = None
+    age: str | None = None
+    glasses: str | None = None
+    eye_color: str | None = None
+    hair_color: str | None = None
+    hair_length: str | None = None
+    hair_style: str | None = None
+    facial_hair: str | None = None
+    is_bald: str | None = None
+    headcover: str | None = None
+    funny_face: bool | None = None
+    wearing_sunglasses: bool | None = None
+    wearing_hat: bool | None = None
+    blurry: bool | None = None
+    includes_multiple_people: bool | None = None
+    full_body_image_or_longshot: bool | None = None
+    selfie: bool | None = None
+    low_resolution: bool | None = None
+    low_quality: bool | None = None
+    raw: Mapping[str, Any] = _raw()
+
+    def characteristics(self) -> dict[str, str]:
+        """The string attributes that were seen (not "NONE"), `name` left out."""
+        return {key: value for key in INSPECTED if (value := getattr(self, key)) is not None}
+
+    @property
+    def usable(self) -> bool:
+        """False when the picture is a poor training image: blurry, several people, low
+        resolution or quality, sunglasses or a funny face."""
+        return not any((self.blurry, self.includes_multiple_people, self.low_resolution,
+                        self.low_quality, self.wearing_sunglasses, self.funny_face))

@@ -32,8 +32,8 @@ from ._validators import (
 )
 from .errors import InvalidParamsError
 
-__all__ = ["FileInput", "PackTuneParams", "PromptParams", "PromptUpdateParams", "TuneParams",
-           "WorkspaceParams", "url", "validate_update"]
+__all__ = ["FileInput", "InspectParams", "PackParams", "PackTuneParams", "PromptParams",
+           "PromptUpdateParams", "TuneParams", "WorkspaceParams", "url", "validate_update"]
 
 FileInput: TypeAlias = os.PathLike[str] | str | bytes | typing.BinaryIO
 
@@ -269,6 +269,9 @@ class TuneParams(_TuneCommon):
     face_crop: bool | None = param(boolean)
     training_face_correct: bool | None = param(boolean)
     auto_extend: bool | None = param(boolean)
+    # API notes §3.4: pack provenance, and one call with every prompt once all are done.
+    base_pack_id: int | None = param(positive)
+    prompts_callback: str | None = param(url)
     prompts: Sequence[PromptParams] = attrs.field(default=())
     extra: Mapping[str, Any] = attrs.field(factory=dict)
 
@@ -349,6 +352,36 @@ class WorkspaceParams:
         out = _check(checks(WorkspaceParams), _values(self), required=("title",) if create else ())
         if not out:
             fail("workspace", "give at least one of title, brief, landing_page_html")
+        return out
+
+
+@attrs.frozen(kw_only=True)
+class PackParams:
+    """Fields of POST /packs (API notes §8.4): a new, empty pack on a base model."""
+
+    title: str = param(nonblank)
+    base_tune_id: int | str = param(tune_ref)
+    model_type: str | None = param(choice("lora|pti|faceid"))
+    subtitle: str | None = param(string)
+
+    def to_payload(self) -> dict[str, Any]:
+        """Validate, then the wire dict (a model name in base_tune_id is resolved later)."""
+        return _check(checks(PackParams), _values(self), required=("title", "base_tune_id"))
+
+
+@attrs.frozen(kw_only=True)
+class InspectParams:
+    """Fields of POST /images/inspect (API notes §9): the class name and one image."""
+
+    name: str = param(nonblank)
+    file: FileInput | None = param(file_input("file_url"))
+    file_url: str | None = param(url)
+
+    def to_payload(self) -> dict[str, Any]:
+        """Validate, then the wire dict: exactly one of file and file_url."""
+        out = _check(checks(InspectParams), _values(self), required=("name",))
+        if ("file" in out) == ("file_url" in out):
+            fail("file", "give one image: file (a path, bytes or binary file) or file_url")
         return out
 
 

@@ -95,3 +95,22 @@ async def test_update_end_to_end(fake: FakeAstria, fake_client: AstriaClient) ->
     prompt = await fake_client.prompts.update(made["id"], base_pack_id=260)
     assert prompt.base_pack_id == 260
     assert (await fake_client.prompts.get(made["id"])).base_pack_id == 260
+
+
+async def test_duplicate_like_and_expand_end_to_end(fake: FakeAstria,
+                                                    fake_client: AstriaClient) -> None:
+    tune = fake.add_tune(branch="fast")
+    made = fake.add_prompt(tune["id"], "ohwx man", num_images=2)
+    await fake.advance(3600)
+    copy = await fake_client.prompts.duplicate(made["id"], image_index=1, num_images=1,
+                                               video_model="kling", video_prompt="he waves")
+    assert copy.id != made["id"] and copy.orig_prompt_id == made["id"]
+    assert copy.video_model == "kling"
+    await fake_client.prompts.like(made["id"])
+    liked = await fake_client.prompts.list(liked=True)
+    assert [p.id for p in liked] == [made["id"]] and liked[0].liked is True
+    await fake_client.prompts.unlike(made["id"])
+    assert await fake_client.prompts.list(liked=True) == []
+    got = await fake_client.prompts.get(made["id"], expand=["debug_images"])
+    assert got.debug_images
+    assert not (await fake_client.prompts.get(made["id"])).debug_images

@@ -136,11 +136,12 @@ def query(**params: Any) -> list[tuple[str, str]]:
     return pairs
 
 
-def check_page(limit: int | None, offset: int | None, max_offset: int) -> None:
+def check_page(limit: int | None, offset: int | None, max_offset: int,
+               max_limit: int = PAGE_LIMIT) -> None:
     """Refuse page sizes and offsets the server would reject, before sending."""
-    if limit is not None and (isinstance(limit, bool) or not 1 <= limit <= PAGE_LIMIT):
+    if limit is not None and (isinstance(limit, bool) or not 1 <= limit <= max_limit):
         raise InvalidParamsError(
-            "limit", f"must be an integer from 1 to {PAGE_LIMIT}, got {limit!r}")
+            "limit", f"must be an integer from 1 to {max_limit}, got {limit!r}")
     if offset is not None and (isinstance(offset, bool) or not 0 <= offset <= max_offset):
         raise InvalidParamsError(
             "offset", f"must be from 0 to {max_offset} (Astria answers 400 beyond it); "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
-from .._config import MAX_TUNE_OFFSET
+from .._config import GALLERY_PAGE_LIMIT, MAX_TUNE_OFFSET, PAGE_LIMIT
 from .._convert import structure
 from .._forms import Body
 from ..models import Tune
@@ -35,6 +35,8 @@ class Tunes(Resource):
         preset: str | None = None,
         characteristics: Mapping[str, str | int | float] | None = None,
         auto_extend: bool | None = None,
+        base_pack_id: int | None = None,
+        prompts_callback: str | None = None,
         prompts: Sequence[PromptParams] = (),
         extra: Mapping[str, Any] | None = None,
     ) -> Tune:
@@ -62,6 +64,7 @@ class Tunes(Resource):
             callback=callback, base_tune_id=base_tune_id, model_type=model_type, token=token,
             steps=steps, face_crop=face_crop, training_face_correct=training_face_correct,
             preset=preset, characteristics=characteristics, auto_extend=auto_extend,
+            base_pack_id=base_pack_id, prompts_callback=prompts_callback,
             prompts=tuple(prompts), extra=dict(extra or {}),
         )
         return await self.create_from(params)
@@ -141,7 +144,8 @@ class Tunes(Resource):
 
         `await` the result for one page; `async for` it to walk all pages with `before_id`.
         """
-        check_page(limit, offset, MAX_TUNE_OFFSET)
+        check_page(limit, offset, MAX_TUNE_OFFSET,
+                   GALLERY_PAGE_LIMIT if gallery else PAGE_LIMIT)
         names = [name] if isinstance(name, str) else list(name) if name else None
         params = {"title": title, "name": names, "model_type": model_type, "branch": branch,
                   "before_id": before_id, "limit": limit, "offset": offset, **(extra or {})}
