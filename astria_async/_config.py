@@ -170,3 +170,9 @@ MODEL_ENV_VARS = {"gemini": "GEMINI_TUNE_ID", "seedream": "SEEDREAM_TUNE_ID",
 BUILTIN_MODELS = {"gemini": 3618064, "seedream": 3691308, "gpt-image-2": 4665564}
 # Seconds the catalogue is kept when its answer names no `cache_ttl` (the CLI's default).
 MODELS_CACHE_TTL = 86400.0
+
+# API notes §1.5/§7: gallery models whose family rules are checked before sending.
+FLUX_TUNE_IDS = frozenset({1504944, 3063697})  # Flux1.dev, Krea Flux1.dev
+SEEDREAM_TUNE_IDS = frozenset({3225353, 3691308})  # Seedream 4.0, 4.5
+FLUX_MAX_CFG = 5  # Flux answers 422 "less than 5"
+SEEDREAM_MAX_IMAGES = 4

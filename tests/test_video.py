@@ -22,7 +22,8 @@ async def test_video_files_go_as_rails_multipart(server: Recorder, client: Astri
     frame = tmp_path / "first.png"
     frame.write_bytes(PNG)
     await client.prompts.create(
-        3618064, video_model="seedance2_pro", video_prompt="she turns", video_first_frame=frame,
+        3618064, video_model="kling_v3_motion", video_prompt="she turns",
+        video_first_frame=frame,
         video_last_frame=JPEG, input_video=io.BytesIO(MP4), audio_reference=b"ID3audio",
         generate_audio=True, video_duration=5)
     form = server.seen[0].form

@@ -11,6 +11,7 @@ import attrs
 
 from .._config import MAX_PROMPT_OFFSET
 from .._convert import structure
+from .._families import check_family
 from .._forms import Body
 from ..errors import PromptFailedError
 from ..models import Prompt, Tune, tune_refs
@@ -110,7 +111,9 @@ class Prompts(Resource):
             The new prompt (images arrive later: see `wait_images`).
 
         Raises:
-            InvalidParamsError: a parameter is invalid; nothing was sent.
+            InvalidParamsError: a parameter is invalid, or one the target model's family is
+                known to refuse (Flux: `negative_prompt`, `cfg_scale` >= 5; Seedream: more
+                than 4 images; Seedance 2: frames with reference media); nothing was sent.
             GatewayTimeoutError: Astria timed out and the prompt may exist; it was not re-sent
                 unless the client is `idempotent=True`.
         """
@@ -131,8 +134,12 @@ class Prompts(Resource):
         The fair-use guard (`client.fair_use`) checks it first: a cap it would cross raises
         `FairUseError` with nothing sent, and a full in-flight bound makes it wait for a place.
         """
-        body = Body("prompt", params.to_payload())
+        payload = params.to_payload()
         tid = await self._tune_id(tune_id)
+        check_family(payload, tune_id=tid,
+                     branch=tune_id.branch if isinstance(tune_id, Tune) else None,
+                     name=tune_id if isinstance(tune_id, str) else None)
+        body = Body("prompt", payload)
         guard = self._services.fair_use
         if isinstance(tune_id, Tune):
             guard.remember(tune_id)

@@ -7,6 +7,7 @@ from typing import Any
 
 from .._config import GALLERY_PAGE_LIMIT, MAX_TUNE_OFFSET, PAGE_LIMIT
 from .._convert import structure
+from .._families import check_family
 from .._forms import Body
 from ..models import Tune
 from ..params import FileInput, PromptParams, TuneParams, validate_update
@@ -75,6 +76,11 @@ class Tunes(Resource):
         if isinstance(payload.get("base_tune_id"), str):  # a model name: its tune id
             payload["base_tune_id"] = await self._tune_id(payload["base_tune_id"],
                                                           "base_tune_id")
+        # The tune's own prompts run on its base model: its family's rules apply to them.
+        for index, prompt in enumerate(payload.get("prompts_attributes", ())):
+            check_family(prompt, tune_id=payload.get("base_tune_id"), branch=params.branch,
+                         name=params.base_tune_id if isinstance(params.base_tune_id, str)
+                         else None, where=f"prompts[{index}].")
         body = Body("tune", payload)
         reply = await self._transport.request("POST", "/tunes", body=body)
         tune = self._seen(first_object(reply.data, "tune"))
