@@ -57,20 +57,26 @@ def tunes() -> None:
 @click.option("--limit", type=click.IntRange(1), default=20, show_default=True,
               help="How many tunes, newest first.")
 @click.option("--title", help="Only titles containing this text.")
+@click.option("--name", "names", multiple=True, help="Only this class (man, woman...; "
+              "repeatable).")
 @click.option("--branch", help="Only this branch (flux1, sd15, sdxl1, fast...).")
 @click.option("--model-type", help="Only this model type (lora, pti, faceid).")
+@click.option("--offset", type=click.IntRange(0), help="Skip this many first.")
 @click.option("--gallery", is_flag=True, help="Public gallery models instead of yours.")
 @json_option
 @click.pass_context
-def list_tunes(ctx: click.Context, limit: int, title: str | None, branch: str | None,
-               model_type: str | None, gallery: bool) -> None:
+def list_tunes(ctx: click.Context, limit: int, title: str | None, names: tuple[str, ...],
+               branch: str | None, model_type: str | None, offset: int | None,
+               gallery: bool) -> None:
     """List your tunes, newest first."""
     st = state(ctx)
 
     async def go(client: AstriaClient) -> list[Tune]:
         found: list[Tune] = []
-        async for tune in client.tunes.list(title=title, branch=branch, model_type=model_type,
-                                            gallery=gallery, limit=min(limit, 120)):
+        page = min(limit, 200 if gallery else 120)
+        async for tune in client.tunes.list(title=title, name=list(names) or None,
+                                            branch=branch, model_type=model_type,
+                                            offset=offset, gallery=gallery, limit=page):
             found.append(tune)
             if len(found) >= limit:
                 break
