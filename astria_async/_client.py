@@ -18,6 +18,8 @@ from ._config import (
     DEFAULT_CONNECTOR_LIMIT,
     DEFAULT_DOWNLOAD_CONCURRENCY,
     DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    PROMPT_IMAGELESS_GRACE,
     resolve,
 )
 from ._forms import Body
@@ -25,7 +27,7 @@ from ._http import Reply, Transport
 from ._retry import RetryPolicy
 from .callbacks import callback_url
 from .download import Downloader
-from .models import ModelCatalog, Prompt, Tune
+from .models import ModelCatalog, Prompt, Tune, imageless_failure
 from .resources import (
     ApiSource,
     Gallery,
@@ -67,6 +69,9 @@ class AstriaClient:
         connector_limit: size of the connection pool of the session this client creates.
         idempotent: declare that idempotency is on in your Astria account, so creates may be
             re-sent after a 5xx, a timeout or a 504 (API notes §14).
+        max_response_bytes: the largest answer body read (default 8 MiB, far above
+            Astria's largest answers); a larger one raises `APIResponseValidationError`
+            without being read into memory.
         wait: the `WaitPolicy` of every wait (tunes and prompts); `tune_wait` / `prompt_wait`
             override one kind. Defaults: `WaitPolicy.for_tunes()` / `WaitPolicy.for_prompts()`.
         fair_use: the `FairUsePolicy` checked before each prompt is sent; `None` turns the
@@ -79,7 +84,8 @@ class AstriaClient:
             survives a power loss or a kernel crash. Off by default: files are written to a
             temporary name and renamed when complete, so a file with its final name is whole
             even if the process dies; only the disk flush is skipped.
-        clock, sleep: the monotonic clock and the sleep of waits and retries (for tests).
+        clock: the monotonic clock of waits and retries (for tests).
+        sleep: the sleep of waits and retries (for tests).
 
     Raises:
         ConfigurationError: no API key, or a malformed setting.
@@ -97,6 +103,7 @@ class AstriaClient:
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         connector_limit: int = DEFAULT_CONNECTOR_LIMIT,
         idempotent: bool = False,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         wait: WaitPolicy | None = None,
         tune_wait: WaitPolicy | None = None,
         prompt_wait: WaitPolicy | None = None,
@@ -110,13 +117,17 @@ class AstriaClient:
         self._settings = resolve(
             api_key=api_key, base_url=base_url, workspace_id=workspace_id, timeout=timeout,
             retry=retry, max_concurrency=max_concurrency, connector_limit=connector_limit,
-            idempotent=idempotent,
+            idempotent=idempotent, max_response_bytes=max_response_bytes,
         )
         if callback_secret is not None and not callback_secret:
             raise ValueError("callback_secret must not be empty")
         self._callback_secret = callback_secret or secrets.token_urlsafe(32)
         now = clock or time.monotonic
-        pause = LocalPause(now)
+        # A 429 logs at WARNING only while some wait is paused by it (resolved at call time:
+        # the boards are built below).
+        pause = LocalPause(now, cap=self._settings.retry.retry_after_cap,
+                           busy=lambda: bool(self._tune_board.watched
+                                             or self._prompt_board.watched))
         self._transport = Transport(self._settings, session, sleep=sleep or asyncio.sleep,
                                     on_rate_limit=pause.rate_limited)
         sleep = self._transport.sleep
@@ -128,7 +139,8 @@ class AstriaClient:
             sleep=sleep, concurrency=share, pause=pause)
         self._prompt_board: Board[Prompt] = Board(
             "prompt", ApiSource(self._transport, Prompt, self), done=_finished, clock=now,
-            sleep=sleep, concurrency=share, pause=pause)
+            sleep=sleep, concurrency=share, pause=pause, settle=imageless_failure,
+            grace=PROMPT_IMAGELESS_GRACE)
         self._fair_use = FairUse(fair_use, self._prompt_board, wait=self._prompt_wait,
                                  count_prompts=self._charged_to)
         self._prompt_board.listeners.append(self._fair_use.finished)
@@ -240,13 +252,17 @@ class AstriaClient:
             else:
                 raise TypeError(f"feed() takes Tune and Prompt objects, got {type(item).__name__}")
 
-    def callback_url(self, base: str, **context: str | int) -> str:
-        """`base` with `context` and this client's secret in the query string.
+    def callback_url(self, base: str, *, secret_in_path: bool = False,
+                     **context: str | int) -> str:
+        """`base` with `context` in the query string and this client's secret.
 
         Pass the result as `callback=` on a create, and serve `base` with a
-        `CallbackReceiver(client)`; Astria sends the object there when it is done.
+        `CallbackReceiver(client)`; Astria sends the object there when it is done. The
+        secret goes in the `astria_secret` query parameter, or with `secret_in_path=True`
+        as a last path segment (for servers and tracers that record query strings).
         """
-        return callback_url(base, self._callback_secret, **context)
+        return callback_url(base, self._callback_secret, secret_in_path=secret_in_path,
+                            **context)
 
     def as_completed(self, prompts: Iterable[Prompt | int], *, timeout: float | None = None,
                      policy: WaitPolicy | None = None) -> AsyncIterator[Prompt]:

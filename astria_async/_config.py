@@ -25,6 +25,10 @@ DEFAULT_UPLOAD_TIMEOUT = 300.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_MAX_CONCURRENCY = 32
 DEFAULT_CONNECTOR_LIMIT = 64
+# The largest answer body the client reads. Astria's largest answers, lists of 120 prompts
+# with their image URLs, are a few hundred KB; a body past this is refused unread, so a hostile
+# or broken server cannot make the client hold hundreds of MB.
+DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 # Waits get a quarter of the concurrency limiter at most, so that however many are waiting,
 # the caller's own requests always find a free slot.
 BOARD_SHARE = 4
@@ -45,6 +49,9 @@ TUNE_WAIT_TIMEOUT = 7200.0
 PROMPT_WAIT_INTERVAL = 2.0
 PROMPT_WAIT_MAX_INTERVAL = 10.0
 PROMPT_WAIT_TIMEOUT = 900.0
+# A prompt with `trained_at` but no images and no user_error has failed (API notes §11), but
+# images may be attached a moment after `trained_at`: waits settle it after this long.
+PROMPT_IMAGELESS_GRACE = 5.0
 WAIT_MULTIPLIER = 1.5
 WAIT_JITTER = 0.1
 # With this many ids or fewer a board tick is single GETs: a list page costs one request too
@@ -74,6 +81,9 @@ DOWNLOAD_CONNECT_TIMEOUT = 10.0
 # No total timeout for an image (a 4K image or an mp4 may take a while), but a stalled
 # connection fails after a minute.
 DOWNLOAD_READ_TIMEOUT = 60.0
+
+# Callback bodies: a prompt is a few KB, a pack's array of prompts stays far below 1 MiB.
+CALLBACK_MAX_BYTES = 1024 * 1024
 
 # Precedence follows Astria's own tooling (API notes §1.4).
 API_KEY_VARS = ("ASTRIA_AUTH_TOKEN", "ASTRIA_API_KEY")
@@ -105,6 +115,7 @@ class Settings:
     max_concurrency: int
     connector_limit: int
     idempotent: bool
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
 
     def headers(self) -> dict[str, str]:
         """Headers sent on every request."""
@@ -128,6 +139,7 @@ def resolve(
     max_concurrency: int,
     connector_limit: int,
     idempotent: bool,
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     env: Mapping[str, str] | None = None,
 ) -> Settings:
     """Merge explicit arguments with the environment into `Settings`."""
@@ -149,6 +161,10 @@ def resolve(
         raise ConfigurationError(f"timeout must be > 0 seconds, got {timeout!r}")
     if max_concurrency < 1 or connector_limit < 1:
         raise ConfigurationError("max_concurrency and connector_limit must be >= 1")
+    if isinstance(max_response_bytes, bool) or not isinstance(max_response_bytes, int) \
+            or max_response_bytes < 1:
+        raise ConfigurationError(
+            f"max_response_bytes must be an integer >= 1, got {max_response_bytes!r}")
     return Settings(
         api_key=key,
         base_url=url,
@@ -160,6 +176,7 @@ def resolve(
         max_concurrency=max_concurrency,
         connector_limit=connector_limit,
         idempotent=idempotent,
+        max_response_bytes=max_response_bytes,
     )
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 import urllib.request
@@ -20,7 +19,7 @@ import aiohttp
 from multidict import CIMultiDictProxy
 from yarl import URL
 
-from . import _retry
+from . import _json, _retry
 from ._aio import Sleep
 from ._config import DOWNLOAD_CONNECT_TIMEOUT, DOWNLOAD_READ_TIMEOUT, Settings
 from ._forms import Body
@@ -85,7 +84,33 @@ def error_message(body: Any, fallback: str) -> str:
 
 
 def _decode(raw: bytes) -> Any:
-    return None if not raw or raw.isspace() else json.loads(raw)
+    return None if not raw or raw.isspace() else _json.loads(raw)
+
+
+async def read_capped(response: aiohttp.ClientResponse, limit: int, what: str) -> bytes:
+    """The body of `response`, or `APIResponseValidationError` once it passes `limit` bytes.
+
+    A declared Content-Length over the limit fails before reading anything; otherwise the
+    body is read in chunks and reading stops at the first byte past the limit, so a hostile
+    400 MB answer costs at most `limit` bytes of memory. The rest is never read (the
+    connection is closed rather than reused).
+    """
+    declared = response.content_length
+    if declared is not None and declared > limit:
+        raise _too_large(what, limit, f"declared {declared} bytes")
+    chunks = bytearray()
+    async for chunk in response.content.iter_any():
+        chunks += chunk
+        if len(chunks) > limit:
+            raise _too_large(what, limit, "more")
+    return bytes(chunks)
+
+
+def _too_large(what: str, limit: int, seen: str) -> APIResponseValidationError:
+    return APIResponseValidationError(
+        f"{what} answered with a body over max_response_bytes ({limit} bytes; {seen}); "
+        "it was not read. Raise AstriaClient(max_response_bytes=...) if this answer is "
+        "expected to be that large.")
 
 
 class Transport:
@@ -262,8 +287,9 @@ class Transport:
                         proxy=self._base_proxy, what=path, origin=settings.base_url,
                         body=body) as response:
                     status = response.status
-                    content = await response.read()
                     headers = response.headers
+                    content = await read_capped(response, settings.max_response_bytes,
+                                                f"{method} {path}")
                 if status < 400:
                     self._log(method, path, status, started, attempt)
                     return self._success(method, path, status, headers, content, raw)
@@ -291,19 +317,18 @@ class Transport:
                  content: bytes, raw: bool) -> Reply:
         try:
             data = _decode(content)
-        except ValueError:
+        except APIResponseValidationError as exc:
             if raw:
                 return Reply(status, headers, content.decode("utf-8", "replace"))
             raise APIResponseValidationError(
-                f"{method} {path} answered {status} with a body that is not JSON: "
-                f"{content[:200]!r}", body=content[:1000]) from None
+                f"{method} {path} answered {status}: {exc}", body=exc.body) from None
         return Reply(status, headers, data)
 
     def _status_error(self, method: str, path: str, status: int,
                       headers: CIMultiDictProxy[str], content: bytes) -> APIStatusError:
         try:
             body: Any = _decode(content)
-        except ValueError:
+        except APIResponseValidationError:
             body = content.decode("utf-8", "replace")
         message = error_message(body, f"HTTP {status}")
         cls = error_class(status)

@@ -152,7 +152,31 @@ class PromptFailedError(AstriaError):
 
 
 class FairUseError(AstriaError):
-    """A fair-use cap would be crossed; nothing was sent and nothing was charged."""
+    """A fair-use cap would be crossed; nothing was sent and nothing was charged.
+
+    The fields let a program explain the refusal without parsing the message ("your model
+    has used 21 of 21 prompts"); each is None where it does not apply.
+
+    Attributes:
+        limit: the `FairUsePolicy` field that refused: "prompts_per_tune", "max_images",
+            "max_in_flight_per_tune" or "max_in_flight".
+        tune_id: the tune the prompt counts against (the one at its cap, for a tune cap).
+        cap: the limit's value (21 prompts per tune by default, 8 images, 8 in flight...).
+        used: how much of it is used (prompts counted for the tune, images asked for, prompts
+            in flight).
+        in_flight: prompts in flight, when an in-flight bound refused (the create waited
+            for a place until its deadline).
+    """
+
+    def __init__(self, message: str, *, limit: str | None = None, tune_id: int | None = None,
+                 cap: int | None = None, used: int | None = None,
+                 in_flight: int | None = None) -> None:
+        self.limit = limit
+        self.tune_id = tune_id
+        self.cap = cap
+        self.used = used
+        self.in_flight = in_flight
+        super().__init__(message)
 
 
 class BudgetExceededError(AstriaError):

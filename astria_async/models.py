@@ -204,6 +204,15 @@ class Prompt:
         return bool(self.images) or bool(self.user_error)
 
     @property
+    def ended_without_images(self) -> bool:
+        """True when Astria marked it done (`trained_at`) with no images and no `user_error`.
+
+        Astria's own tools treat this as a failure (API notes §11); waits settle it as failed
+        after a short grace, since images can be attached a moment after `trained_at`.
+        """
+        return self.trained_at is not None and not self.images and not self.user_error
+
+    @property
     def referenced_tune_ids(self) -> tuple[int, ...]:
         """Tunes used through `<lora:ID:w>` / `<faceid:ID:w>` tokens, else the posted tune.
 
@@ -405,3 +414,18 @@ class ImageInspection:
         resolution or quality, sunglasses or a funny face."""
         return not any((self.blurry, self.includes_multiple_people, self.low_resolution,
                         self.low_quality, self.wearing_sunglasses, self.funny_face))
+
+
+IMAGELESS_FAILURE = ("finished without images: Astria set trained_at but returned no images and "
+                     "no user_error (the client treats this as a failure, API notes §11)")
+
+
+def imageless_failure(prompt: Prompt) -> Prompt | None:
+    """The failed final state of a prompt that ended without images, else None.
+
+    `user_error` gets `IMAGELESS_FAILURE`; `raw` keeps the payload Astria sent (whose
+    `user_error` is empty), so the two cases stay apart.
+    """
+    if not prompt.ended_without_images:
+        return None
+    return attrs.evolve(prompt, user_error=IMAGELESS_FAILURE)

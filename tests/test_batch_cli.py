@@ -122,9 +122,10 @@ def batch_command(fake: FakeThread, jobs: Path, state: Path, out: Path) -> list[
 def test_kill_9_mid_batch_then_resume_creates_each_prompt_once(tmp_path: Path) -> None:
     with FakeThread(prompt_seconds=1.0) as fake:
         tune = fake.call(lambda f: f.add_tune(branch="fast"))["id"]
-        # Slow creates keep a create in flight most of the time, so the kill lands between
-        # "creating" being journaled and the answer: the case that must not double-create.
-        fake.call(lambda f: f.slow("/tunes/", 0.3, count=None, method="POST"))
+        # Slow answers keep a create in flight most of the time, so the kill lands between
+        # the server committing it and its answer: the case that must not double-create.
+        fake.call(lambda f: f.slow("/tunes/", 0.3, count=None, method="POST",
+                                   after_commit=True))
         jobs = write_jobs(tmp_path / "jobs.jsonl", tune, 8, num_images=1)
         state, out = tmp_path / "state.db", tmp_path / "out"
         command = batch_command(fake, jobs, state, out)

@@ -111,7 +111,8 @@ def test_callback_url_adds_context_and_secret(client: AstriaClient) -> None:
     with pytest.raises(ValueError, match="absolute"):
         client.callback_url("/relative")
     with pytest.raises(ValueError, match="reserved"):
-        callback_url("https://x.test/", SECRET, **{SECRET_PARAM: "mine"})
+        reserved: dict[str, Any] = {SECRET_PARAM: "mine"}
+        callback_url("https://x.test/", SECRET, **reserved)
 
 
 async def test_each_client_gets_its_own_random_secret() -> None:
@@ -145,18 +146,18 @@ async def test_handle_checks_the_secret_in_constant_time(
     body = json.dumps({"prompt": PROMPT}).encode()
     assert (await receiver.handle({}, body))[0] == 403
     assert (await receiver.handle({SECRET_PARAM: "wrong"}, body))[0] == 403
-    status, answer = await receiver.handle({SECRET_PARAM: SECRET}, body)
-    assert (status, answer) == (200, {"ok": True, "kind": "prompt", "id": 7})
+    status, answer, headers = await receiver.handle({SECRET_PARAM: SECRET}, body)
+    assert (status, json.loads(answer)) == (200, {"ok": True, "kind": "prompt", "id": 7})
+    assert dict(headers) == {"content-type": "application/json"}
     assert compared and all(b == SECRET.encode() for _, b in compared)
 
 
 async def test_handle_refuses_oversize_and_non_json(client: AstriaClient) -> None:
     receiver = CallbackReceiver(client, max_bytes=100)
     ok = {SECRET_PARAM: SECRET}
-    status, _ = await receiver.handle(ok, b"{" + b" " * 200 + b"}")
-    assert status == 413
-    status, answer = await receiver.handle(ok, b"<html>")
-    assert status == 400 and "not JSON" in answer["error"]
+    assert (await receiver.handle(ok, b"{" + b" " * 200 + b"}")).status == 413
+    answer = await receiver.handle(ok, b"<html>")
+    assert answer.status == 400 and "not JSON" in answer.json()["error"]
     with pytest.raises(ValueError):
         CallbackReceiver(client, max_bytes=0)
 
@@ -173,8 +174,8 @@ async def test_callback_ends_the_wait_before_the_next_poll(client: AstriaClient)
 
     receiver = CallbackReceiver(client, on_object=on_object)
     query = _query(client.callback_url("https://x.test/cb", order="o-9"))
-    status, _ = await receiver.handle(query, json.dumps({"prompt": PROMPT}).encode())
-    assert status == 200
+    answer = await receiver.handle(query, json.dumps({"prompt": PROMPT}).encode())
+    assert answer.status == 200
     done = await asyncio.wait_for(waiting, 1)  # the policy's interval is 60 s: no poll ran
     assert done.images == ("https://mp.astria.ai/abc",) and done._client is client
     assert received[0][1] == {"order": "o-9"}
@@ -199,8 +200,8 @@ async def test_imageless_callback_is_progress_not_an_end(client: AstriaClient) -
 async def test_pack_array_and_tune_callbacks_feed_the_boards(client: AstriaClient) -> None:
     receiver = CallbackReceiver(client)
     ok = {SECRET_PARAM: SECRET}
-    status, answer = await receiver.handle(ok, json.dumps([PROMPT, {**PROMPT, "id": 8}]).encode())
-    assert (status, answer["ids"]) == (200, [7, 8])
+    answer = await receiver.handle(ok, json.dumps([PROMPT, {**PROMPT, "id": 8}]).encode())
+    assert (answer.status, answer.json()["ids"]) == (200, [7, 8])
     assert (await client.prompts.wait_images(8)).id == 8  # already there: no request
     await receiver.handle(ok, json.dumps({"tune": TUNE}).encode())
     assert (await client.tunes.wait_trained(11)).is_trained

@@ -97,21 +97,21 @@ def test_gen_with_references(fake: FakeThread) -> None:
 
 def test_video_with_frames_and_references(fake: FakeThread, tmp_path: Path) -> None:
     frame = str(sample_images()[0])
-    result = quick(fake, "--json", "video", "--video-model", "kling", "--video-prompt",
+    result = quick(fake, "--json", "video", "--video-model", "kling25_turbo_pro", "--video-prompt",
                    "she waves", "--first-frame", frame, "--duration", "5",
                    "--generate-audio", "-o", str(tmp_path))
     assert result.exit_code == 0, result.stderr
     prompt = stdout_json(result)[0]
-    assert prompt["video_model"] == "kling" and prompt["video_duration"] == 5
+    assert prompt["video_model"] == "kling25_turbo_pro" and prompt["video_duration"] == 5
     assert prompt["images"] and list(tmp_path.iterdir())
-    refs = fake.invoke("--json", "video", "--video-model", "seedance2_pro", "--text", "a fox",
+    refs = fake.invoke("--json", "video", "--video-model", "seedance2_pro_1080p", "--text", "a fox",
                        "--image-reference", "https://example.com/1.jpg",
                        "--image-reference", "https://example.com/2.jpg")
     assert refs.exit_code == 0, refs.stderr
-    mixed = fake.invoke("video", "--video-model", "kling", "--text", "x",
+    mixed = fake.invoke("video", "--video-model", "kling25_turbo_pro", "--text", "x",
                         "--image-reference", frame, "--image-reference", "https://e.com/2.jpg")
     assert mixed.exit_code == 2 and "--image-reference" in mixed.stderr
-    clash = fake.invoke("video", "--video-model", "seedance2_pro", "--first-frame", frame,
+    clash = fake.invoke("video", "--video-model", "seedance2_pro_1080p", "--first-frame", frame,
                         "--image-reference", frame)
     assert clash.exit_code == 1 and "image_references" in clash.stderr
 

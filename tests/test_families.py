@@ -23,8 +23,8 @@ async def client(fake: FakeAstria) -> AsyncIterator[AstriaClient]:
     (1504944, {"cfg_scale": 5}, "cfg_scale", "Flux"),
     ("seedream", {"num_images": 5}, "num_images", "seedream (tune 3691308)"),
     (3225353, {"num_images": 8}, "num_images", "Seedream"),
-    ("gemini", {"video_model": "seedance2_pro", "video_first_frame_url": IMAGE,
-                "image_reference_urls": [IMAGE]}, "image_reference_urls", "seedance2_pro"),
+    ("gemini", {"video_model": "seedance2_pro_1080p", "video_first_frame_url": IMAGE,
+                "image_reference_urls": [IMAGE]}, "image_reference_urls", "seedance2_pro_1080p"),
 ])
 async def test_family_rules_refuse_before_sending(
         fake: FakeAstria, client: AstriaClient, target: int | str, kwargs: dict[str, object],
@@ -52,7 +52,7 @@ async def test_what_each_family_allows_is_sent(fake: FakeAstria, client: AstriaC
     await client.prompts.create(1504944, text="a fox", cfg_scale=4.5)
     sd15 = fake.add_tune(branch="sd15")
     await client.prompts.create(sd15["id"], text="a fox", negative_prompt="blur", cfg_scale=9)
-    await client.prompts.create("gemini", text="a fox", video_model="seedance2_pro",
+    await client.prompts.create("gemini", text="a fox", video_model="seedance2_pro_1080p",
                                 video_first_frame_url=IMAGE, video_last_frame_url=IMAGE)
     assert fake.count("POST", "/tunes/*/prompts") == 4
 

@@ -37,12 +37,12 @@ async def test_update_refuses_bad_input(server: Recorder, client: AstriaClient,
 async def test_duplicate_sends_overrides_and_image_index(server: Recorder,
                                                          client: AstriaClient) -> None:
     server.answer = {"id": 6, "orig_prompt_id": 5}
-    copy = await client.prompts.duplicate(5, image_index=1, video_model="kling",
+    copy = await client.prompts.duplicate(5, image_index=1, video_model="kling25_turbo_pro",
                                           video_prompt="she waves")
     seen = server.seen[0]
     assert (seen.method, seen.path) == ("POST", "/prompts/5/duplicate")
-    assert seen.json == {"prompt": {"video_model": "kling", "video_prompt": "she waves"},
-                         "image_index": 1}
+    assert seen.json == {"prompt": {"video_model": "kling25_turbo_pro",
+                                    "video_prompt": "she waves"}, "image_index": 1}
     assert copy.id == 6 and copy.orig_prompt_id == 5
     await client.prompts.duplicate(5, params=PromptParams(seed=3), num_images=2)
     assert server.seen[1].json == {"prompt": {"seed": 3, "num_images": 2}}
@@ -103,9 +103,10 @@ async def test_duplicate_like_and_expand_end_to_end(fake: FakeAstria,
     made = fake.add_prompt(tune["id"], "ohwx man", num_images=2)
     await fake.advance(3600)
     copy = await fake_client.prompts.duplicate(made["id"], image_index=1, num_images=1,
-                                               video_model="kling", video_prompt="he waves")
+                                               video_model="kling25_turbo_pro",
+                                               video_prompt="he waves")
     assert copy.id != made["id"] and copy.orig_prompt_id == made["id"]
-    assert copy.video_model == "kling"
+    assert copy.video_model == "kling25_turbo_pro"
     await fake_client.prompts.like(made["id"])
     liked = await fake_client.prompts.list(liked=True)
     assert [p.id for p in liked] == [made["id"]] and liked[0].liked is True

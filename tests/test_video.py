@@ -47,13 +47,13 @@ async def test_image_references_keep_their_order(server: Recorder, client: Astri
 
 
 async def test_source_image_url_needs_no_text(server: Recorder, client: AstriaClient) -> None:
-    await client.prompts.create(1, source_image_url=URL + "s.png", video_model="kling")
+    await client.prompts.create(1, source_image_url=URL + "s.png", video_model="kling25_turbo_pro")
     assert server.seen[0].json == {"prompt": {"source_image_url": URL + "s.png",
-                                              "video_model": "kling"}}
+                                              "video_model": "kling25_turbo_pro"}}
 
 
 @pytest.mark.parametrize(("kwargs", "field"), [
-    ({"video_model": "kling"}, "text"),
+    ({"video_model": "kling25_turbo_pro"}, "text"),
     ({"text": "x", "image_references": [PNG], "image_reference_urls": [URL]},
      "image_reference_urls"),
     ({"text": "x", "video_first_frame": PNG, "video_first_frame_url": URL},
@@ -92,9 +92,9 @@ async def test_video_prompt_end_to_end(fake: FakeAstria, fake_client: AstriaClie
     frame = tmp_path / "frame.png"
     frame.write_bytes(PNG)
     prompt = await fake_client.prompts.create(
-        3618064, video_model="seedance2_pro", video_prompt="she waves", video_first_frame=frame,
-        video_duration=5, video_audio=True)
-    assert prompt.video_model == "seedance2_pro"
+        3618064, video_model="seedance2_pro_1080p", video_prompt="she waves",
+        video_first_frame=frame, video_duration=5, video_audio=True)
+    assert prompt.video_model == "seedance2_pro_1080p"
     assert prompt.video_prompt == "she waves"
     assert prompt.video_duration == 5
     again = await fake_client.prompts.get(prompt.id)
@@ -114,26 +114,11 @@ def test_prompt_model_types_the_video_fields() -> None:
     assert prompt.debug_images == (URL + "d",)
 
 
-async def test_video_output_is_saved_with_the_video_extension(tmp_path: Path) -> None:
-    from aiohttp import web
-
-    from astria_async import Prompt
-
-    async def video(_: web.Request) -> web.Response:
-        return web.Response(body=MP4, content_type="video/mp4")
-
-    app = web.Application()
-    app.router.add_get("/v", video)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    try:
-        async with AstriaClient("sd_x", base_url=host) as c:
-            prompt = Prompt.from_dict({"id": 9, "tune_id": 3, "images": [host + "/v"]}, c)
-            paths = await prompt.download(tmp_path)
-    finally:
-        await runner.cleanup()
-    assert [p.name for p in paths] == ["3-9-0.mp4"]
-    assert paths[0].read_bytes() == MP4
+async def test_video_output_is_saved_with_the_video_extension(
+        fake: FakeAstria, fake_client: AstriaClient, tmp_path: Path) -> None:
+    prompt = await fake_client.prompts.create(
+        3618064, text="a fox", video_model="kling25_turbo_pro", video_prompt="it runs")
+    await fake.advance(3600)
+    paths = await fake_client.prompts.download(prompt.id, tmp_path)
+    assert paths and all(p.suffix == ".mp4" for p in paths)
+    assert paths[0].read_bytes()[4:8] == b"ftyp"

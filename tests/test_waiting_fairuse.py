@@ -12,6 +12,7 @@ import pytest
 from astria_async import AstriaClient, FairUseError, FairUsePolicy, Prompt, WaitPolicy, errors
 from astria_async.params import PromptParams, TuneParams
 from astria_async.testing import FakeAstria
+from astria_async.waiting.fairuse import FairUseEvent
 
 FLUX = 1504944
 GEMINI = 3618064
@@ -48,7 +49,8 @@ def test_policy_defaults_and_validation() -> None:
     assert policy.max_images == 8 and policy.exempt_fast
     assert policy.max_in_flight_per_tune == 8 and policy.max_in_flight == 64
     cases: list[tuple[str, Any]] = [("prompts_per_tune", -1), ("max_images", 1.5),
-                                    ("max_in_flight", 0), ("max_in_flight_per_tune", True)]
+                                    ("max_in_flight", 0), ("max_in_flight_per_tune", True),
+                                    ("place_timeout", 0), ("place_timeout", "5")]
     for field, bad in cases:
         with pytest.raises(ValueError, match=f"FairUsePolicy.{field}"):
             FairUsePolicy(**{field: bad})
@@ -244,3 +246,77 @@ async def test_close_releases_creates_waiting_for_a_place(astria_fake: FakeAstri
     with pytest.raises(errors.ClientClosedError):
         await asyncio.wait_for(waiting, 1)
     assert astria_fake.count("POST", POSTS) == 1
+
+
+# --- what a program can read from a refusal ----------------------------------------------------
+
+
+async def test_fair_use_error_carries_the_limit_and_the_numbers(
+        astria_fake: FakeAstria, client: AstriaClient) -> None:
+    tune = int(astria_fake.add_tune(branch="sd15")["id"])
+    await client.fair_use.seed(tune, count=21)
+    with pytest.raises(FairUseError) as caught:
+        await client.prompts.create(tune, text="sks man")
+    error = caught.value
+    assert (error.limit, error.tune_id, error.cap, error.used, error.in_flight) == (
+        "prompts_per_tune", tune, 21, 21, None)
+    async with _client(astria_fake, FairUsePolicy(max_images=2)) as small:
+        with pytest.raises(FairUseError) as caught:
+            await small.prompts.create(tune, text="sks man", num_images=4)
+    assert (caught.value.limit, caught.value.tune_id, caught.value.cap, caught.value.used) == (
+        "max_images", tune, 2, 4)
+    assert FairUseError("old style").tune_id is None  # existing raisers keep working
+
+
+async def test_a_create_waiting_for_a_place_says_so_and_gives_up_at_its_deadline(
+        astria_fake: FakeAstria, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="astria_async")
+    # No look at the blocking prompt within the create's 0.3 s deadline.
+    wait = WaitPolicy(interval=30, max_interval=30, timeout=60)
+    policy = FairUsePolicy(max_in_flight_per_tune=1, place_timeout=0.3)
+    async with AstriaClient(api_key=astria_fake.api_key, base_url=astria_fake.url, wait=wait,
+                            fair_use=policy) as c:
+        events: list[FairUseEvent] = []
+        c.fair_use.listeners.append(events.append)
+        tune = int(astria_fake.add_tune(branch="sd15")["id"])
+        await c.prompts.create(tune, text="sks man")
+        with pytest.raises(FairUseError) as caught:
+            await c.prompts.create(tune, text="sks man 2")
+    error = caught.value
+    assert (error.limit, error.tune_id, error.cap, error.in_flight) == (
+        "max_in_flight_per_tune", tune, 1, 1)
+    assert "nothing was sent" in str(error) and astria_fake.count("POST", POSTS) == 1
+    assert c.fair_use.count(tune) == 1  # the refused create is not counted
+    assert [e.kind for e in events] == ["waiting", "gave_up"]
+    assert events[0] == FairUseEvent("waiting", (tune,), "max_in_flight_per_tune", 1, 1)
+    said = [r for r in caplog.records if "the create waits" in r.getMessage()]
+    assert len(said) == 1 and said[0].levelname == "INFO"
+
+
+async def test_a_create_that_got_a_place_after_waiting_is_told(
+        astria_fake: FakeAstria) -> None:
+    async with _client(astria_fake, FairUsePolicy(max_in_flight_per_tune=1)) as c:
+        events: list[FairUseEvent] = []
+        c.fair_use.listeners.append(events.append)
+        tune = int(astria_fake.add_tune(branch="sd15")["id"])
+        await c.prompts.create(tune, text="sks man")
+        await c.prompts.create(tune, text="sks man 2")
+    assert [e.kind for e in events] == ["waiting", "placed"]
+
+
+async def test_places_of_prompts_nobody_waits_for_free_when_they_finish(
+        astria_fake: FakeAstria) -> None:
+    async with _client(astria_fake, FairUsePolicy(max_in_flight_per_tune=2)) as c:
+        tune = int(astria_fake.add_tune(branch="sd15")["id"])
+        prompt = await c.prompts.create(tune, text="sks man")
+        wait = asyncio.ensure_future(prompt.wait_images())
+        await asyncio.sleep(0.05)
+        wait.cancel()  # the user gave up waiting; the prompt still runs at Astria
+        await asyncio.gather(wait, return_exceptions=True)
+        assert c.fair_use.in_flight(tune) == 1
+        for _ in range(100):  # the prompt takes 0.3 s; the board looks every 0.2 s at most
+            if not c.fair_use.in_flight(tune):
+                break
+            await asyncio.sleep(0.02)
+        assert c.fair_use.in_flight(tune) == 0
+        assert c._prompt_board.watched == 0  # and the board stopped watching it

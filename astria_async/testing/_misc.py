@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
+from pathlib import Path
 
 from ._png import png_of_size
 from ._render import iso
 from ._wire import Ctx, Reply, not_found
 
 _COVER = re.compile(r"^pack-\d+-cover$")
+_VIDEO = Path(__file__).parent / "samples" / "clip.mp4"
+
+
+@functools.lru_cache(maxsize=1)
+def sample_video() -> bytes:
+    """A 1-second 64×64 H.264 MP4 (about 6 KB) standing in for every video result."""
+    return _VIDEO.read_bytes()
 
 
 def get_image(ctx: Ctx) -> Reply:
@@ -23,6 +32,8 @@ def get_image(ctx: Ctx) -> Reply:
     owner = store.prompts.get(store.image_owner.get(token, -1))
     # A result URL answers only while its prompt exists and finished without error.
     ready = owner is not None and owner.user_error is None and store.is_done(owner, ctx.now)
+    if ready and owner is not None and owner.attrs.get("video_model"):
+        return Reply(200, data=sample_video(), content_type="video/mp4")
     if ready or _COVER.match(token):
         return Reply(200, data=png_of_size(store.config.image_bytes), content_type="image/png")
     raise not_found()

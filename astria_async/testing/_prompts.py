@@ -32,20 +32,37 @@ def _same_key(attrs: dict[str, Any]) -> tuple[Any, ...]:
     return tuple(norm(key) for key in IDEMPOTENCY_FIELDS)
 
 
+def _files_to_urls(store: Store, value: Any, owner: int) -> Any:
+    """Every uploaded file (also inside lists) becomes the URL it is served at."""
+    if isinstance(value, UploadedFile):
+        return store.url(f"/mp/{store.add_blob(value.data, value.content_type, owner)}")
+    if isinstance(value, str) and value in store.signed_ids:  # a direct-upload signed id
+        return store.url(f"/mp/{store.signed_ids[value]}")
+    if isinstance(value, list):
+        return [_files_to_urls(store, item, owner) for item in value]
+    if isinstance(value, dict):
+        return {key: _files_to_urls(store, item, owner) for key, item in value.items()}
+    return value
+
+
 def _media(store: Store, attrs: dict[str, Any], owner: int) -> dict[str, Any]:
-    """Store uploaded files (or direct-upload signed ids) and put their URLs in the fields."""
-    out = dict(attrs)
+    """Store uploaded files and fold each ``*_url`` twin into its field (§5.1).
+
+    Nothing stored keeps an upload object, so every later answer can render it.
+    ``image_references[]`` (files) and ``image_reference_urls[]`` keep their order.
+    """
+    out = {key: _files_to_urls(store, value, owner) for key, value in attrs.items()}
     for name in _FILE_FIELDS:
-        value = out.get(name)
-        if isinstance(value, UploadedFile):
-            token = store.add_blob(value.data, value.content_type, owner)
-            out[name] = store.url(f"/mp/{token}")
-        elif isinstance(value, str) and value in store.signed_ids:
-            out[name] = store.url(f"/mp/{store.signed_ids[value]}")
         url = out.pop(f"{name}_url", None)
         if url and not out.get(name):
             out[name] = url
-    return {k: v for k, v in out.items() if not isinstance(v, UploadedFile)}
+    references = out.get("image_references")
+    references = references if isinstance(references, list) else [] if references in (
+        None, "") else [references]
+    urls = out.pop("image_reference_urls", None)
+    references += urls if isinstance(urls, list) else [] if urls in (None, "") else [urls]
+    out["image_references"] = [str(item) for item in references]
+    return out
 
 
 def referenced_tunes(store: Store, text: str) -> tuple[int, ...]:
@@ -83,6 +100,8 @@ def create_prompt(
     attrs = _media(store, attrs, prompt_id)
     num_images = attrs.get("num_images") or 1
     attrs["num_images"] = num_images
+    # A video prompt delivers one MP4 in `images` (§4); an image prompt one URL per image.
+    outputs = 1 if attrs.get("video_model") else num_images
     if attrs.get("workspace_id") is not None:
         workspace = str(attrs["workspace_id"])
         if workspace not in store.workspaces:  # billed in that workspace: it must exist (§1.3)
@@ -90,7 +109,7 @@ def create_prompt(
     prompt = PromptRec(
         id=prompt_id, tune_id=tune.id, attrs=attrs, workspace=workspace, created=ctx.now,
         deps=deps, refs=refs, user_error=store.config.fail_rule(dict(attrs)),
-        images=store.mint_images(prompt_id, num_images),
+        images=store.mint_images(prompt_id, outputs),
         cost_mc=0 if mock else PROMPT_COST_MC * num_images, mock=mock, updated=ctx.now,
     )
     store.prompts[prompt_id] = prompt

@@ -9,6 +9,7 @@ from typing import Any
 from ._store import PromptRec, Store, TuneRec
 
 THIRTY_DAYS = 30 * 86400.0
+QUEUE_SECONDS = 2.0  # longest wait before training starts (a tenth of the training time)
 
 TUNE_FIELDS = (
     "title", "name", "token", "callback", "branch", "model_type", "base_tune_id", "args", "steps",
@@ -50,6 +51,9 @@ def tune_json(
     """The tune object as GET /tunes/:id answers it at time ``now``."""
     due = store.trained_at(tune)
     trained = due if due is not None and due <= now else None
+    # Training waits in a queue for a moment: create answers show null (§2), like Astria's.
+    started = None if due is None else tune.created + min(QUEUE_SECONDS,
+                                                          (due - tune.created) / 10)
     body: dict[str, Any] = {"id": tune.id}
     body.update({key: tune.attrs.get(key) for key in TUNE_FIELDS})
     body.update({
@@ -57,7 +61,7 @@ def tune_json(
         "ckpt_url": None,
         "ckpt_urls": [],
         "eta": iso(due),
-        "started_training_at": iso(tune.created),
+        "started_training_at": iso(started) if started is not None and started <= now else None,
         "trained_at": iso(trained),
         # Public gallery models never expire; user tunes 30 days after training (§15).
         "expires_at": iso(trained + THIRTY_DAYS) if trained is not None and not tune.gallery

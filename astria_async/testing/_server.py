@@ -224,6 +224,7 @@ class Dispatcher:
         # No header (or the CLI's literal "personal") is the personal scope (§1.3).
         ctx = Ctx(self.store, request.method, path, params, now=self.store.clock.now(),
                   workspace=None if scope in ("", "personal") else scope)
+        mark = self.store.mark()
         try:
             ctx.query = parse_pairs(request.query.items())
             if request.method in ("POST", "PATCH", "PUT"):
@@ -233,15 +234,16 @@ class Dispatcher:
             elif ctx.workspace not in (None, "all") and ctx.workspace not in self.store.workspaces:
                 # Astria does not create workspaces from a header: an unknown id is refused.
                 raise _account.workspace_missing()
-            reply = route.handler(ctx)
+            # Rendered inside the guard: an answer that cannot be written is a fake bug too.
+            return _to_response(route.handler(ctx))
         except HttpError as exc:
-            reply = Reply(exc.status, exc.body)
+            return _to_response(Reply(exc.status, exc.body))
         except ParamError as exc:
-            reply = Reply(400, {"error": str(exc)})
+            return _to_response(Reply(400, {"error": str(exc)}))
         except ConnectionResetError:  # the client left before its body arrived: nothing done
             return None
         except Exception as exc:  # a fake bug: answer 500 and keep it for the test to see
             logger.exception("FakeAstria failed on %s %s", request.method, request.path)
             self.errors.append(exc)
-            reply = Reply(500, {"error": "Internal Server Error"})
-        return _to_response(reply)
+            self.store.undo(mark)  # what the failed request created must not poison later reads
+            return _json(500, {"error": "Internal Server Error"})

@@ -222,6 +222,25 @@ class Store:
                 due.append((kind, obj_id, url))
         return due
 
+    # ---- undoing a request that failed inside the fake ----
+
+    def mark(self) -> dict[str, int]:
+        """The next ids and the balance now, for :meth:`undo`."""
+        return {**self._next, "balance": self.balance_mc}
+
+    def undo(self, mark: dict[str, int]) -> None:
+        """Drop every tune, prompt, pack and workspace created since ``mark``."""
+        for prompt_id in [i for i in self.prompts if i >= mark["prompt"]]:
+            self.delete_prompt(prompt_id)
+        for tune_id in [t.id for t in self.tunes.values()
+                        if not t.gallery and t.id >= mark["tune"]]:
+            self.delete_tune(tune_id)
+        for pack_id in [i for i in self.packs if i >= mark["pack"]]:
+            del self.packs[pack_id]
+        for key in [k for k, w in self.workspaces.items() if int(w["id"]) >= mark["workspace"]]:
+            del self.workspaces[key]
+        self.balance_mc = mark["balance"]
+
     # ---- deletion (§3.6, §5.6) ----
 
     def delete_prompt(self, prompt_id: int) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ._catalog import VIDEO_MODELS
 from ._rails import UploadedFile
 from ._wire import HttpError, unprocessable
 
@@ -130,10 +131,14 @@ def validate_tune(attrs: dict[str, Any], *, need_images: bool = True) -> None:
 
 def validate_prompt(attrs: dict[str, Any], *, flux: bool, max_images: int = 8) -> None:
     """The §5.1 rules; Flux violations answer a Rails field map (§13)."""
-    if _blank(attrs.get("text")) and _blank(attrs.get("video_first_frame")) and _blank(
-        attrs.get("video_first_frame_url")
-    ):
+    # A video's first frame is rendered from `text` unless given, or the video prompt says it.
+    video = not _blank(attrs.get("video_model"))
+    frame_given = not (_blank(attrs.get("video_first_frame"))
+                       and _blank(attrs.get("video_first_frame_url")))
+    if _blank(attrs.get("text")) and not frame_given and not (
+            video and not _blank(attrs.get("video_prompt"))):
         raise unprocessable("Text can't be blank")
+    _one_of(attrs, "video_model", tuple(VIDEO_MODELS))
     _between(attrs, "num_images", 1, max_images)
     _between(attrs, "steps", 0, 50)
     _between(attrs, "cfg_scale", 0, 15)

@@ -16,6 +16,7 @@ of them queueing on a lock; and pacing, 429 pauses and the cost model live in on
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import math
 import random
@@ -50,7 +51,11 @@ class Board(Generic[T]):
     def __init__(self, kind: str, source: Source[T], *, done: Callable[[T], bool],
                  clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep,
                  concurrency: int = 8, rand: Callable[[], float] = random.random,
-                 pause: Pause | None = None, state_cap: int = STATE_CAP) -> None:
+                 pause: Pause | None = None, state_cap: int = STATE_CAP,
+                 settle: Callable[[T], T | None] | None = None, grace: float = 0.0) -> None:
+        """`settle(obj)` gives the final state of an object that is over but not `done` (a
+        prompt that ended without images), used once such states kept coming for `grace`
+        seconds (an image-less callback or refresh just before the images is not an end)."""
         self.kind = kind
         self.source: Source[T] = source
         self.done: Callable[[T], bool] = done
@@ -61,6 +66,9 @@ class Board(Generic[T]):
         self.account_pause: Pause = pause if pause is not None else LocalPause(clock)
         self._state_cap = state_cap  # states kept besides the watched ones
         self.listeners: list[Callable[[T], None]] = []  # called with each finished state
+        self._settle: Callable[[T], T | None] | None = settle
+        self._grace = grace
+        self._over: dict[int, float] = {}  # over-but-not-done ids, and when first seen so
         self.ticks = 0  # refreshes run, and requests they sent (for tests and logs)
         self.requests = 0
         self.last_error: BaseException | None = None  # the last transient refresh failure
@@ -91,6 +99,8 @@ class Board(Generic[T]):
         if self._closed:
             return False
         old = self._state.get(obj.id)
+        if self._settle is not None and not (old is not None and self.done(old)):
+            obj = self._settled(obj, self._settle)
         if old is not None and (old == obj or not self._newer(old, obj)):
             return False
         self._state[obj.id] = obj
@@ -103,6 +113,17 @@ class Board(Generic[T]):
                 listener(obj)
         self._notify(obj.id)
         return True
+
+    def _settled(self, obj: T, settle: Callable[[T], T | None]) -> T:
+        final = settle(obj)
+        if final is None:
+            self._over.pop(obj.id, None)
+            return obj
+        first = self._over.setdefault(obj.id, self.clock())
+        if self.clock() - first < self._grace:
+            return obj
+        del self._over[obj.id]
+        return final
 
     def _newer(self, old: T, new: T) -> bool:
         # A finished state is final: a refresh that started before a callback arrived must
@@ -146,8 +167,11 @@ class Board(Generic[T]):
         if deadline is not None:
             self._deadlines.add(watcher)
         if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(
-                self._run(), name=f"astria-{self.kind}-board")
+            # In an empty context: the refresher serves every waiter, so a tracing span or
+            # request id of whichever request happened to start it must not follow it.
+            self._task = contextvars.Context().run(
+                asyncio.get_running_loop().create_task, self._run(),
+                name=f"astria-{self.kind}-board")
         elif self._start(min(self._due, due), min(self._gap, policy.interval)) < self._planned:
             # A tick sooner than planned. Only then: a wake re-plans over every watcher, which
             # made 10,000 waits started one after another O(n^2).
@@ -169,6 +193,7 @@ class Board(Generic[T]):
             if not group:
                 del self._watchers[oid]
                 self._errors.pop(oid, None)
+                self._over.pop(oid, None)
                 if oid in self._state:
                     self._spare[oid] = None
         self._prune()
@@ -235,8 +260,17 @@ class Board(Generic[T]):
                 return obj
             if watcher.deadline is not None and self.clock() >= watcher.deadline:
                 raise timeout_error(self.kind, oid, watcher.policy, last or initial,
-                                    self.last_error)
+                                    self.last_error, paused=self.paused())
             await watcher.sleep()
+
+    def paused(self) -> str | None:
+        """Why waits are paused now (a 429 and the request it answered), or None."""
+        left = self.account_pause.until() - self.clock()
+        if left <= 0:
+            return None
+        cause = self.account_pause.cause() or "a request"
+        return (f"every wait is paused for another {left:.0f} s by a 429 (rate limited) "
+                f"on {cause}")
 
     async def as_completed(self, ids: list[int],
                            policy: WaitPolicy) -> AsyncGenerator[T, None]:
@@ -257,7 +291,8 @@ class Board(Generic[T]):
                 if deadline is not None and self.clock() >= deadline:
                     first = next(iter(pending))
                     raise timeout_error(self.kind, first, policy, self._state.get(first),
-                                        self.last_error, waiting=len(pending))
+                                        self.last_error, waiting=len(pending),
+                                        paused=self.paused())
                 await watcher.sleep()
         finally:
             self.unwatch(watcher)

@@ -17,11 +17,12 @@ from ..errors import ClientClosedError, FairUseError, maybe_processed
 from ..models import Prompt, Tune, tune_refs
 from .board import Board
 from .policy import FairUsePolicy, WaitPolicy
+from .waiters import Watcher
 
 CountPrompts = Callable[[int], Awaitable[int]]
 """Counts on the server the prompts charged to a tune (see `FairUse.seed`)."""
 
-__all__ = ["DEFAULT_FAIR_USE", "FairUse", "FairUsePolicy", "Place"]
+__all__ = ["DEFAULT_FAIR_USE", "FairUse", "FairUseEvent", "FairUsePolicy", "Place"]
 
 
 class PromptParams(Protocol):
@@ -55,6 +56,32 @@ class Place:
     tunes: tuple[int, ...]
     since: float = 0.0
     prompt_id: int | None = None
+    # The board keeps refreshing a prompt while it holds a place (its own wait may be gone).
+    watcher: Watcher | None = None
+
+
+@attrs.frozen
+class FairUseEvent:
+    """What the guard tells progress displays about a create waiting for an in-flight place.
+
+    Attributes:
+        kind: "waiting" (no place: the create waits for one prompt to finish), "placed" (it
+            got one and is being sent) or "gave_up" (its deadline passed: `FairUseError`).
+        tune_ids: the tunes the prompt counts against.
+        limit: the `FairUsePolicy` bound that is full: "max_in_flight_per_tune" or
+            "max_in_flight".
+        in_flight: prompts in flight under that bound.
+        cap: the bound's value.
+    """
+
+    kind: str
+    tune_ids: tuple[int, ...]
+    limit: str
+    in_flight: int
+    cap: int
+
+
+FairUseListener = Callable[[FairUseEvent], None]
 
 
 class FairUse:
@@ -76,6 +103,8 @@ class FairUse:
         self._by_prompt: dict[int, Place] = {}
         self._changed = asyncio.Event()
         self._closed = False
+        # Told when a create waits for an in-flight place, gets one, or gives up.
+        self.listeners: list[FairUseListener] = []
 
     def close(self) -> None:
         """Wake creates waiting for a place (they raise `ClientClosedError`)."""
@@ -145,19 +174,23 @@ class FairUse:
         policy = self.policy
         if policy is None or self._exempt(tune_id, params.text):
             return ()
+        tunes = self.charged_tunes(tune_id, params.text)
         if params.num_images is not None and params.num_images > policy.max_images:
             raise FairUseError(
                 f"a prompt of {params.num_images} images exceeds the fair-use limit of "
                 f"{policy.max_images} per prompt (FairUsePolicy.max_images); nothing was sent; "
-                + _HOW.format(field="max_images"))
-        tunes = self.charged_tunes(tune_id, params.text)
+                + _HOW.format(field="max_images"), limit="max_images",
+                tune_id=tunes[0] if tunes else tune_id, cap=policy.max_images,
+                used=params.num_images)
         for tid in tunes:
             if self._counts[tid] + 1 > policy.tune_cap:
                 raise FairUseError(
                     f"tune {tid} has had {self._counts[tid]} prompts through this client; the "
                     f"fair-use cap is {policy.tune_cap} ({policy.prompts_per_tune} per tune + "
                     f"{policy.automatic_prompts} automatic, FairUsePolicy.prompts_per_tune); "
-                    "nothing was sent; " + _HOW.format(field="prompts_per_tune"))
+                    "nothing was sent; " + _HOW.format(field="prompts_per_tune"),
+                    limit="prompts_per_tune", tune_id=tid, cap=policy.tune_cap,
+                    used=self._counts[tid])
         return tunes
 
     @contextlib.asynccontextmanager
@@ -194,11 +227,15 @@ class FairUse:
             return
         place.prompt_id = prompt.id
         self._by_prompt[prompt.id] = place
-        known = self._board.get(prompt.id)
+        board = self._board
+        board.feed(prompt)  # known first, so watching it costs no extra look now
+        known = board.get(prompt.id)
         if prompt.is_finished or (known is not None and known.is_finished):
             self.finished(prompt)
-        else:  # creates waiting for a place can now watch this prompt
-            self._signal()
+        elif not self._closed:
+            # Watched while it holds a place, even if nobody waits for it: its place is freed
+            # when the board sees it finish, within the ticks the board runs anyway.
+            place.watcher = board.watch((prompt.id,), self._wait)
 
     def finished(self, prompt: Prompt) -> None:
         """Board listener: a prompt finished, so its place is free."""
@@ -207,6 +244,9 @@ class FairUse:
             self._release(place)
 
     def _release(self, place: Place) -> None:
+        if place.watcher is not None:
+            self._board.unwatch(place.watcher)
+            place.watcher = None
         if place in self._flying:
             self._flying.remove(place)
             if place.prompt_id is not None:
@@ -218,21 +258,35 @@ class FairUse:
         self._changed.set()
         self._changed = asyncio.Event()
 
-    def _blockers(self, tunes: tuple[int, ...]) -> tuple[str, list[Place]]:
+    def _blockers(self, tunes: tuple[int, ...]) -> tuple[str, int, list[Place]]:
+        """The full in-flight bound (its policy field and value) and the places filling it."""
         policy = self.policy
         assert policy is not None
         if policy.max_in_flight is not None and len(self._flying) >= policy.max_in_flight:
-            return "max_in_flight", list(self._flying)
+            return "max_in_flight", policy.max_in_flight, list(self._flying)
         if policy.max_in_flight_per_tune is not None:
             for tid in tunes:
                 mine = [p for p in self._flying if tid in p.tunes]
                 if len(mine) >= policy.max_in_flight_per_tune:
-                    return "max_in_flight_per_tune", mine
-        return "", []
+                    return "max_in_flight_per_tune", policy.max_in_flight_per_tune, mine
+        return "", 0, []
+
+    def _tell(self, kind: str, place: Place, limit: str, in_flight: int, cap: int) -> None:
+        event = FairUseEvent(kind, place.tunes, limit, in_flight, cap)
+        for listener in list(self.listeners):
+            listener(event)
 
     async def _take_place(self, place: Place) -> None:
+        """Wait for an in-flight place, at most `place_timeout` (or the prompt wait timeout).
+
+        The blocking prompts are on the board (watched since their creates), so their places
+        free as soon as a tick, a wait or a callback sees them finish.
+        """
         board = self._board
         ttl = self._wait.timeout or FAIR_USE_IN_FLIGHT_EXPIRY
+        limit_s = self._place_timeout()
+        deadline = None if limit_s is None else board.clock() + limit_s
+        waited: tuple[str, int, int] | None = None
         while True:
             if self._closed:
                 raise ClientClosedError("the AstriaClient was closed while a create waited")
@@ -242,22 +296,37 @@ class FairUse:
                 logger.warning("fair use: prompt %s not seen finishing in %.0f s; no longer "
                                "counted as in flight", stale.prompt_id, ttl)
                 self._release(stale)
-            cap, blockers = self._blockers(place.tunes)
+            limit, cap, blockers = self._blockers(place.tunes)
             if not blockers:
                 place.since = now
                 self._flying.append(place)
+                if waited is not None:
+                    self._tell("placed", place, *waited)
                 return
-            logger.info("fair use: %d prompts in flight (FairUsePolicy.%s); the create waits "
-                        "for one to finish", len(blockers), cap)
-            ids = [p.prompt_id for p in blockers if p.prompt_id is not None]
-            expiry = min((p.since + ttl for p in blockers if p.prompt_id is not None),
-                         default=None)
-            changed = self._changed
-            # Watching the blockers makes the board refresh them; its listener frees places.
-            watcher = board.watch(ids, self._wait) if ids else None
-            try:
-                await wait_event(changed, None if expiry is None else expiry - now + 0.001,
-                                 board.sleep)
-            finally:
-                if watcher is not None:
-                    board.unwatch(watcher)
+            if waited is None:  # said once per create, not at every wake
+                logger.info("fair use: %d prompts in flight (FairUsePolicy.%s = %d); the create "
+                            "waits for one to finish", len(blockers), limit, cap)
+                self._tell("waiting", place, limit, len(blockers), cap)
+            waited = (limit, len(blockers), cap)
+            if deadline is not None and now >= deadline:
+                self._tell("gave_up", place, *waited)
+                raise self._gave_up(place, limit, cap, len(blockers))
+            wake = [p.since + ttl for p in blockers if p.prompt_id is not None]
+            if deadline is not None:
+                wake.append(deadline)
+            await wait_event(self._changed, min(wake) - now + 0.001 if wake else None,
+                             board.sleep)
+
+    def _place_timeout(self) -> float | None:
+        assert self.policy is not None
+        return self.policy.place_timeout or self._wait.timeout
+
+    def _gave_up(self, place: Place, limit: str, cap: int, flying: int) -> FairUseError:
+        tid = place.tunes[0] if place.tunes else None
+        which = "in all" if limit == "max_in_flight" else f"on tune {tid}"
+        return FairUseError(
+            f"no in-flight place within {self._place_timeout():g} s "
+            "(FairUsePolicy.place_timeout): "
+            f"{flying} prompts in flight {which}, FairUsePolicy.{limit} = {cap}; nothing was "
+            "sent; " + _HOW.format(field=limit), limit=limit, tune_id=tid, cap=cap,
+            used=flying, in_flight=flying)

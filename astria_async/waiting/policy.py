@@ -130,6 +130,13 @@ def _whole_number(_: object, attribute: attrs.Attribute[int], value: int) -> Non
                          f"got {value!r}")
 
 
+def _optional_seconds(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                              or not value > 0):
+        raise ValueError(f"FairUsePolicy.{attribute.name} must be None or a number of seconds "
+                         f"> 0, got {value!r}")
+
+
 @attrs.frozen(kw_only=True)
 class FairUsePolicy:
     """Astria's fair-use rules, checked by the client before it sends a prompt.
@@ -146,7 +153,10 @@ class FairUsePolicy:
     `client.feed`, or, while a create waits for a place, from the board refreshing the
     in-flight prompts. A prompt whose end it never learns stops counting after the prompt
     wait timeout. Creates beyond `max_in_flight_per_tune` (per tune) or `max_in_flight` (in
-    all) wait for a place instead of failing; `None` removes a bound.
+    all) wait for a place instead of failing, at most `place_timeout` seconds (default: the
+    prompt wait timeout), then raise `FairUseError`; `None` removes a bound. The client keeps
+    refreshing the prompts that hold places (within the board's one request per tick), so a
+    place frees when its prompt finishes even if nobody waits for it.
 
     Attributes:
         prompts_per_tune: prompts per tune you send (Astria: 14 on average).
@@ -156,6 +166,8 @@ class FairUsePolicy:
             headshot burst starts at once, a runaway loop cannot queue hundreds).
         max_in_flight: unfinished prompts through this client at once (default 64).
         exempt_fast: no caps for prompts on `branch="fast"` mock tunes (they are free).
+        place_timeout: seconds a create waits for an in-flight place before it raises
+            `FairUseError` (None: the prompt wait timeout, 15 min by default).
     """
 
     prompts_per_tune: int = attrs.field(default=FAIR_USE_PROMPTS_PER_TUNE,
@@ -168,6 +180,7 @@ class FairUsePolicy:
     max_in_flight: int | None = attrs.field(default=FAIR_USE_IN_FLIGHT,
                                             validator=_optional_positive)
     exempt_fast: bool = True
+    place_timeout: float | None = attrs.field(default=None, validator=_optional_seconds)
 
     @property
     def tune_cap(self) -> int:

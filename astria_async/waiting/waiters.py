@@ -124,14 +124,19 @@ class Deadlines:
 
 
 def timeout_error(kind: str, oid: int, policy: WaitPolicy, last: Any,
-                  last_error: BaseException | None, waiting: int = 1) -> WaitTimeoutError:
-    """The error for a wait on `oid` (a tune or a prompt) that passed its deadline."""
+                  last_error: BaseException | None, waiting: int = 1,
+                  paused: str | None = None) -> WaitTimeoutError:
+    """The error for a wait on `oid` (a tune or a prompt) that passed its deadline.
+
+    `paused` says why waits are paused right now (a 429 and the request it answered); it is
+    the reason given then, rather than the last refresh failure.
+    """
     verb = "trained" if kind == "tune" else "finished"
     method = "tunes.wait_trained" if kind == "tune" else "prompts.wait_images"
     what = f"{kind} {oid}"
     if waiting > 1:
         what += f" (and {waiting - 1} more)"
-    why = f"; last refresh failed: {last_error}" if last_error else ""
+    why = f"; {paused}" if paused else f"; last refresh failed: {last_error}" if last_error else ""
     return WaitTimeoutError(
         f"{what} was not {verb} within {policy.timeout:g} s{why}; it keeps "
         f"running at Astria: resume with client.{method}({oid})",

@@ -1,0 +1,96 @@
+"""Hostile answer bodies (nested, huge, not JSON) become typed errors, never a crash."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import web
+
+from astria_async import AstriaClient, ConfigurationError, errors
+from astria_async._json import loads
+from astria_async.testing import FakeAstria
+
+DEEP = "[" * 200_000 + "]" * 200_000
+
+
+def test_loads_decodes_json_and_types_every_failure() -> None:
+    assert loads(b'{"a": [1, 2]}') == {"a": [1, 2]}
+    assert loads('"x"') == "x"
+    with pytest.raises(errors.APIResponseValidationError, match="nested too deeply"):
+        loads(DEEP)
+    with pytest.raises(errors.APIResponseValidationError, match="not JSON"):
+        loads(b"<html>")
+    with pytest.raises(errors.APIResponseValidationError, match="not JSON"):
+        loads(b'"\xff\xfe"')  # not UTF-8
+    with pytest.raises(errors.APIResponseValidationError, match="not JSON"):
+        loads("1" * 100_000)  # past Python's integer digit limit
+
+
+async def test_deeply_nested_answer_is_a_validation_error(fake: FakeAstria) -> None:
+    fake.malformed("/tunes/1", body=DEEP)
+    async with AstriaClient(api_key=fake.api_key, base_url=fake.url) as client:
+        with pytest.raises(errors.APIResponseValidationError, match="nested too deeply"):
+            await client.tunes.get(1)
+
+
+async def test_deeply_nested_error_body_keeps_the_status_error(fake: FakeAstria) -> None:
+    fake.fail("/tunes/1", 404, body=DEEP)
+    async with AstriaClient(api_key=fake.api_key, base_url=fake.url) as client:
+        with pytest.raises(errors.NotFoundError):
+            await client.tunes.get(1)
+
+
+async def test_declared_body_over_the_cap_is_refused_unread(fake: FakeAstria) -> None:
+    fake.malformed("/tunes/1", body=json.dumps({"id": 1, "pad": "x" * 5000}))
+    async with AstriaClient(api_key=fake.api_key, base_url=fake.url,
+                            max_response_bytes=4096) as client:
+        with pytest.raises(errors.APIResponseValidationError,
+                           match=r"max_response_bytes \(4096 bytes; declared"):
+            await client.tunes.get(1)
+
+
+@pytest.fixture
+async def endless() -> AsyncIterator[tuple[str, list[int]]]:
+    """A server streaming a chunked body without Content-Length; counts the bytes it sent."""
+    sent = [0]
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        try:
+            for _ in range(400):  # 400 x 64 KB = 25 MB unless the client stops reading
+                await response.write(b"[" + b"0," * 32_000 + b"0]")
+                sent[0] += 64_003
+        except (ConnectionResetError, OSError):
+            pass
+        return response
+
+    app = web.Application()
+    app.router.add_get("/tunes/1", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        yield f"http://127.0.0.1:{port}", sent
+    finally:
+        await runner.cleanup()
+
+
+async def test_streamed_body_over_the_cap_stops_reading(
+        endless: tuple[str, list[int]]) -> None:
+    url, sent = endless
+    async with AstriaClient(api_key="k", base_url=url, max_response_bytes=256_000) as client:
+        with pytest.raises(errors.APIResponseValidationError, match="max_response_bytes"):
+            await client.tunes.get(1)
+    assert sent[0] < 25_000_000  # the client hung up; it never took the whole body
+
+
+def test_max_response_bytes_is_checked() -> None:
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ConfigurationError, match="max_response_bytes"):
+            AstriaClient(api_key="k", max_response_bytes=bad)  # type: ignore[arg-type]
