@@ -106,13 +106,20 @@ async def test_result_images_are_png_without_extension(fake: FakeAstria) -> None
     await fake.advance(5)
     urls = fake.prompt(prompt["id"])["images"]
     assert len(urls) == 2
+    other = fake.add_prompt(tune["id"], "sks man, again")
+    await fake.advance(5)
+    urls.append(fake.prompt(other["id"])["images"][0])
+    bodies = []
     async with aiohttp.ClientSession() as anonymous:  # image URLs are public
         for url in urls:
             assert url.startswith(f"{fake.url}/mp/") and "." not in url.rsplit("/", 1)[1]
             async with anonymous.get(url) as response:
                 assert response.status == 200
                 assert response.content_type == "image/png"
-                assert await response.read() == png_of_size(50_000)
+                bodies.append(await response.read())
+    # Each prompt and each index gets its own picture, all of the configured size.
+    assert all(len(b) == 50_000 and b[:8] == b"\x89PNG\r\n\x1a\n" for b in bodies)
+    assert len(set(bodies)) == 3
     assert await fake.call("HEAD", urls[0].removeprefix(fake.url)) == (200, b"")
     await fake.call("DELETE", f"/prompts/{prompt['id']}")
     assert (await fake.call("GET", urls[0].removeprefix(fake.url)))[0] == 404

@@ -94,6 +94,9 @@ async def test_a_video_prompt_needs_no_text_when_it_has_a_video_prompt(fake: Fak
     status, answer = await fake.call("POST", "/tunes/3618064/prompts", json={"prompt": {
         "video_model": "no_such_model", "video_prompt": "walks"}})
     assert status == 422 and "video_model" in answer["error"]
+    # Any id of a known family is accepted, not only the catalogue's few.
+    body = {"prompt": {"video_model": "seedance2_pro", "video_prompt": "walks"}}
+    assert (await fake.call("POST", "/tunes/3618064/prompts", json=body))[0] == 201
 
 
 async def test_started_training_at_is_null_until_training_starts(fake: FakeAstria) -> None:
@@ -107,3 +110,27 @@ async def test_started_training_at_is_null_until_training_starts(fake: FakeAstri
     assert started["started_training_at"] is not None and started["trained_at"] is None
     await fake.advance(30)
     assert fake.tune(created["id"])["trained_at"] is not None
+
+
+async def test_references_named_only_in_the_video_prompt_count(fake: FakeAstria) -> None:
+    ref = fake.add_tune(name="woman", model_type="faceid", base_tune_id=3618064,
+                        branch="gemini-2")
+    body = {"prompt": {"video_model": "seedance2_fast_720p",
+                       "video_prompt": f"<faceid:{ref['id']}:1> woman walks"}}
+    status, prompt = await fake.call("POST", "/tunes/3618064/prompts", json=body)
+    assert status == 201
+    assert [t["id"] for t in prompt["tunes"]] == [ref["id"]]
+    body["prompt"]["video_prompt"] = "<faceid:424242:1> woman walks"
+    assert (await fake.call("POST", "/tunes/3618064/prompts", json=body))[0] == 422
+
+
+async def test_created_workspaces_and_packs_carry_their_own_slug_and_time(
+    fake: FakeAstria,
+) -> None:
+    await fake.advance(1000)
+    _, space = await fake.call("POST", "/workspaces.json",
+                               json={"workspace": {"title": "Client Work"}})
+    assert space["slug"] == "client-work"  # the official CLI lists id, title, slug
+    _, pack = await fake.call("POST", "/packs", json={"pack": {
+        "title": "Mine", "base_tune_id": 3618064}})
+    assert pack["created_at"] == space["created_at"] != "2025-01-01T00:00:00.000Z"

@@ -110,3 +110,41 @@ def test_sample_images_are_pngs(path: Path) -> None:
 
 def test_three_samples_ship() -> None:
     assert len(sample_images()) == 3
+
+
+def _readme_pytest_example() -> str:
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Testing your integration offline", 1)[1]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_readme_pytest_example_runs_verbatim_in_an_empty_folder(tmp_path: Path) -> None:
+    # No config file, no asyncio_mode, plugins found the way a user's pytest finds them.
+    (tmp_path / "test_readme.py").write_text(_readme_pytest_example())
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
+    env["PYTHONPATH"] = str(ROOT)
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                             "test_readme.py"], cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout
+
+
+MARKED_ALREADY = """
+import pytest
+
+@pytest.mark.asyncio
+async def test_marked(astria_fake):
+    assert astria_fake.url
+
+class TestInAClass:
+    async def test_method(self, astria_client):
+        assert (await astria_client.tunes.get(1504944)).id == 1504944
+"""
+
+
+def test_plugin_marks_async_tests_using_its_fixtures(tmp_path: Path) -> None:
+    result = _pytest(tmp_path, MARKED_ALREADY, "-p", "pytest_asyncio.plugin",
+                     pythonpath=[ROOT])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 passed" in result.stdout

@@ -35,10 +35,18 @@ def demo(ctx: click.Context, out: Path, count: int) -> None:
 @click.option("--time-scale", type=float, default=1.0, show_default=True,
               help="Clock speed-up factor.")
 @click.option("--idempotent", is_flag=True, help="Behave as if account idempotency is on.")
+@click.option("--workspace", "workspaces", type=int, multiple=True, metavar="ID",
+              help="A workspace that exists from the start (repeatable); other ids answer 404.")
+@click.option("--log", "log_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Append every request to FILE as one JSON line.")
 def fake_server(port: int, fake_key: str | None, train_seconds: float,
                 fast_train_seconds: float, prompt_seconds: float, time_scale: float,
-                idempotent: bool) -> None:
-    """Serve the fake Astria API on 127.0.0.1 until Ctrl-C (prints its URL and key)."""
+                idempotent: bool, workspaces: tuple[int, ...], log_file: Path | None) -> None:
+    """Serve the fake Astria API on 127.0.0.1 until Ctrl-C (prints its URL and key).
+
+    Tests in any language can read its request log at GET /_fake/requests and arm
+    faults with POST /_fake/faults (both need the key).
+    """
     import asyncio
 
     from ..testing import serve
@@ -46,6 +54,7 @@ def fake_server(port: int, fake_key: str | None, train_seconds: float,
     try:
         asyncio.run(serve(port, api_key=fake_key, train_seconds=train_seconds,
                           fast_train_seconds=fast_train_seconds, prompt_seconds=prompt_seconds,
-                          time_scale=time_scale, idempotent=idempotent))
+                          time_scale=time_scale, idempotent=idempotent, workspaces=workspaces,
+                          log=log_file))
     except KeyboardInterrupt:
         click.echo("fake server stopped", err=True)

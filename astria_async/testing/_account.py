@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ._catalog import catalogue
@@ -13,7 +14,7 @@ WORKSPACE_FIELDS = ("title", "brief", "landing_page_html")
 
 
 def get_user(ctx: Ctx) -> Reply:
-    """GET /users: the account behind the key (§10.1); the balance follows spending."""
+    """GET /users: the account behind the key (API notes §10.1); the balance follows spending."""
     store = ctx.store
     return Reply(200, {
         "id": store.config.user_id, "name": "Fake Astria User", "email": "fake@example.com",
@@ -23,18 +24,19 @@ def get_user(ctx: Ctx) -> Reply:
 
 
 def cli_models(ctx: Ctx) -> Reply:
-    """GET /cli/models: the unauthenticated catalogue Astria's CLI reads (§10.6)."""
+    """GET /cli/models: the unauthenticated catalogue Astria's CLI reads (API notes §10.6)."""
     return Reply(200, catalogue())
 
 
 def add_workspace(store: Store, now: float, title: str,
                   workspace_id: int | None = None) -> dict[str, Any]:
-    """Create a workspace (ids are integers, as ``prompt[workspace_id]`` expects, §1.3)."""
+    """Create a workspace; ids are integers, as ``prompt[workspace_id]`` is (API notes §1.3)."""
     new_id = workspace_id if workspace_id is not None else store.next_id("workspace")
     if str(new_id) in store.workspaces:
         raise ValueError(f"workspace {new_id} exists")
+    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-") or str(new_id)
     store.workspaces[str(new_id)] = {
-        "id": new_id, "title": title, "brief": None, "landing_page_html": None,
+        "id": new_id, "title": title, "slug": slug, "brief": None, "landing_page_html": None,
         "user_id": store.config.user_id, "created_at": iso(now), "updated_at": iso(now),
     }
     return store.workspaces[str(new_id)]

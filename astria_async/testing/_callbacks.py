@@ -1,4 +1,4 @@
-"""Webhook delivery (§12): one POST per finished object, loopback hosts only, no retries."""
+"""Webhook delivery (API notes §12): one POST per finished object, loopback only, no retries."""
 
 from __future__ import annotations
 

@@ -8,8 +8,9 @@ import json
 import logging
 import secrets
 from collections.abc import Iterable
+from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TextIO
 
 import aiohttp
 from aiohttp import web
@@ -17,6 +18,7 @@ from aiohttp import web
 from ._account import add_workspace
 from ._callbacks import CallbackRecord, Sender
 from ._clock import FakeClock
+from ._control import Control
 from ._faults import Fault, Faults, RequestRecord, count
 from ._prompts import create_prompt
 from ._render import prompt_json, tune_json
@@ -37,6 +39,11 @@ class FakeAstria:
     after the tunes it needs are trained.  Callbacks are scheduled for those
     moments: a background task fires them while the clock runs, and
     :meth:`advance` fires (and awaits) the ones a jump makes due.
+
+    Observation: :attr:`requests` lists every request answered, oldest first, as
+    :class:`RequestRecord` (method, path, query, status, workspace, fault, time);
+    :meth:`count` matches them by pattern and ``GET /_fake/requests`` serves them
+    to tests in other languages, which arm faults with ``POST /_fake/faults``.
 
     Workspaces: every object belongs to the workspace it was created in; lists
     show the request's ``X-Workspace-Id`` scope only (``all`` = every scope).
@@ -60,11 +67,13 @@ class FakeAstria:
         fail_rule: FailRule = default_fail_rule,
         callback_timeout: float = 10.0,
         workspaces: Iterable[int] = (),
+        request_log: str | Path | None = None,
     ) -> None:
         """Configure; nothing listens until :meth:`start` (or ``async with``).
 
         ``workspaces``: ids of workspaces that exist from the start (an unknown
-        ``X-Workspace-Id`` answers 404, as on Astria).
+        ``X-Workspace-Id`` answers 404, as on Astria).  ``request_log``: a file
+        that gets each :class:`RequestRecord` as one JSON line (appended, flushed).
         """
         self.api_key = api_key or f"sd_fake_{secrets.token_hex(16)}"
         self.clock = clock if clock is not None else FakeClock()
@@ -75,12 +84,18 @@ class FakeAstria:
         for workspace_id in workspaces:
             self.add_workspace(workspace_id=workspace_id)
         self.faults = Faults()
+        # Every request answered, oldest first (see RequestRecord; control calls excluded).
         self.requests: list[RequestRecord] = []
         self.callbacks: list[CallbackRecord] = []
         self._port = port
         self._sender = Sender(callback_timeout)
+        control = Control(self.faults, self.requests, {
+            "fail": self.fail, "reset": self.reset, "slow": self.slow,
+            "malformed": self.malformed})
         self._dispatcher = Dispatcher(self.store, self.faults, self.requests, self.api_key,
-                                      self._kick)
+                                      self._kick, control)
+        self._log_path = None if request_log is None else Path(request_log)
+        self._log_file: TextIO | None = None
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
         self._wake: asyncio.Event | None = None
@@ -103,6 +118,9 @@ class FakeAstria:
 
     async def start(self) -> FakeAstria:
         """Listen on 127.0.0.1 only (port 0 = ephemeral)."""
+        if self._log_path is not None:
+            self._log_file = self._log_path.open("a", encoding="utf-8")
+            self._dispatcher.on_record = self._write_record
         app = web.Application(client_max_size=256 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._dispatcher.handle)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
@@ -131,6 +149,14 @@ class FakeAstria:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+
+    def _write_record(self, record: RequestRecord) -> None:
+        if self._log_file is not None:
+            self._log_file.write(json.dumps(record.to_dict()) + "\n")
+            self._log_file.flush()
 
     async def __aenter__(self) -> FakeAstria:
         """Start."""
@@ -191,8 +217,8 @@ class FakeAstria:
                                                  self.clock.now()))
 
     def _payload(self, kind: str, obj_id: int) -> Any:
-        # Wrapped under the resource name, as every real receiver sees it (§12);
-        # prompts_callback gets a bare array of prompt objects (§8.3).
+        # Wrapped under the resource name, as every real receiver sees it (API notes §12);
+        # prompts_callback gets a bare array of prompt objects (API notes §8.3).
         now = self.clock.now()
         if kind == "tune":
             return {"tune": tune_json(self.store, self.store.tunes[obj_id], now)}
@@ -209,7 +235,7 @@ class FakeAstria:
              method: str | None = None, body: Any = None) -> Fault:
         """Answer ``status`` (JSON ``{"error": phrase}`` unless ``body``) to matching requests.
 
-        ``after_commit=True`` performs the request first (a 504 after processing, §13).
+        ``after_commit=True`` performs the request first (a 504 after processing, API notes §13).
         """
         return self.faults.add(Fault("fail", path_prefix, count, method, status=status,
                                      retry_after=retry_after, after_commit=after_commit,

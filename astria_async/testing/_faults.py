@@ -34,6 +34,12 @@ class Fault:
     body: Any = None
     seconds: float = 0.0
 
+    def to_dict(self) -> dict[str, Any]:
+        """The rule as JSON-ready data (``POST``/``GET /_fake/faults``)."""
+        return {"kind": self.kind, "path_prefix": self.prefix, "count": self.remaining,
+                "method": self.method, "status": self.status, "retry_after": self.retry_after,
+                "after_commit": self.after_commit, "body": self.body, "seconds": self.seconds}
+
     def matches(self, method: str, path: str) -> bool:
         """Same method (if set) and the path starts with the prefix."""
         if self.method is not None and self.method.upper() != method.upper():
@@ -92,7 +98,15 @@ class Faults:
 
 @dataclass(frozen=True)
 class RequestRecord:
-    """One request the fake answered (``status`` is None when the connection was dropped)."""
+    """One request the fake answered, as kept in :attr:`FakeAstria.requests`.
+
+    ``method`` and ``path`` as sent (``path`` keeps ``.json``; :attr:`route` drops
+    it), ``query`` the query string as a dict (the last value of a repeated key),
+    ``status`` the status answered (None when the connection was dropped),
+    ``workspace`` the ``X-Workspace-Id`` header (None without one), ``fault`` the
+    kind of injected fault that shaped the answer (None for a normal answer) and
+    ``at`` the fake clock's time (epoch seconds) when it was answered.
+    """
 
     method: str
     path: str
@@ -104,8 +118,14 @@ class RequestRecord:
 
     @property
     def route(self) -> str:
-        """The path without ``.json``."""
+        """The path without ``.json`` or a trailing slash."""
         return normalize(self.path)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as JSON-ready data (``GET /_fake/requests``, ``--log`` lines)."""
+        return {"method": self.method, "path": self.path, "route": self.route,
+                "query": self.query, "status": self.status, "workspace": self.workspace,
+                "fault": self.fault, "at": self.at}
 
 
 def count(records: list[RequestRecord], method: str, pattern: str) -> int:

@@ -36,7 +36,7 @@ _AGES = ("20-30", "30-40", "40-50")
 
 
 def inspect_image(ctx: Ctx) -> Reply:
-    """POST /images/inspect: multipart ``name`` plus ``file`` or ``file_url`` (§9).
+    """POST /images/inspect: multipart ``name`` plus ``file`` or ``file_url`` (API notes §9).
 
     The attributes are derived from the file's bytes (or the URL), so the same
     picture always gets the same answer and different pictures may differ.

@@ -7,7 +7,7 @@ import re
 import secrets
 from pathlib import Path
 
-from ._png import png_of_size
+from ._png import png_of_size, result_png
 from ._render import iso
 from ._wire import Ctx, Reply, not_found
 
@@ -34,7 +34,10 @@ def get_image(ctx: Ctx) -> Reply:
     ready = owner is not None and owner.user_error is None and store.is_done(owner, ctx.now)
     if ready and owner is not None and owner.attrs.get("video_model"):
         return Reply(200, data=sample_video(), content_type="video/mp4")
-    if ready or _COVER.match(token):
+    if ready and owner is not None:
+        data = result_png(store.config.image_bytes, owner.id, owner.images.index(token))
+        return Reply(200, data=data, content_type="image/png")
+    if _COVER.match(token):
         return Reply(200, data=png_of_size(store.config.image_bytes), content_type="image/png")
     raise not_found()
 

@@ -1,4 +1,4 @@
-"""Packs: /packs, /gallery/packs, /p/:id_or_slug and POST /p/:pack_id/tunes (§8)."""
+"""Packs: /packs, /gallery/packs, /p/:id_or_slug and POST /p/:pack_id/tunes (API notes §8)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ _PLACEHOLDER = re.compile(r"\{(ref|token|name)(\d*)\}")
 
 
 def find_pack(store: Store, key: str) -> Pack:
-    """A pack by numeric id or slug (§8.3: ``:pack_id`` may be the slug)."""
+    """A pack by numeric id or slug (API notes §8.3: ``:pack_id`` may be the slug)."""
     for pack in store.packs.values():
         if str(pack.id) == key or pack.slug == key:
             return pack
@@ -25,7 +25,7 @@ def find_pack(store: Store, key: str) -> Pack:
 
 
 def templates(store: Store, pack: Pack) -> list[Template]:
-    """The seeded templates plus the prompts assigned with ``PATCH prompt[pack_id]`` (§8)."""
+    """Seeded templates plus prompts assigned by ``PATCH prompt[pack_id]`` (API notes §8)."""
     assigned = [Template(p.id, str(p.attrs.get("text") or ""), int(p.attrs["num_images"]))
                 for p in store.prompts.values() if p.attrs.get("pack_id") == pack.id]
     return [*pack.templates, *assigned]
@@ -35,18 +35,18 @@ def _costs(store: Store, pack: Pack) -> dict[str, dict[str, int]]:
     images = sum(t.num_images for t in templates(store, pack))
     training = 0 if pack.multi else TUNE_COST_MC
     cost = round((training + PROMPT_COST_MC * images) * pack.multiplier)
-    # `cost` is the older unit (cents, §8.2); `cost_mc` the milli-cent one.
+    # `cost` is the older unit (cents, API notes §8.2); `cost_mc` the milli-cent one.
     return {cls: {"cost_mc": cost, "cost": cost // 1000, "num_images": images}
             for cls in pack.classes}
 
 
 def pack_json(store: Store, pack: Pack, *, detail: bool = False) -> dict[str, Any]:
-    """A pack as the lists (§8.1) or GET /p/:id (§8.2) show it."""
+    """A pack as the lists (API notes §8.1) or GET /p/:id (API notes §8.2) show it."""
     costs = _costs(store, pack)
     body: dict[str, Any] = {
         "id": pack.id, "base_tune_id": pack.base_tune_id, "user_id": store.config.user_id,
         "slug": pack.slug, "title": pack.title, "subtitle": pack.subtitle, "token": pack.token,
-        "created_at": iso(SEED_EPOCH), "updated_at": iso(SEED_EPOCH),
+        "created_at": iso(pack.created), "updated_at": iso(pack.created),
         "multiplier": pack.multiplier, "multiplier_api": pack.multiplier,
         "model_type": pack.model_type,
         "public_at": iso(SEED_EPOCH) if pack.public else None, "unlisted_at": None,
@@ -86,7 +86,7 @@ def list_gallery_packs(ctx: Ctx) -> Reply:
 
 
 def post_pack(ctx: Ctx) -> Reply:
-    """POST /packs ``{"pack": {title, base_tune_id, model_type, subtitle}}`` → 201 (§8.4)."""
+    """POST /packs ``{"pack": {title, base_tune_id, model_type, subtitle}}`` (API notes §8.4)."""
     store = ctx.store
     attrs = cast(ctx.root("pack"))
     title = attrs.get("title")
@@ -108,6 +108,7 @@ def post_pack(ctx: Ctx) -> Reply:
         id=pack_id, slug=slug, title=title.strip(),
         subtitle=subtitle if isinstance(subtitle, str) else "", base_tune_id=base.id,
         model_type=model_type, classes=("man", "woman"), templates=(), public=False,
+        created=ctx.now,
     )
     return Reply(201, pack_json(store, store.packs[pack_id], detail=True))
 
@@ -175,7 +176,7 @@ def run_pack(ctx: Ctx) -> Reply:
             if name and name not in pack.classes:  # a blank name fails like POST /tunes
                 raise unprocessable(f"Name must be one of: {', '.join(pack.classes)}")
             tune, is_new = create_tune(ctx, attrs, pack=pack)
-            if is_new:  # an idempotent replay creates nothing (§14)
+            if is_new:  # an idempotent replay creates nothing (API notes §14)
                 new_tune = tune
                 for template in chosen:
                     text = render(store, template.text, [tune])

@@ -35,9 +35,11 @@ def encode_png(width: int, height: int, pixels: bytes) -> bytes:
     )
 
 
-def gradient(width: int, height: int, tint: tuple[int, int, int] = (40, 90, 160)) -> bytes:
-    """RGB pixels of a diagonal gradient with a light disc in the middle."""
-    cx, cy, r2 = width / 2, height / 2, (min(width, height) / 3) ** 2
+def gradient(width: int, height: int, tint: tuple[int, int, int] = (40, 90, 160),
+             centre: tuple[float, float] | None = None) -> bytes:
+    """RGB pixels of a diagonal gradient with a light disc (in the middle unless ``centre``)."""
+    cx, cy = centre if centre is not None else (width / 2, height / 2)
+    r2 = (min(width, height) / 3) ** 2
     out = bytearray()
     for y in range(height):
         for x in range(width):
@@ -50,13 +52,27 @@ def gradient(width: int, height: int, tint: tuple[int, int, int] = (40, 90, 160)
     return bytes(out)
 
 
-@functools.lru_cache(maxsize=8)
-def png_of_size(nbytes: int) -> bytes:
-    """A valid 64×64 PNG padded to ``nbytes`` (exact unless below ~12 bytes over the minimum)."""
-    base = encode_png(64, 64, gradient(64, 64))
+def _padded(base: bytes, nbytes: int) -> bytes:
     gap = nbytes - len(base)
     if gap < _CHUNK_OVERHEAD:
         return base
     # Random padding so transport compression cannot shrink benchmark payloads.
     pad = random.Random(nbytes).randbytes(gap - _CHUNK_OVERHEAD)
     return base[:-_CHUNK_OVERHEAD] + _chunk(_PAD_TYPE, pad) + base[-_CHUNK_OVERHEAD:]
+
+
+@functools.lru_cache(maxsize=8)
+def png_of_size(nbytes: int) -> bytes:
+    """A valid 64×64 PNG padded to ``nbytes`` (exact unless below ~12 bytes over the minimum)."""
+    return _padded(encode_png(64, 64, gradient(64, 64)), nbytes)
+
+
+@functools.lru_cache(maxsize=256)
+def result_png(nbytes: int, prompt_id: int, index: int) -> bytes:
+    """A prompt's ``index``-th result: its colour comes from the prompt, the disc's place
+    from the index, so every picture of a run differs (same size as :func:`png_of_size`)."""
+    rng = random.Random(prompt_id)
+    tint = (rng.randrange(256), rng.randrange(256), rng.randrange(256))
+    slot = index % 9
+    centre = (16.0 + 16 * (slot % 3), 16.0 + 16 * (slot // 3))
+    return _padded(encode_png(64, 64, gradient(64, 64, tint, centre)), nbytes)

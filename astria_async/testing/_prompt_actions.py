@@ -31,13 +31,13 @@ def _check_pack(store: Store, key: str, value: Any) -> None:
 
 
 def _check_workspace(store: Store, value: Any) -> None:
-    """``prompt[workspace_id]`` must name one of the user's workspaces (§1.3)."""
+    """``prompt[workspace_id]`` must name one of the user's workspaces (API notes §1.3)."""
     if value is not None and str(value) not in store.workspaces:
         raise workspace_missing()
 
 
 def patch_prompt(ctx: Ctx) -> Reply:
-    """PATCH /prompts/:id and the nested form: pack, base pack, workspace, provenance (§5.4).
+    """PATCH /prompts/:id and the nested form: pack, workspace, provenance (API notes §5.4).
 
     ``pack_id`` makes the prompt a template of the pack: the pack must exist and the
     prompt must use a fine-tuned model (422 "Prompt is not using a fine-tuned model").
@@ -65,7 +65,7 @@ def duplicate_prompt(ctx: Ctx) -> Reply:
 
     A top-level ``image_index`` reuses that image of the (finished) original as the
     new prompt's base: its first video frame when the result is a video, else its
-    input image — the documented way to animate an existing picture (§5.5).
+    input image — the documented way to animate an existing picture (API notes §5.5).
     """
     store = ctx.store
     original = find_prompt(ctx, ctx.params[0])

@@ -1,4 +1,4 @@
-"""Prompt creation and the /prompts routes (§4, §5)."""
+"""Prompt creation and the /prompts routes (API notes §4, §5)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from ._store import REF_RE, PromptRec, Store, TuneRec, in_scope, page
 from ._validate import cast, validate_prompt
 from ._wire import Ctx, Reply, empty, not_found, unprocessable
 
-PROMPT_COST_MC = 3_000  # per image; a prompt's cost_mc already includes num_images (§15)
-# The attributes that make two prompts "the same" under account idempotency (§14).
+PROMPT_COST_MC = 3_000  # per image; a prompt's cost_mc already includes num_images (API notes §15)
+# The attributes that make two prompts "the same" under account idempotency (API notes §14).
 IDEMPOTENCY_FIELDS = (
     "text", "cfg_scale", "steps", "seed", "callback", "negative_prompt", "super_resolution",
     "face_correct", "ar", "num_images", "controlnet", "denoising_strength", "use_lpw",
@@ -46,7 +46,7 @@ def _files_to_urls(store: Store, value: Any, owner: int) -> Any:
 
 
 def _media(store: Store, attrs: dict[str, Any], owner: int) -> dict[str, Any]:
-    """Store uploaded files and fold each ``*_url`` twin into its field (§5.1).
+    """Store uploaded files and fold each ``*_url`` twin into its field (API notes §5.1).
 
     Nothing stored keeps an upload object, so every later answer can render it.
     ``image_references[]`` (files) and ``image_reference_urls[]`` keep their order.
@@ -66,7 +66,7 @@ def _media(store: Store, attrs: dict[str, Any], owner: int) -> dict[str, Any]:
 
 
 def referenced_tunes(store: Store, text: str) -> tuple[int, ...]:
-    """Tune ids named by ``<lora:ID:w>`` / ``<faceid:ID:w>`` tokens, each must exist (§6)."""
+    """Tune ids named by ``<lora:ID:w>`` / ``<faceid:ID:w>``; each must exist (API notes §6)."""
     ids: list[int] = []
     for match in REF_RE.finditer(text):
         tune_id = int(match.group(2))
@@ -84,11 +84,12 @@ def create_prompt(
     store = ctx.store
     attrs = cast(raw)
     if tune.attrs.get("model_type") == "lora" and not tune.gallery:
-        # Flux/SDXL LoRAs run on a base model via <lora:id:w> (§5.1, §13).
+        # Flux/SDXL LoRAs run on a base model via <lora:id:w> (API notes §5.1, §13).
         raise unprocessable("model_type=lora is not supported. Use a checkpoint instead")
     max_images = 4 if tune.id in FOUR_IMAGE_MODELS else 8
     validate_prompt(attrs, flux=tune.attrs.get("branch") == "flux1", max_images=max_images)
-    refs = referenced_tunes(store, str(attrs.get("text") or ""))
+    # A video's references may be named only in its video prompt (as the official CLI does).
+    refs = referenced_tunes(store, f"{attrs.get('text') or ''} {attrs.get('video_prompt') or ''}")
     if store.config.idempotent:
         key = _same_key(attrs)
         for existing in store.prompts.values():
@@ -100,11 +101,11 @@ def create_prompt(
     attrs = _media(store, attrs, prompt_id)
     num_images = attrs.get("num_images") or 1
     attrs["num_images"] = num_images
-    # A video prompt delivers one MP4 in `images` (§4); an image prompt one URL per image.
+    # A video prompt delivers one MP4 in `images` (API notes §4); an image prompt one URL per image.
     outputs = 1 if attrs.get("video_model") else num_images
     if attrs.get("workspace_id") is not None:
         workspace = str(attrs["workspace_id"])
-        if workspace not in store.workspaces:  # billed in that workspace: it must exist (§1.3)
+        if workspace not in store.workspaces:  # billed there, so it must exist (API notes §1.3)
             raise workspace_missing()
     prompt = PromptRec(
         id=prompt_id, tune_id=tune.id, attrs=attrs, workspace=workspace, created=ctx.now,
@@ -128,7 +129,7 @@ def _tune(ctx: Ctx, tune_id: str) -> TuneRec:
 def find_prompt(ctx: Ctx, prompt_id: str, tune_id: str | None = None) -> PromptRec:
     """The prompt, or 404 (also when the nested URL names another tune)."""
     prompt = ctx.store.prompts.get(int(prompt_id))
-    # The nested form needs the tune the prompt was posted to (§5.2, §13 404).
+    # The nested form needs the tune the prompt was posted to (API notes §5.2, §13 404).
     if prompt is None or (tune_id is not None and prompt.tune_id != int(tune_id)):
         raise not_found()
     return prompt
@@ -174,14 +175,14 @@ def _list(ctx: Ctx, tune_id: int | None) -> Reply:
             test(prompt) for test in flags)
 
     flags = [test for name, test in _flag_filters(ctx).items() if ctx.flag(name)]
-    chosen = page((p for p in store.newest_first() if keep(p)),
+    chosen = page((p for p in store.newest_first(before_id) if keep(p)),
                   before_id=before_id, offset=offset, limit=limit)
     expand = ctx.expand()
     return Reply(200, [prompt_json(store, p, ctx.now, expand) for p in chosen])
 
 
 def _flag_filters(ctx: Ctx) -> dict[str, Callable[[PromptRec], bool]]:
-    """``liked``/``today``/``is_video``/``is_api`` = true narrow a list (§5.3)."""
+    """``liked``/``today``/``is_video``/``is_api`` = true narrow a list (API notes §5.3)."""
     midnight = ctx.now - ctx.now % 86400.0  # today in UTC, by the fake's clock
     return {
         "liked": lambda p: p.liked,
@@ -197,7 +198,7 @@ def list_tune_prompts(ctx: Ctx) -> Reply:
 
 
 def list_prompts(ctx: Ctx) -> Reply:
-    """GET /prompts with the §5.3 filters."""
+    """GET /prompts with the API notes §5.3 filters."""
     return _list(ctx, None)
 
 
@@ -209,7 +210,7 @@ def get_prompt(ctx: Ctx) -> Reply:
 
 
 def delete_prompt(ctx: Ctx) -> Reply:
-    """DELETE: 200 + message on /prompts/:id, 204 on the nested form (§5.6)."""
+    """DELETE: 200 + message on /prompts/:id, 204 on the nested form (API notes §5.6)."""
     if len(ctx.params) == 1:
         ctx.store.delete_prompt(find_prompt(ctx, ctx.params[0]).id)
         return Reply(200, {"message": "Prompt successfully deleted"})

@@ -1,4 +1,4 @@
-"""JSON views of tunes and prompts, computed from the clock at read time (§2, §4)."""
+"""JSON views of tunes and prompts, computed from the clock at read time (API notes §2, §4)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ TUNE_FIELDS = (
     "face_crop", "training_face_correct", "characteristics", "auto_extend", "preset",
     "base_pack_id",
 )
-# Fields present on every prompt, with the values Astria shows when not sent (§4).
+# Fields present on every prompt, with the values Astria shows when not sent (API notes §4).
 PROMPT_DEFAULTS: dict[str, Any] = {
     "callback": None, "steps": None, "seed": None, "num_images": 1, "super_resolution": False,
     "inpaint_faces": False, "hires_fix": False, "face_correct": False, "face_swap": False,
@@ -41,7 +41,7 @@ def iso(ts: float | None) -> str | None:
 
 
 def _decimal(value: Any) -> str | None:
-    # Rails serialises decimal columns as strings: cfg_scale 3 → "3.0" (§4).
+    # Rails serialises decimal columns as strings: cfg_scale 3 → "3.0" (API notes §4).
     return None if value is None else str(float(value))
 
 
@@ -51,7 +51,7 @@ def tune_json(
     """The tune object as GET /tunes/:id answers it at time ``now``."""
     due = store.trained_at(tune)
     trained = due if due is not None and due <= now else None
-    # Training waits in a queue for a moment: create answers show null (§2), like Astria's.
+    # Training waits in a queue for a moment: create answers show null (API notes §2).
     started = None if due is None else tune.created + min(QUEUE_SECONDS,
                                                           (due - tune.created) / 10)
     body: dict[str, Any] = {"id": tune.id}
@@ -63,7 +63,7 @@ def tune_json(
         "eta": iso(due),
         "started_training_at": iso(started) if started is not None and started <= now else None,
         "trained_at": iso(trained),
-        # Public gallery models never expire; user tunes 30 days after training (§15).
+        # Public gallery models never expire; user tunes 30 days after training (API notes §15).
         "expires_at": iso(trained + THIRTY_DAYS) if trained is not None and not tune.gallery
         else None,
         "created_at": iso(tune.created),
@@ -73,14 +73,14 @@ def tune_json(
         "cost_mc": tune.cost_mc,
     })
     if with_prompts:
-        # Only the create answer carries the prompts made with the tune (§2 `prompts`).
+        # Only the create answer carries the prompts made with the tune (API notes §2 `prompts`).
         body["prompts"] = [prompt_json(store, store.prompts[i], now)
                            for i in tune.prompt_ids if i in store.prompts]
     return body
 
 
 def ref_json(store: Store, tune_id: int) -> dict[str, Any]:
-    """The short form of a referenced tune in a prompt's ``tunes`` array (§4)."""
+    """The short form of a referenced tune in a prompt's ``tunes`` array (API notes §4)."""
     tune = store.tunes.get(tune_id)
     if tune is None:
         return {"id": tune_id}

@@ -1,4 +1,4 @@
-"""Seed data: public gallery tunes (§1.5, §7) and two packs (§8)."""
+"""Seed data: public gallery tunes (API notes §1.5, §7) and two packs (API notes §8)."""
 
 from __future__ import annotations
 
@@ -29,9 +29,9 @@ GALLERY_TUNES: tuple[tuple[int, str, str, str | None], ...] = (
     (GPT_IMAGE_2, "GPT Image 2", "partner-1", None),
     (WAN_27, "Wan 2.7", "partner-1", None),
 )
-# Seedream takes 1–4 images per prompt (§7).
+# Seedream takes 1–4 images per prompt (API notes §7).
 FOUR_IMAGE_MODELS = frozenset({3225353, SEEDREAM_45, WAN_27})
-# Training defaults per branch (§3.4): which gallery tune a LoRA/FaceID runs on.
+# Training defaults per branch (API notes §3.4): which gallery tune a LoRA/FaceID runs on.
 DEFAULT_BASE = {"flux1": FLUX_DEV, "sdxl1": SDXL_BASE, "sd15": SD15_RV51, "fast": FLUX_DEV}
 
 @dataclass(frozen=True)
@@ -60,6 +60,7 @@ class Pack:
     multiplier: float = 1.0
     token: str = "ohwx"
     public: bool = True  # seeded packs are public; POST /packs makes private ones
+    created: float = SEED_EPOCH
 
 
 PACKS: tuple[Pack, ...] = (

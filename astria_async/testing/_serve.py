@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from ._clock import FakeClock
 from ._fake import FakeAstria
@@ -27,13 +28,19 @@ async def serve(
     time_scale: float = 1.0,
     image_bytes: int = 8192,
     idempotent: bool = False,
+    workspaces: Sequence[int] = (),
+    log: str | Path | None = None,
     on_ready: Callable[[FakeAstria], None] = _announce,
 ) -> None:
-    """Serve on 127.0.0.1:``port`` in real (optionally scaled) time until cancelled."""
+    """Serve on 127.0.0.1:``port`` in real (optionally scaled) time until cancelled.
+
+    ``workspaces`` exist from the start; ``log`` gets one JSON line per request.
+    """
     fake = FakeAstria(
         port=port, api_key=api_key, clock=FakeClock(time_scale=time_scale),
         train_seconds=train_seconds, fast_train_seconds=fast_train_seconds,
         prompt_seconds=prompt_seconds, image_bytes=image_bytes, idempotent=idempotent,
+        workspaces=workspaces, request_log=log,
     )
     async with fake:
         on_ready(fake)
@@ -52,12 +59,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--time-scale", type=float, default=1.0, help="clock speed-up factor")
     parser.add_argument("--image-bytes", type=int, default=8192, help="size of result PNGs")
     parser.add_argument("--idempotent", action="store_true", help="account idempotency on")
+    parser.add_argument("--workspace", type=int, action="append", default=[], metavar="ID",
+                        help="a workspace that exists from the start (repeatable)")
+    parser.add_argument("--log", metavar="FILE", help="append each request as a JSON line")
     args = parser.parse_args(argv)
     try:
         asyncio.run(serve(
             args.port, api_key=args.api_key, train_seconds=args.train_seconds,
             fast_train_seconds=args.fast_train_seconds, prompt_seconds=args.prompt_seconds,
             time_scale=args.time_scale, image_bytes=args.image_bytes, idempotent=args.idempotent,
+            workspaces=args.workspace, log=args.log,
         ))
     except KeyboardInterrupt:
         print("FakeAstria stopped", file=sys.stderr)

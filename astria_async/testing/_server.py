@@ -16,6 +16,8 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from . import _account, _gallery, _misc, _packs, _prompt_actions, _prompts, _tunes
+from ._control import PREFIX as CONTROL_PREFIX
+from ._control import Control
 from ._faults import Fault, Faults, RequestRecord, normalize
 from ._rails import ParamError, UploadedFile, parse_pairs
 from ._store import Store
@@ -84,7 +86,7 @@ ROUTES: tuple[Route, ...] = (
     _route("POST", "/workspaces", _account.post_workspace, scoped=False),
     _route("GET", f"/workspaces/{_KEY}", _account.get_workspace, scoped=False),
     _route("PATCH", f"/workspaces/{_KEY}", _account.patch_workspace, scoped=False),
-    # Result and upload URLs are public, like mp.astria.ai links (§4 images).
+    # Result and upload URLs are public, like mp.astria.ai links (API notes §4 images).
     _route("GET", f"/mp/{_TOKEN}(?:/mock)?", _misc.get_image, auth=False, scoped=False),
     _route("POST", "/api/direct_uploads", _misc.post_direct_upload, scoped=False),
     _route("PUT", f"/rails/active_storage/disk/{_TOKEN}", _misc.put_direct_upload, auth=False,
@@ -163,17 +165,23 @@ class Dispatcher:
     """The single aiohttp handler behind every path."""
 
     def __init__(self, store: Store, faults: Faults, log: list[RequestRecord], api_key: str,
-                 on_request: Callable[[], None]) -> None:
+                 on_request: Callable[[], None], control: Control | None = None) -> None:
         """Wire the handler to the fake's state."""
         self.store = store
         self.faults = faults
         self.log = log
         self.api_key = api_key
         self.on_request = on_request
+        self.control = control
+        self.on_record: Callable[[RequestRecord], None] | None = None
         self.errors: list[BaseException] = []
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """Apply faults, serve the route, log the outcome."""
+        if self.control is not None and request.path.startswith(CONTROL_PREFIX):
+            if not self._authorized(request):
+                return _json(401, {"error": "Unauthorized: missing or invalid API key"})
+            return await self.control.handle(request)
         delay, fault = self.faults.take(request.method, request.path)
         if delay.before:
             await asyncio.sleep(delay.before)  # real latency: a slow network/gateway
@@ -182,7 +190,7 @@ class Dispatcher:
             response = _fault_response(fault)
         else:
             response = await self._serve(request)
-            if fault is not None:  # the work was committed, but the answer is lost (§13 504)
+            if fault is not None:  # committed, but the answer is lost (API notes §13, 504)
                 response = _fault_response(fault)
         self._log(request, response, fault)
         if delay.after:
@@ -192,12 +200,15 @@ class Dispatcher:
 
     def _log(self, request: web.Request, response: web.Response | None,
              fault: Fault | None) -> None:
-        self.log.append(RequestRecord(
+        record = RequestRecord(
             method=request.method, path=request.path, query=dict(request.query),
             status=None if response is None else response.status,
             workspace=request.headers.get("X-Workspace-Id"),
             fault=None if fault is None else fault.kind, at=self.store.clock.now(),
-        ))
+        )
+        self.log.append(record)
+        if self.on_record is not None:
+            self.on_record(record)
         if request.method not in ("GET", "HEAD"):
             self.on_request()  # a write may have scheduled a callback: wake the ticker
 
@@ -221,7 +232,7 @@ class Dispatcher:
         if route.auth and not self._authorized(request):
             return _json(401, {"error": "Unauthorized: missing or invalid API key"})
         scope = request.headers.get("X-Workspace-Id", "").strip()
-        # No header (or the CLI's literal "personal") is the personal scope (§1.3).
+        # No header (or the CLI's literal "personal") is the personal scope (API notes §1.3).
         ctx = Ctx(self.store, request.method, path, params, now=self.store.clock.now(),
                   workspace=None if scope in ("", "personal") else scope)
         mark = self.store.mark()

@@ -1,4 +1,4 @@
-"""Tune creation and the /tunes routes (§2, §3)."""
+"""Tune creation and the /tunes routes (API notes §2, §3)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from ._store import Store, TuneRec, in_scope, page
 from ._validate import cast, characteristics, validate_tune
 from ._wire import Ctx, HttpError, Reply, empty, not_found, unprocessable
 
-TUNE_COST_MC = 150_000  # a Flux portrait training (§15)
+TUNE_COST_MC = 150_000  # a Flux portrait training (API notes §15)
 PARTNER_BRANCHES = ("partner-1", "gemini-2")
 # Keys that configure the create call itself rather than the stored tune.
 _NOT_STORED = ("images", "image_urls", "prompts_attributes", "tune_ids", "prompt_ids",
@@ -42,7 +42,7 @@ def _training_images(store: Store, attrs: dict[str, Any], tune_id: int) -> list[
 
 
 def inference_target(store: Store, tune: TuneRec) -> tuple[TuneRec, str | None]:
-    """Where this tune's prompts run and the token that loads it (§5.1, §7)."""
+    """Where this tune's prompts run and the token that loads it (API notes §5.1, §7)."""
     model_type = tune.attrs.get("model_type")
     if model_type not in ("lora", "pti", "faceid"):
         return tune, None
@@ -69,12 +69,12 @@ def create_tune(ctx: Ctx, raw: dict[str, Any], *, pack: Pack | None = None,
     attrs["images"], attrs["image_urls"] = _as_list(attrs.get("images")), _as_list(
         attrs.get("image_urls"))
     if pack is not None:
-        # Base model, model type and preset come from the pack (§8.3).
+        # Base model, model type and preset come from the pack (API notes §8.3).
         attrs.update(base_tune_id=pack.base_tune_id, model_type=pack.model_type,
                      preset=attrs.get("preset") or pack.preset, base_pack_id=pack.id)
     validate_tune(attrs, need_images=need_images)
     if store.config.idempotent:
-        # The title is the idempotency key (§14).
+        # The title is the idempotency key (API notes §14).
         for existing in store.user_tunes():
             if existing.attrs.get("title") == attrs["title"]:
                 return existing, False
@@ -88,10 +88,10 @@ def create_tune(ctx: Ctx, raw: dict[str, Any], *, pack: Pack | None = None,
         ("gemini-2" if partner else base.attrs.get("branch")) if base is not None else "sd15")
     model_type = attrs.get("model_type") or ("faceid" if partner else None)
     if branch == "flux1" and model_type != "faceid":
-        model_type = "lora"  # Flux training is LoRA (§3.4)
+        model_type = "lora"  # Flux training is LoRA (API notes §3.4)
     if branch == "sdxl1" and model_type != "faceid":
-        model_type = "pti"  # forced for SDXL (§3.4)
-    # FaceID and Gemini-style references are image sets, usable at once (§2, §7).
+        model_type = "pti"  # forced for SDXL (API notes §3.4)
+    # FaceID and Gemini-style references are image sets, usable at once (API notes §2, §7).
     instant = model_type == "faceid" or partner
     nested = _as_list(attrs.get("prompts_attributes"))
     if not all(isinstance(item, dict) for item in nested):
@@ -166,7 +166,7 @@ def get_tune(ctx: Ctx) -> Reply:
 
 
 def patch_tune(ctx: Ctx) -> Reply:
-    """PATCH /tunes/:id: title, name, auto_extend, characteristics, callback (§3.5)."""
+    """PATCH /tunes/:id: title, name, auto_extend, characteristics, callback (API notes §3.5)."""
     tune = _own_tune(ctx)
     changes = cast(ctx.root("tune"))
     for key in ("title", "name"):
@@ -184,7 +184,7 @@ def patch_tune(ctx: Ctx) -> Reply:
 
 
 def delete_tune(ctx: Ctx) -> Reply:
-    """DELETE /tunes/:id → plain 200 with an empty body (§3.6)."""
+    """DELETE /tunes/:id → plain 200 with an empty body (API notes §3.6)."""
     ctx.store.delete_tune(_own_tune(ctx).id)
     return empty(200)
 
@@ -202,7 +202,7 @@ def _filtered(ctx: Ctx, tunes: list[TuneRec]) -> list[TuneRec]:
 
 
 def list_tunes(ctx: Ctx) -> Reply:
-    """GET /tunes: newest first, workspace-scoped, before_id/offset/limit (§3.1)."""
+    """GET /tunes: newest first, workspace-scoped, before_id/offset/limit (API notes §3.1)."""
     before_id, offset, limit = ctx.paging(max_offset=200)
     mine = [t for t in ctx.store.user_tunes() if in_scope(t.workspace, ctx.workspace)]
     chosen = page(_filtered(ctx, mine), before_id=before_id, offset=offset, limit=limit)
@@ -210,7 +210,7 @@ def list_tunes(ctx: Ctx) -> Reply:
 
 
 def list_gallery_tunes(ctx: Ctx) -> Reply:
-    """GET /gallery/tunes: public models (§3.2); the CLI asks for up to 200."""
+    """GET /gallery/tunes: public models (API notes §3.2); the CLI asks for up to 200."""
     before_id, offset, limit = ctx.paging(max_offset=200, max_limit=200)
     gallery = sorted((t for t in ctx.store.tunes.values() if t.gallery), key=lambda t: -t.id)
     chosen = page(_filtered(ctx, gallery), before_id=before_id, offset=offset, limit=limit)

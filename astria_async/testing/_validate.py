@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from ._catalog import VIDEO_MODELS
@@ -98,7 +99,7 @@ def _between(attrs: dict[str, Any], key: str, low: float, high: float) -> None:
 
 
 def characteristics(value: Any) -> dict[str, Any] | None:
-    """Accept a hash or the CLI's JSON string (§3.4)."""
+    """Accept a hash or the CLI's JSON string (API notes §3.4)."""
     if _blank(value):
         return None
     if isinstance(value, str):
@@ -112,7 +113,7 @@ def characteristics(value: Any) -> dict[str, Any] | None:
 
 
 def validate_tune(attrs: dict[str, Any], *, need_images: bool = True) -> None:
-    """The §3.4 rules that answer 422."""
+    """The API notes §3.4 rules that answer 422."""
     if _blank(attrs.get("title")):
         raise unprocessable("Title can't be blank")
     if _blank(attrs.get("name")):
@@ -124,13 +125,38 @@ def validate_tune(attrs: dict[str, Any], *, need_images: bool = True) -> None:
     if need_images and not images and not urls:
         raise unprocessable("Images can't be blank: send images[] or image_urls[]")
     for url in urls:
-        # Astria fetches each URL; non-ASCII ones fail to download (§3.4).
+        # Astria fetches each URL; non-ASCII ones fail to download (API notes §3.4).
         if not isinstance(url, str) or not url.isascii() or not url.startswith(("http://", "https://")):
             raise unprocessable(f"could not download {url}")
 
 
+# The video model families Astria serves (API notes §5.1, "about 45 ids"); the catalogue
+# (GET /cli/models) lists a few of them, any id of these families is accepted.
+VIDEO_MODEL_RE = re.compile(
+    r"^(?:(?:seedance2?|wan2x|veo31|ltx23|happyhorse)_[a-z0-9_]+|kling[a-z0-9_]*|dreamactor_m2)$")
+_FRAMES = ("video_first_frame", "video_first_frame_url", "video_last_frame",
+           "video_last_frame_url")
+_REFERENCE_MEDIA = ("image_references", "image_reference_urls", "input_video",
+                    "input_video_url", "audio_reference", "audio_reference_url")
+
+
+def _video_rules(attrs: dict[str, Any]) -> None:
+    """A known video family; Seedance 2 starts from frames or from reference media, not both."""
+    model = attrs.get("video_model")
+    if _blank(model):
+        return
+    if not isinstance(model, str) or not VIDEO_MODEL_RE.match(model):
+        raise unprocessable(f"video_model {model!r} is not a video model "
+                            f"(e.g. {', '.join(VIDEO_MODELS)})")
+    frames = [key for key in _FRAMES if not _blank(attrs.get(key)) and attrs.get(key) != []]
+    media = [key for key in _REFERENCE_MEDIA
+             if not _blank(attrs.get(key)) and attrs.get(key) != []]
+    if model.startswith("seedance2") and frames and media:
+        raise unprocessable(f"{media[0]} cannot be combined with {frames[0]} on {model}")
+
+
 def validate_prompt(attrs: dict[str, Any], *, flux: bool, max_images: int = 8) -> None:
-    """The §5.1 rules; Flux violations answer a Rails field map (§13)."""
+    """The API notes §5.1 rules; Flux violations answer a Rails field map (API notes §13)."""
     # A video's first frame is rendered from `text` unless given, or the video prompt says it.
     video = not _blank(attrs.get("video_model"))
     frame_given = not (_blank(attrs.get("video_first_frame"))
@@ -138,7 +164,7 @@ def validate_prompt(attrs: dict[str, Any], *, flux: bool, max_images: int = 8) -
     if _blank(attrs.get("text")) and not frame_given and not (
             video and not _blank(attrs.get("video_prompt"))):
         raise unprocessable("Text can't be blank")
-    _one_of(attrs, "video_model", tuple(VIDEO_MODELS))
+    _video_rules(attrs)
     _between(attrs, "num_images", 1, max_images)
     _between(attrs, "steps", 0, 50)
     _between(attrs, "cfg_scale", 0, 15)

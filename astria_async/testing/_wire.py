@@ -19,12 +19,12 @@ class HttpError(Exception):
 
 
 def unprocessable(message: str) -> HttpError:
-    """422 ``{"error": message}``, the shape Astria's own agent displays (§13)."""
+    """422 ``{"error": message}``, the shape Astria's own agent displays (API notes §13)."""
     return HttpError(422, {"error": message})
 
 
 def not_found() -> HttpError:
-    """404 for a missing object or one that is not yours (§13)."""
+    """404 for a missing object or one that is not yours (API notes §13)."""
     return HttpError(404, {"error": "Record not found"})
 
 
@@ -39,7 +39,7 @@ class Reply:
 
 
 def empty(status: int) -> Reply:
-    """An answer without a body (DELETE /tunes/:id → plain 200, §3.6)."""
+    """An answer without a body (DELETE /tunes/:id → plain 200, API notes §3.6)."""
     return Reply(status, data=b"", content_type="")
 
 
@@ -87,7 +87,7 @@ class Ctx:
             return None
 
     def paging(self, *, max_offset: int, max_limit: int = 120) -> tuple[int | None, int, int]:
-        """``before_id``, ``offset`` and clamped ``limit`` (§3.1, §5.3)."""
+        """``before_id``, ``offset`` and clamped ``limit`` (API notes §3.1, §5.3)."""
         limit = self.int_param("limit")
         limit = 20 if limit is None else min(max(limit, 1), max_limit)
         offset = max(self.int_param("offset") or 0, 0)

@@ -1,7 +1,10 @@
 """pytest plugin (entry point ``astria_async``): ``astria_fake`` and ``astria_client`` fixtures.
 
 The async fixtures exist only when pytest-asyncio is installed, so merely having
-astria_async in an environment never breaks anyone's pytest.  Override
+astria_async in an environment never breaks anyone's pytest.  An ``async def``
+test that takes one of them is marked ``asyncio`` by the plugin, so it runs
+without ``asyncio_mode = "auto"`` or a marker of your own (a test that gets them
+only through another fixture still needs ``@pytest.mark.asyncio``).  Override
 ``astria_fake_options`` to change the fake's settings, e.g. for a manual clock::
 
     @pytest.fixture
@@ -12,6 +15,7 @@ astria_async in an environment never breaks anyone's pytest.  Override
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -46,3 +50,18 @@ if pytest_asyncio is not None:
         client_cls: Any = importlib.import_module("astria_async").AstriaClient
         async with client_cls(api_key=astria_fake.api_key, base_url=astria_fake.url) as client:
             yield client
+
+    _FIXTURES = frozenset({"astria_fake", "astria_client"})
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_pycollect_makeitem(collector: Any, name: str, obj: object) -> None:
+        """Mark ``async def`` tests that take our fixtures as asyncio, before collection."""
+        if not (inspect.iscoroutinefunction(obj) and collector.funcnamefilter(name)):
+            return
+        try:
+            wanted = set(inspect.signature(obj).parameters) & _FIXTURES
+        except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
+            return
+        marks = getattr(obj, "pytestmark", [])
+        if wanted and not any(getattr(m, "name", None) == "asyncio" for m in marks):
+            pytest.mark.asyncio(obj)
