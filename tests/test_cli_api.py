@@ -173,3 +173,20 @@ def test_prompts_wait_reads_ids_from_a_file_and_stdin(fake: FakeThread, tmp_path
     listing.write_text("12 nope", encoding="utf-8")
     assert quick(fake, "prompts", "wait", "--prompts-file", str(listing)).exit_code == 2
     assert fake.invoke("prompts", "wait", input="").exit_code == 2
+
+
+def test_download_reads_ids_from_a_file_and_prompts_get_expands(fake: FakeThread,
+                                                                 tmp_path: Path) -> None:
+    tune_id = make_tune(fake)
+    done = add_prompt(fake, tune_id, "ohwx", num_images=2)
+    quick(fake, "prompts", "wait", str(done))
+    listing = tmp_path / "ids.txt"
+    listing.write_text(str(done), encoding="utf-8")
+    result = fake.invoke("--json", "download", "--prompts-file", str(listing), "-o",
+                         str(tmp_path / "out"))
+    assert result.exit_code == 0, result.stderr
+    assert len(stdout_json(result)["files"]) == 2
+    got = fake.invoke("--json", "prompts", "get", str(done), "--tune", str(tune_id),
+                      "--expand", "debug_images")
+    assert got.exit_code == 0, got.stderr
+    assert stdout_json(got)["debug_images"]

@@ -159,12 +159,17 @@ def gen(ctx: click.Context, /, tune_id: int | str, text: str, no_wait: bool, dow
 
 @prompts.command("get")
 @click.argument("prompt_id", type=int)
+@click.option("--tune", "tune_id", type=int,
+              help="The tune it was posted to (GET the nested route).")
+@click.option("--expand", multiple=True, type=click.Choice(["debug_images"]),
+              help="Add fields (debug_images).")
 @json_option
 @click.pass_context
-def get_prompt(ctx: click.Context, prompt_id: int) -> None:
+def get_prompt(ctx: click.Context, prompt_id: int, tune_id: int | None,
+               expand: tuple[str, ...]) -> None:
     """Show one prompt with its image URLs."""
     st = state(ctx)
-    prompt = st.run(lambda c: c.prompts.get(prompt_id))
+    prompt = st.run(lambda c: c.prompts.get(prompt_id, tune_id=tune_id, expand=expand))
     data = jsonable(prompt)
     st.out.result(data, table=st.out.fields(data, title=f"prompt {prompt.id}"))
 
