@@ -190,3 +190,13 @@ def test_download_reads_ids_from_a_file_and_prompts_get_expands(fake: FakeThread
                       "--expand", "debug_images")
     assert got.exit_code == 0, got.stderr
     assert stdout_json(got)["debug_images"]
+
+
+def test_tunes_create_a_reference_on_a_named_model(fake: FakeThread) -> None:
+    result = fake.invoke("--json", "tunes", "create", "--name", "woman", "--model", "gemini",
+                         "--model-type", "faceid", "--description", "red hair",
+                         "https://example.com/me.jpg")
+    assert result.exit_code == 0, result.stderr
+    tune = stdout_json(result)
+    assert tune["base_tune_id"] == 3618064
+    assert tune["characteristics"] == {"short_description": "red hair"}

@@ -11,6 +11,7 @@ import click
 from ._output import jsonable, when
 from ._progress import Progress
 from ._root import json_option, key_values, state
+from ._targets import TUNE_REF
 from ._uploads import reading, split_images
 
 if TYPE_CHECKING:
@@ -103,7 +104,9 @@ def get_tune(ctx: click.Context, tune_id: int) -> None:
 @click.option("--title", help="Job title; it is the idempotency key [default: a new UUID].")
 @click.option("--fast", is_flag=True, help="branch=fast: a free mock tune for testing.")
 @click.option("--branch", type=click.Choice(["flux1", "sd15", "sdxl1", "fast"]))
-@click.option("--base-tune-id", type=int, help="Gallery model to train on (e.g. 1504944).")
+@click.option("--base-tune-id", "--model", "base_tune_id", **TUNE_REF,
+              help="Gallery model to train on or to reference: a tune id (e.g. 1504944) or a "
+                   "model name (gemini, seedream...).")
 @click.option("--model-type", type=click.Choice(["lora", "pti", "faceid"]))
 @click.option("--preset", type=click.Choice(["flux-lora-focus", "flux-lora-portrait",
                                              "flux-lora-fast"]))
@@ -113,19 +116,24 @@ def get_tune(ctx: click.Context, tune_id: int) -> None:
 @click.option("--face-crop/--no-face-crop", default=None)
 @click.option("--characteristic", "characteristics", multiple=True, metavar="KEY=VALUE",
               help="For {{key}} in prompt texts; repeatable.")
+@click.option("--description", help="A short description (characteristic short_description, "
+                                    "as Astria's CLI sends it).")
 @click.option("--wait", is_flag=True, help="Wait until the tune is trained.")
 @click.option("--timeout", type=float, help="Seconds --wait may take.")
 @json_option
 @click.pass_context
 def create_tune(ctx: click.Context, /, images: tuple[str, ...], fast: bool, branch: str | None,
-                characteristics: tuple[str, ...], wait: bool, timeout: float | None,
-                title: str | None, **options: Any) -> None:
+                characteristics: tuple[str, ...], description: str | None, wait: bool,
+                timeout: float | None, title: str | None, **options: Any) -> None:
     """Create a tune from image files, folders or URLs (paid unless --fast)."""
     st = state(ctx)
     if fast and branch not in (None, "fast"):
         raise click.UsageError("--fast is branch=fast; do not combine it with --branch")
     paths, urls = split_images(images)
-    chars = dict(key_values(characteristics, "--characteristic")) or None
+    given = dict(key_values(characteristics, "--characteristic"))
+    if description is not None:
+        given["short_description"] = description
+    chars = given or None
     title = title or f"astria-cli-{uuid.uuid4()}"
 
     async def go(client: AstriaClient) -> Tune:
