@@ -42,6 +42,9 @@ from .errors import (
     ConfigurationError as ConfigurationError,
 )
 from .errors import (
+    CoordinationError as CoordinationError,
+)
+from .errors import (
     DownloadError as DownloadError,
 )
 from .errors import (

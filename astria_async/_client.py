@@ -4,6 +4,7 @@ services → resources. No module of the package below this one imports it."""
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
@@ -22,10 +23,12 @@ from ._config import (
     PROMPT_IMAGELESS_GRACE,
     resolve,
 )
+from ._convert import structure
 from ._forms import Body
 from ._http import Reply, Transport
 from ._retry import RetryPolicy
 from .callbacks import callback_url
+from .coordination import connect, namespace_for
 from .download import Downloader
 from .models import ModelCatalog, Prompt, Tune, imageless_failure
 from .resources import (
@@ -42,7 +45,8 @@ from .resources import (
 from .resources._base import ident
 from .waiting.board import Board
 from .waiting.fairuse import DEFAULT_FAIR_USE, FairUse, FairUsePolicy
-from .waiting.pause import LocalPause
+from .waiting.paging import Source
+from .waiting.pause import LocalPause, Pause
 from .waiting.policy import PROMPT_WAIT, TUNE_WAIT, WaitPolicy
 
 
@@ -84,6 +88,11 @@ class AstriaClient:
             survives a power loss or a kernel crash. Off by default: files are written to a
             temporary name and renamed when complete, so a file with its final name is whole
             even if the process dies; only the disk flush is skipped.
+        coordination: a Redis URL (`redis://host:6379/0`) shared by every worker process on
+            the account: one fair-use ledger, one 429 pause, callbacks fanned out to all
+            (needs the `redis` extra); default `ASTRIA_REDIS_URL`, "" for none.
+        namespace: the name the workers of one account share in that Redis (default: a hash
+            of the API key, so two accounts never share a ledger).
         clock: the monotonic clock of waits and retries (for tests).
         sleep: the sleep of waits and retries (for tests).
 
@@ -111,6 +120,8 @@ class AstriaClient:
         callback_secret: str | None = None,
         download_concurrency: int = DEFAULT_DOWNLOAD_CONCURRENCY,
         durable_downloads: bool = False,
+        coordination: str | None = None,
+        namespace: str | None = None,
         clock: Clock | None = None,
         sleep: Sleep | None = None,
     ) -> None:
@@ -125,24 +136,41 @@ class AstriaClient:
         now = clock or time.monotonic
         # A 429 logs at WARNING only while some wait is paused by it (resolved at call time:
         # the boards are built below).
-        pause = LocalPause(now, cap=self._settings.retry.retry_after_cap,
-                           busy=lambda: bool(self._tune_board.watched
-                                             or self._prompt_board.watched))
+        pause_options: dict[str, Any] = {
+            "cap": self._settings.retry.retry_after_cap,
+            "busy": lambda: bool(self._tune_board.watched or self._prompt_board.watched)}
+        url = os.environ.get("ASTRIA_REDIS_URL", "") if coordination is None else coordination
+        self._coordination = None
+        pause: Pause = LocalPause(now, **pause_options)
+        if url:
+            self._coordination = connect(
+                url, namespace=namespace or namespace_for(self._settings.api_key), clock=now,
+                **pause_options)
+            self._coordination.on_feed = self._feed_shared
+            pause = self._coordination.pause
         self._transport = Transport(self._settings, session, sleep=sleep or asyncio.sleep,
                                     on_rate_limit=pause.rate_limited)
         sleep = self._transport.sleep
         self._tune_wait = tune_wait or wait or TUNE_WAIT
         self._prompt_wait = prompt_wait or wait or PROMPT_WAIT
         share = max(1, max_concurrency // BOARD_SHARE)
+        tunes: Source[Tune] = ApiSource(self._transport, Tune, self)
+        prompts: Source[Prompt] = ApiSource(self._transport, Prompt, self)
+        if self._coordination is not None:  # the leader's polls are published to the others
+            tunes = self._coordination.leadership.source("tune", tunes)
+            prompts = self._coordination.leadership.source("prompt", prompts)
         self._tune_board: Board[Tune] = Board(
-            "tune", ApiSource(self._transport, Tune, self), done=_trained, clock=now,
-            sleep=sleep, concurrency=share, pause=pause)
+            "tune", tunes, done=_trained, clock=now, sleep=sleep, concurrency=share,
+            pause=pause, first_look=Tune.first_look)
         self._prompt_board: Board[Prompt] = Board(
-            "prompt", ApiSource(self._transport, Prompt, self), done=_finished, clock=now,
-            sleep=sleep, concurrency=share, pause=pause, settle=imageless_failure,
-            grace=PROMPT_IMAGELESS_GRACE)
-        self._fair_use = FairUse(fair_use, self._prompt_board, wait=self._prompt_wait,
-                                 count_prompts=self._charged_to)
+            "prompt", prompts, done=_finished, clock=now, sleep=sleep, concurrency=share,
+            pause=pause, settle=imageless_failure, grace=PROMPT_IMAGELESS_GRACE)
+        if self._coordination is not None:
+            self._coordination.leadership.attach(self._tune_board, self._tune_wait)
+            self._coordination.leadership.attach(self._prompt_board, self._prompt_wait)
+        self._fair_use = FairUse(
+            fair_use, self._prompt_board, wait=self._prompt_wait, count_prompts=self._charged_to,
+            ledger=None if self._coordination is None else self._coordination.ledger)
         self._prompt_board.listeners.append(self._fair_use.finished)
         self._downloader = Downloader(self._transport, download_concurrency,
                                       durable=durable_downloads)
@@ -199,6 +227,12 @@ class AstriaClient:
                 f"closed={self.closed})")
 
     async def __aenter__(self) -> AstriaClient:
+        if self._coordination is not None:
+            try:
+                await self._coordination.start()
+            except BaseException:  # `async with` will not call __aexit__: close here
+                await self.aclose()
+                raise
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
@@ -211,6 +245,8 @@ class AstriaClient:
         self._fair_use.close()
         await self._tune_board.aclose()
         await self._prompt_board.aclose()
+        if self._coordination is not None:
+            await self._coordination.aclose()
         await self._transport.aclose()
 
     @property
@@ -240,13 +276,24 @@ class AstriaClient:
         ones, and a finished state is final.
         """
         items = [obj] if isinstance(obj, (Tune, Prompt)) else list(obj)
+        self._feed_local(items)
+        if self._coordination is not None:  # what one worker's callback learned, all learn
+            for item in items:
+                if item.raw:
+                    self._coordination.share_feed(type(item).__name__, item.raw)
+
+    def _feed_shared(self, kind: str, payload: Mapping[str, Any]) -> None:
+        obj = structure(payload, Tune, self) if kind == "Tune" else structure(payload, Prompt, self)
+        self._feed_local([obj])
+
+    def _feed_local(self, items: Iterable[Tune | Prompt]) -> None:
         for item in items:
             if item._client is None:
                 object.__setattr__(item, "_client", self)
             if isinstance(item, Tune):
                 self._fair_use.remember(item)
                 self._tune_board.feed(item)
-                self.feed(item.prompts)
+                self._feed_local(item.prompts)
             elif isinstance(item, Prompt):
                 self._prompt_board.feed(item)
             else:

@@ -46,6 +46,13 @@ MAX_PROMPT_OFFSET = 10_000
 TUNE_WAIT_INTERVAL = 15.0
 TUNE_WAIT_MAX_INTERVAL = 60.0
 TUNE_WAIT_TIMEOUT = 7200.0
+# A tune says when to look (API notes §2): `eta`, the expected end of training; a look a
+# second after it finds it trained. A `branch=fast` mock trains in about a minute (seconds on
+# FakeAstria), so without an eta its first look is after 2 s, growing from there. Neither
+# makes a look later than the policy's interval, and no first look is sooner than 1 s.
+TUNE_ETA_MARGIN = 1.0
+TUNE_FAST_FIRST_LOOK = 2.0
+TUNE_MIN_FIRST_LOOK = 1.0
 PROMPT_WAIT_INTERVAL = 2.0
 PROMPT_WAIT_MAX_INTERVAL = 10.0
 PROMPT_WAIT_TIMEOUT = 900.0
@@ -74,6 +81,17 @@ FAIR_USE_IN_FLIGHT = 64
 # A prompt whose end the client never learns stops counting as in flight after the prompt
 # wait timeout, or after an hour when prompt waits have none.
 FAIR_USE_IN_FLIGHT_EXPIRY = 3600.0
+
+# --- batch jobs ---------------------------------------------------------------------------
+# Astria's gateway answers within 30 s (API notes §1.1): a create sent by a crashed run has
+# landed, or never will, by then.
+BATCH_SETTLE = 35.0
+# Recovery looks a prompt up by a prefix of its text of at most this many URL-encoded bytes
+# (`text` filters by substring, API notes §5.3); a 1,000-character text would not fit a URL.
+BATCH_LOOKUP_TEXT_BYTES = 256
+# Jobs in flight at once when the fair-use guard is off (otherwise its in-flight bounds
+# decide): a ceiling on tasks and open files, not a pace.
+BATCH_CONCURRENCY = 256
 
 # --- downloads ---------------------------------------------------------------------------
 DEFAULT_DOWNLOAD_CONCURRENCY = 8

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
-import json
-from collections.abc import Callable, Mapping
+import logging
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import attrs
 
+from ._json import loads
 from .errors import APIResponseValidationError
 from .models import Binding, Pack, Prompt, Tune
 
@@ -17,6 +19,7 @@ if TYPE_CHECKING:
     import cattrs
 
 T = TypeVar("T", Tune, Prompt, Pack)
+logger = logging.getLogger("astria_async")
 
 _WRAP_KEYS: dict[type[Any], str] = {Tune: "tune", Prompt: "prompt", Pack: "pack"}
 _TRUE = {"true", "1", "yes", "t"}
@@ -115,7 +118,7 @@ def _opt_mapping(value: Any, _: Any = None) -> Mapping[str, Any] | None:
         return None
     if isinstance(value, str):
         # Astria's CLI sends characteristics as one JSON string (API notes §3.4).
-        value = json.loads(value)
+        value = loads(value)
     if not isinstance(value, Mapping):
         raise ValueError(f"expected an object, got {type(value).__name__}")
     return value
@@ -154,7 +157,8 @@ def _is(tp: Any) -> Callable[[Any], bool]:
 
 @functools.cache
 def detailed() -> cattrs.Converter:
-    """The reference cattrs converter, built on first need: only a bad payload uses it."""
+    """The reference cattrs converter the generated functions are tested against (built on
+    first use; the library itself structures with `_FAST`, and field by field when that fails)."""
     import cattrs
     from cattrs.gen import make_dict_structure_fn, override
 
@@ -191,7 +195,8 @@ def _compile(cls: type[T]) -> Callable[[Mapping[str, Any], Any], T]:
     This is the hot path of every request (astria-api payloads parsed into models). cattrs'
     generated functions call one hook per field through closures; this inlines the type checks
     and passes `raw` (and the client) to the constructor, measured about twice as fast. The cattrs
-    converter (`detailed()`) stays the reference: it runs when this fails, to name the field.
+    converter (`detailed()`) stays the reference it is tested against; when this fails, the
+    object is structured field by field (`_lenient`), which also names the bad field.
     """
     env: dict[str, Any] = {"cls": cls}
     lines = ["def structure(o, client):", "    g = o.get"]
@@ -220,19 +225,6 @@ _FAST: dict[type[Any], Callable[[Mapping[str, Any], Any], Any]] = {
     cls: _compile(cls) for cls in (Tune, Prompt, Pack)}
 
 
-def _field_of(exc: BaseException) -> str | None:
-    notes: list[str] = []
-    for error in getattr(exc, "exceptions", ()):
-        notes.extend(getattr(error, "__notes__", []))
-        inner = _field_of(error)
-        if inner:
-            return inner
-    for note in notes:
-        if note.startswith("Structuring class") and "@ attribute" in note:
-            return str(note.rsplit("@ attribute", 1)[1].strip().split(" ")[0].strip("'"))
-    return None
-
-
 def _structure_one(data: Any, cls: type[T], client: Binding | None) -> T:
     kind = _WRAP_KEYS[cls]
     if not isinstance(data, Mapping):
@@ -241,18 +233,69 @@ def _structure_one(data: Any, cls: type[T], client: Binding | None) -> T:
     if "id" not in data:
         raise APIResponseValidationError(f"{kind} payload has no 'id'", field="id", body=data)
     try:
-        return _FAST[cls](data, client)  # type: ignore[no-any-return]
-    except Exception as fast_exc:
+        obj: T = _FAST[cls](data, client)
+    except Exception:  # some field is not what Astria documents: the field by field path
+        obj = _lenient(data, cls, client, kind)
+    if isinstance(obj, Tune) and "images" in data and not obj.orig_images:
+        # Older answers name the training images `images` (API notes §2); `raw` stays as sent.
+        with contextlib.suppress(ValueError):
+            return attrs.evolve(obj, orig_images=_urls(data["images"]))
+    return obj
+
+
+# (kind, id, field) already logged: a bad object on a page the board reads every tick is
+# reported once, not every tick. Bounded, so a server sending garbage forever costs nothing.
+_REPORTED: dict[tuple[str, int, str], None] = {}
+_REPORTED_CAP = 1024
+
+
+def _lenient(data: Mapping[str, Any], cls: type[T], client: Binding | None, kind: str) -> T:
+    """Structure field by field: a field that cannot be read gets its default (None, or an
+    empty tuple) and its value stays in `raw`; only a bad `id` makes the object unreadable."""
+    try:
+        oid = _int(data["id"])
+    except (TypeError, ValueError) as exc:
+        raise APIResponseValidationError(
+            f"{kind} payload field 'id' is invalid: {exc}", field="id", body=data) from None
+    values: dict[str, Any] = {}
+    for field in attrs.fields(cls):
+        if field.name in ("raw", "_client"):
+            continue
+        if field.name == "id":
+            values["id"] = oid
+            continue
         try:
-            detailed().structure(data, cls)
+            values[field.alias] = _HOOKS[field.type](data.get(field.name), None)
         except Exception as exc:
-            field = _field_of(exc)
-            where = f" field '{field}'" if field else ""
-            raise APIResponseValidationError(
-                f"{kind} payload{where} is invalid: {fast_exc}", field=field, body=data
-            ) from exc
-        raise APIResponseValidationError(f"{kind} payload is invalid: {fast_exc}",
-                                         body=data) from fast_exc
+            values[field.alias] = field.default
+            _report(kind, oid, field.name, data.get(field.name), exc)
+    if "_client" in attrs.fields_dict(cls):
+        values["client"] = client
+    return cls(**values, raw=data)
+
+
+def _report(kind: str, oid: int, field: str, value: Any, exc: Exception) -> None:
+    key = (kind, oid, field)
+    if key in _REPORTED:
+        return
+    if len(_REPORTED) >= _REPORTED_CAP:
+        _REPORTED.pop(next(iter(_REPORTED)))
+    _REPORTED[key] = None
+    logger.warning("%s %d: field '%s' is not readable (%s: %.80r); it is left unset and the "
+                   "value kept in .raw", kind, oid, field, exc, value)
+
+
+def structure_many(items: Iterable[Any], cls: type[T], client: Binding | None = None
+                   ) -> list[T]:
+    """Structure a list page; an object that cannot be one (not an object, no readable `id`)
+    is skipped and logged, so one bad object does not make the whole page raise."""
+    out: list[T] = []
+    for item in items:
+        try:
+            out.append(_structure_one(item, cls, client))
+        except APIResponseValidationError as exc:
+            logger.warning("skipped an unreadable %s on a list page: %s", _WRAP_KEYS[cls], exc)
+    return out
 
 
 def unwrap(data: Any, key: str) -> Any:
@@ -264,12 +307,7 @@ def unwrap(data: Any, key: str) -> Any:
 
 def structure(data: Any, cls: type[T], client: Binding | None = None) -> T:
     """Structure one payload (flat or wrapped under its resource name) into `cls`."""
-    data = unwrap(data, _WRAP_KEYS[cls])
-    obj = _structure_one(data, cls, client)
-    if isinstance(obj, Tune) and not obj.orig_images and data.get("images"):
-        # Older answers name the training images `images` (API notes §2); `raw` stays as sent.
-        obj = attrs.evolve(obj, orig_images=_urls(data["images"]))
-    return obj
+    return _structure_one(unwrap(data, _WRAP_KEYS[cls]), cls, client)
 
 
 P = TypeVar("P")
@@ -294,9 +332,13 @@ def structure_plain(data: Any, cls: type[P], what: str) -> P:
         try:
             values[field.name] = _HOOKS[field.type](data[field.name], field.type)
         except (ValueError, TypeError) as exc:
-            raise APIResponseValidationError(
-                f"{what} payload field '{field.name}' is invalid: {exc}", field=field.name,
-                body=data) from exc
+            # As for tunes and prompts: only the id is essential; another unreadable field
+            # keeps its default, its value stays in `raw`, and it is logged once.
+            if field.name == "id":
+                raise APIResponseValidationError(
+                    f"{what} payload field 'id' is invalid: {exc}", field="id",
+                    body=data) from exc
+            _report(what, values.get("id", 0), field.name, data[field.name], exc)
     if "id" not in values and any(f.name == "id" for f in fields):
         raise APIResponseValidationError(f"{what} payload has no 'id'", field="id", body=data)
     return cast(P, model(**values, raw=data))

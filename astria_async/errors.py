@@ -179,6 +179,11 @@ class FairUseError(AstriaError):
         super().__init__(message)
 
 
+class CoordinationError(AstriaError):
+    """The coordination backend (Redis) is unreachable or unsafe to use; a create that needed
+    it was not sent."""
+
+
 class BudgetExceededError(AstriaError):
     """Going on would exceed the configured budget; nothing more was sent."""
 
@@ -215,12 +220,14 @@ def maybe_processed(exc: BaseException) -> bool:
     """Could the create that raised `exc` have reached Astria (and so exist, and be paid)?
 
     False only when it provably did not: refused here before sending (invalid parameters, a
-    fair-use or budget guard), refused by the server with a 4xx (429 included), or a
-    connection that failed before anything was sent. A 5xx, a 504 ("probably processed", API
-    notes §13), a timeout, a reset after sending, a bad answer or a cancellation mid-request
-    all may have created it. Fair use, batch recovery and error messages all ask this.
+    fair-use or budget guard, an unreachable coordination Redis), refused by the server with a
+    4xx (429 included), or a connection that failed before anything was sent. A 5xx, a 504
+    ("probably processed", API notes §13), a timeout, a reset after sending, a bad answer or a
+    cancellation mid-request all may have created it. Fair use, batch recovery and error
+    messages all ask this.
     """
-    if isinstance(exc, (InvalidParamsError, FairUseError, BudgetExceededError)):
+    if isinstance(exc, (InvalidParamsError, FairUseError, BudgetExceededError,
+                        CoordinationError)):
         return False
     if isinstance(exc, APIStatusError):
         return exc.status >= 500

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any, Protocol
 
 import attrs
 
+from ._config import TUNE_ETA_MARGIN, TUNE_FAST_FIRST_LOOK, TUNE_MIN_FIRST_LOOK
 from .errors import ConfigurationError
 from .waiting.policy import WaitPolicy
 
@@ -116,6 +118,20 @@ class Tune:
         """True for `branch=fast` mock tunes, which are free (API notes §15)."""
         return self.branch == "fast"
 
+    def first_look(self, now: float | None = None) -> float | None:
+        """Seconds until a wait should first look at this tune, from what Astria said.
+
+        A second after `eta` when it is given (at least `TUNE_MIN_FIRST_LOOK` when it has
+        passed), else a short look for a `branch=fast` mock; None when trained (nothing to
+        look for) or when the tune says nothing. `now` is epoch seconds (default: the time).
+        """
+        if self.is_trained:
+            return None
+        if self.eta is not None:
+            wall = time.time() if now is None else now
+            return max(TUNE_MIN_FIRST_LOOK, self.eta.timestamp() - wall + TUNE_ETA_MARGIN)
+        return TUNE_FAST_FIRST_LOOK if self.is_fast else None
+
     async def wait_trained(self, *, timeout: float | None = None,
                            policy: WaitPolicy | None = None,
                            on_update: Callable[[Tune], None] | None = None) -> Tune:
@@ -210,7 +226,9 @@ class Prompt:
         Astria's own tools treat this as a failure (API notes §11); waits settle it as failed
         after a short grace, since images can be attached a moment after `trained_at`.
         """
-        return self.trained_at is not None and not self.images and not self.user_error
+        # `raw` too: images Astria sent in a shape this client cannot read are not "no images".
+        return (self.trained_at is not None and not self.images and not self.user_error
+                and not self.raw.get("images"))
 
     @property
     def referenced_tune_ids(self) -> tuple[int, ...]:

@@ -17,8 +17,9 @@ from astria_async.batch import (
     load_jobs,
     parse_jobs,
 )
+from astria_async.batch._journal import CREATING, DONE, PENDING, Mark
 from astria_async.batch._recover import matches
-from astria_async.batch._state import CREATING, DONE, PENDING, Journal
+from astria_async.batch._state import SqliteJournal
 from astria_async.errors import ConfigurationError
 from astria_async.models import Prompt
 
@@ -32,17 +33,48 @@ def test_parse_keys_and_params() -> None:
                             "",
                             {"tune_id": 7, "text": "a dog", "key": "dog-1", "seed": 5}))
     assert [j.line for j in jobs] == [1, 3]
-    assert jobs[0].key.startswith("1-") and len(jobs[0].key) == 12
+    assert jobs[0].key.startswith("j") and len(jobs[0].key) == 17
     assert jobs[1].key == "dog-1"
     assert jobs[0].params.num_images == 2 and jobs[1].params.seed == 5
     assert jobs[0].spec == {"tune_id": 7, "text": "a cat", "num_images": 2}
 
 
-def test_key_is_stable_and_depends_on_line_and_spec() -> None:
+def test_key_is_the_content_not_the_line() -> None:
     spec = {"tune_id": 7, "text": "a cat"}
     assert job_from_spec(spec, line=3).key == job_from_spec(dict(spec), line=3).key
-    assert job_from_spec(spec, line=3).key != job_from_spec(spec, line=4).key
+    assert job_from_spec(spec, line=3).key == job_from_spec(spec, line=4).key
     assert job_from_spec(spec, line=3).key != job_from_spec({**spec, "seed": 1}, line=3).key
+    assert job_from_spec(spec).key != job_from_spec({**spec, "tune_id": 8}).key
+    # Normalised: key order, nulls and Unicode composition do not make another job.
+    assert job_from_spec({"text": "a cat", "seed": None, "tune_id": 7}).key == \
+        job_from_spec(spec).key
+    assert job_from_spec({"tune_id": 7, "text": "caf\u00e9"}).key == \
+        job_from_spec({"tune_id": 7, "text": "cafe\u0301"}).key
+
+
+def test_identical_lines_without_keys_are_refused_with_both_line_numbers() -> None:
+    with pytest.raises(JobFileError) as info:
+        parse_jobs(lines({"tune_id": 7, "text": "a"}, {"tune_id": 7, "text": "b"},
+                         {"tune_id": 7, "text": "a"}))
+    [error] = info.value.errors
+    assert error.line == 3 and "lines 1 and 3 are identical" in error.message
+    assert "own \"key\"" in error.message
+    keyed = parse_jobs(lines({"tune_id": 7, "text": "a", "key": "a1"},
+                             {"tune_id": 7, "text": "a", "key": "a2"}))
+    assert [j.key for j in keyed] == ["a1", "a2"]
+
+
+def test_bom_non_utf8_and_deep_nesting(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps({"tune_id": 7, "text": "a"}).encode()
+                     + b"\n")
+    assert [j.params.text for j in load_jobs(path)] == ["a"]
+    path.write_bytes(b'{"tune_id": 7, "text": "ok"}\n{"tune_id": 7, "text": "\xff"}\n'
+                     + b"[" * 100_000 + b"\n")
+    with pytest.raises(JobFileError) as info:
+        load_jobs(path)
+    assert [(e.line, e.message.split(" (")[0]) for e in info.value.errors] == [
+        (2, "not UTF-8 text"), (3, "invalid JSON: nested too deeply")]
 
 
 def test_every_bad_line_is_reported_with_its_number() -> None:
@@ -110,43 +142,50 @@ def test_bad_price_tables(data: object) -> None:
         PriceTable.from_dict(data)
 
 
-def test_journal_is_wal_durable_and_locked(tmp_path: Path) -> None:
+async def claimed(path: Path) -> SqliteJournal:
+    journal = SqliteJournal(path)
+    await journal.claim()
+    return journal
+
+
+async def test_journal_is_wal_durable_and_locked(tmp_path: Path) -> None:
     path = tmp_path / "new" / "folder" / "state.db"  # folders are created
     jobs = parse_jobs(lines({"tune_id": 1, "text": "a"}, {"tune_id": 1, "text": "b"}))
-    journal = Journal(path)
-    journal.add(jobs)
-    journal.add(jobs)  # idempotent
-    journal.creating(jobs[0].key, 3000)
-    with pytest.raises(StateLockedError, match="another batch"):
-        Journal(path)
+    journal = await claimed(path)
+    await journal.add(jobs)
+    await journal.add(jobs)  # idempotent
+    await journal.creating([Mark(jobs[0].key, 3000)])
+    with pytest.raises(StateLockedError, match=r"in use by pid \d+ on "):
+        await claimed(path)
     # Another connection sees the committed state at once.
     other = sqlite3.connect(path)
     assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert other.execute("SELECT status FROM jobs WHERE key = ?",
                          (jobs[0].key,)).fetchone()[0] == CREATING
     other.close()
-    journal.created(jobs[0].key, 42, 2500)
-    journal.done(jobs[0].key, 4)
-    rows = journal.rows()
+    await journal.created(jobs[0].key, 42, 2500)
+    await journal.done(jobs[0].key, 4)
+    rows = await journal.rows()
     assert rows[jobs[0].key].status == DONE and rows[jobs[0].key].prompt_id == 42
     assert rows[jobs[0].key].cost_mc == 2500 and rows[jobs[0].key].creates == 1
     assert rows[jobs[1].key].status == PENDING
-    journal.close()
-    Journal(path).close()  # the lock was released
+    assert journal.durable_commits == 3  # the adds and the creating mark: nothing else
+    await journal.close()
+    await journal.close()  # idempotent
+    await (await claimed(path)).close()  # the lock was released
 
 
 async def test_plan_reads_an_existing_journal(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     jobs = parse_jobs(lines(*({"tune_id": 1, "text": f"p{i}", "num_images": 1}
                               for i in range(4))))
-    journal = Journal(path)
-    journal.add(jobs)
-    journal.creating(jobs[0].key, 3000)
-    journal.created(jobs[0].key, 10)
-    journal.creating(jobs[1].key, 3000)
-    journal.created(jobs[1].key, 11)
-    journal.done(jobs[1].key, 1)
-    journal.close()
+    journal = await claimed(path)
+    await journal.add(jobs)
+    await journal.creating([Mark(jobs[0].key, 3000), Mark(jobs[1].key, 3000)])
+    await journal.created(jobs[0].key, 10)
+    await journal.created(jobs[1].key, 11)
+    await journal.done(jobs[1].key, 1)
+    await journal.close()
     plan = await BatchRunner(None, path, max_cost=10_000).plan(jobs)
     assert (plan.total, plan.done, plan.to_resume, plan.to_create) == (4, 1, 1, 2)
     assert plan.spent_mc == 6000 and plan.estimated_mc == 6000 and plan.fits == 1
@@ -164,17 +203,17 @@ def test_recovery_matching() -> None:
 
 
 
-def test_unsent_jobs_take_the_new_spec_sent_ones_keep_theirs(tmp_path: Path) -> None:
-    journal = Journal(tmp_path / "s.db")
+async def test_unsent_jobs_take_the_new_spec_sent_ones_keep_theirs(tmp_path: Path) -> None:
+    journal = await claimed(tmp_path / "s.db")
     sent, unsent = (job_from_spec({"tune_id": 1, "text": t, "key": t}, line=1)
                     for t in ("sent", "unsent"))
-    journal.add([sent, unsent])
-    journal.creating(sent.key, 0)
+    await journal.add([sent, unsent])
+    await journal.creating([Mark(sent.key, 0)])
     edited = [job_from_spec({"tune_id": 2, "text": f"{j.key} v2", "key": j.key}, line=5)
               for j in (sent, unsent)]
-    journal.add(edited)
-    rows = journal.rows()
-    journal.close()
+    await journal.add(edited)
+    rows = await journal.rows()
+    await journal.close()
     assert json.loads(rows["sent"].spec)["text"] == "sent" and rows["sent"].tune_id == 1
     assert json.loads(rows["unsent"].spec)["text"] == "unsent v2"
     assert (rows["unsent"].tune_id, rows["unsent"].line) == (2, 5)

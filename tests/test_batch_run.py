@@ -18,7 +18,8 @@ from astria_async.batch import (
     job_from_spec,
     parse_jobs,
 )
-from astria_async.batch._state import Journal
+from astria_async.batch._journal import Mark
+from astria_async.batch._state import SqliteJournal
 from astria_async.testing import FakeAstria
 
 QUICK = WaitPolicy(interval=0.05, max_interval=0.2, timeout=30)
@@ -102,13 +103,14 @@ async def test_price_table_and_fast_tunes_in_the_plan(fake: FakeAstria, tmp_path
 async def test_recovers_creates_journaled_before_a_crash(fake: FakeAstria,
                                                          tmp_path: Path) -> None:
     tune = fake.add_tune(branch="fast")
-    landed, lost, twin_a, twin_b = parse_jobs(
-        jobs_for(tune["id"], "landed", "lost", "twin", "twin", num_images=1))
-    journal = Journal(tmp_path / "s.db")
-    journal.add([landed, lost, twin_a, twin_b])
-    for job in (landed, lost, twin_a, twin_b):
-        journal.creating(job.key, 0)
-    journal.close()
+    landed, lost = parse_jobs(jobs_for(tune["id"], "landed", "lost", num_images=1))
+    twin_a, twin_b = parse_jobs([json.dumps({"tune_id": tune["id"], "text": "twin",
+                                             "num_images": 1, "key": k}) for k in "ab"])
+    journal = SqliteJournal(tmp_path / "s.db")
+    await journal.claim()
+    await journal.add([landed, lost, twin_a, twin_b])
+    await journal.creating([Mark(job.key, 0) for job in (landed, lost, twin_a, twin_b)])
+    await journal.close()
     await asyncio.sleep(0.01)
     # The crashed run's creates of "landed" and of one "twin" reached the server.
     on_server = fake.add_prompt(tune["id"], "landed", num_images=1)["id"]
@@ -127,8 +129,8 @@ async def test_recovers_creates_journaled_before_a_crash(fake: FakeAstria,
         "recovered", "recovered", "resend", "resend"]
 
 
-async def test_fair_use_refusals_are_not_sent_and_retried_later(fake: FakeAstria,
-                                                                tmp_path: Path) -> None:
+async def test_fair_use_refusals_are_failed_and_retried_only_when_asked(
+        fake: FakeAstria, tmp_path: Path) -> None:
     from astria_async import FairUsePolicy
 
     tune = fake.add_tune(branch="sd15")
@@ -137,23 +139,29 @@ async def test_fair_use_refusals_are_not_sent_and_retried_later(fake: FakeAstria
     async with AstriaClient(fake.api_key, base_url=fake.url, prompt_wait=QUICK,
                             fair_use=policy) as client:
         summary = await BatchRunner(client, tmp_path / "s.db", concurrency=1).run(jobs)
-    assert summary.counts == {"done": 2, "pending": 1}
-    [refused] = [j for j in summary.jobs if j.status == "pending"]
+    assert summary.counts == {"done": 2, "failed": 1}
+    [refused] = summary.failed
     assert refused.error and "fair" in refused.error.lower() and refused.cost_mc == 0
     assert prompt_posts(fake) == 2
-    # A new run (a new client) starts the count from the server: no fresh allowance.
+    # A resume leaves the refused job alone, even with a client that would send it.
+    async with client_for(fake) as client:
+        again = await BatchRunner(client, tmp_path / "s.db").run(jobs)
+    assert again.counts == {"done": 2, "failed": 1} and prompt_posts(fake) == 2
+    # With the strict policy, a retry starts the count from the server: refused again.
     async with AstriaClient(fake.api_key, base_url=fake.url, prompt_wait=QUICK,
                             fair_use=policy) as client:
-        again = await BatchRunner(client, tmp_path / "s.db").run(jobs)
-    assert again.counts == {"done": 2, "pending": 1} and prompt_posts(fake) == 2
-    async with client_for(fake) as client:  # a client with the default policy sends it
-        assert (await BatchRunner(client, tmp_path / "s.db").run(jobs)).ok
+        retried = await BatchRunner(client, tmp_path / "s.db", retry_failed=True).run(jobs)
+    assert retried.counts == {"done": 2, "failed": 1} and prompt_posts(fake) == 2
+    async with client_for(fake) as client:  # the default policy lets it through
+        assert (await BatchRunner(client, tmp_path / "s.db", retry_failed=True).run(jobs)).ok
     assert prompt_posts(fake) == 3
 
 
-async def test_server_refusals_stay_pending(fake: FakeAstria, tmp_path: Path) -> None:
+async def test_server_refusals_are_failed_with_the_reason(fake: FakeAstria,
+                                                          tmp_path: Path) -> None:
     job = job_from_spec({"tune_id": 99999, "text": "no such tune"}, line=1)
     async with client_for(fake) as client:
         summary = await BatchRunner(client, tmp_path / "s.db").run([job])
     [result] = summary.jobs
-    assert result.status == "pending" and "404" in (result.error or "")
+    assert result.status == "failed" and "404" in (result.error or "")
+    assert result.cost_mc == 0

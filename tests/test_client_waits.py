@@ -84,8 +84,9 @@ async def test_tune_waits_page_the_list_when_many(mocked: aioresponses, ft: Fake
     def tune(i: int, trained: bool) -> dict[str, Any]:
         return {"id": i, "trained_at": "2026-01-01T00:00:00Z" if trained else None}
 
-    mocked.get(f"{API}/tunes?limit=120", payload=[tune(i, False) for i in range(10, 0, -1)])
-    mocked.get(f"{API}/tunes?limit=120", payload=[tune(i, True) for i in range(10, 0, -1)])
+    page = f"{API}/tunes?before_id=11&limit=120"  # the walk starts above the newest watched id
+    mocked.get(page, payload=[tune(i, False) for i in range(10, 0, -1)])
+    mocked.get(page, payload=[tune(i, True) for i in range(10, 0, -1)])
     async with AstriaClient("k", base_url=API, clock=ft.clock, sleep=ft.sleep,
                             tune_wait=WaitPolicy.for_tunes(jitter=0)) as c:
         tasks = [asyncio.ensure_future(c.tunes.wait_trained(i)) for i in range(1, 11)]
@@ -93,7 +94,7 @@ async def test_tune_waits_page_the_list_when_many(mocked: aioresponses, ft: Fake
         assert not any(t.done() for t in tasks)
         await ft.advance(0.1)  # the tune policy looks again after 15 s
         assert all(t.result().is_trained for t in tasks)
-    assert len(mocked.requests[("GET", URL(f"{API}/tunes?limit=120"))]) == 2
+    assert len(mocked.requests[("GET", URL(page))]) == 2
 
 
 async def test_a_429_on_the_users_own_call_pauses_the_waits(mocked: aioresponses,

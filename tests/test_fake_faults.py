@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 
 from astria_async.testing import FakeAstria, png_of_size
+from astria_async.testing._png import result_png
 
 TUNE = {"tune": {"title": "t", "name": "man", "branch": "sd15",
                  "image_urls": ["https://example.com/a.jpg"]}}
@@ -82,9 +83,8 @@ async def test_malformed_is_200_with_a_non_json_body(fake: FakeAstria) -> None:
     assert (await fake.call("GET", "/tunes"))[1] == []
 
 
-def test_png_of_size_is_a_valid_png_of_that_size() -> None:
-    data = png_of_size(1_000_000)
-    assert len(data) == 1_000_000
+def _png_chunk_kinds(data: bytes) -> list[bytes]:
+    """The chunk types of a PNG whose every CRC checks out."""
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     offset, kinds = 8, []
     while offset < len(data):
@@ -95,7 +95,23 @@ def test_png_of_size_is_a_valid_png_of_that_size() -> None:
         kinds.append(kind)
         offset += 12 + length
     assert kinds[0] == b"IHDR" and kinds[-1] == b"IEND" and b"IDAT" in kinds
+    return kinds
+
+
+def test_png_of_size_is_a_valid_png_of_that_size() -> None:
+    data = png_of_size(1_000_000)
+    assert len(data) == 1_000_000
+    _png_chunk_kinds(data)
     assert png_of_size(1_000_000) is data  # built once, cached
+
+
+@pytest.mark.parametrize("size", [2_000, 4_107, 4_108, 8_192, 1_000_000])
+def test_result_pngs_are_valid_exact_and_distinct(size: int) -> None:
+    pictures = {result_png(size, prompt, index) for prompt in (1, 2) for index in range(3)}
+    assert len(pictures) == 6
+    for data in pictures:
+        assert len(data) == size
+        _png_chunk_kinds(data)
 
 
 async def test_result_images_are_png_without_extension(fake: FakeAstria) -> None:

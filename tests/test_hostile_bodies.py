@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import web
 
-from astria_async import AstriaClient, ConfigurationError, errors
+from astria_async import AstriaClient, ConfigurationError, WaitPolicy, errors
 from astria_async._json import loads
 from astria_async.testing import FakeAstria
 
@@ -94,3 +95,20 @@ def test_max_response_bytes_is_checked() -> None:
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ConfigurationError, match="max_response_bytes"):
             AstriaClient(api_key="k", max_response_bytes=bad)  # type: ignore[arg-type]
+
+
+async def test_a_nested_answer_to_a_board_refresh_does_not_end_the_waits(
+        fake: FakeAstria) -> None:
+    tune = fake.add_tune(branch="sd15")["id"]
+    pid = fake.add_prompt(tune, "sks man")["id"]
+    fake.malformed("/prompts/", body=DEEP)
+    quick = WaitPolicy(interval=0.05, max_interval=0.05, jitter=0, timeout=30)
+    async with AstriaClient(api_key=fake.api_key, base_url=fake.url, prompt_wait=quick) as c:
+        wait = asyncio.ensure_future(c.prompts.wait_images(pid))
+        for _ in range(500):  # until the nested answer, then a good one, were read
+            if fake.count("GET", "/prompts/*") >= 2:
+                break
+            await asyncio.sleep(0.01)
+        assert not wait.done()  # a transient refresh failure, not the end of the wait
+        fake.clock.advance(3600)
+        assert (await asyncio.wait_for(wait, 5)).succeeded

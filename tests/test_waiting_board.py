@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import attrs
 import pytest
@@ -40,6 +41,7 @@ class Source:
     calls: list[tuple[float, str, int | None]] = attrs.field(factory=list)
     errors: list[Exception] = attrs.field(factory=list)  # raised by the next calls, in order
     missing: set[int] = attrs.field(factory=set)
+    rewrite: Callable[[list[Any]], list[Any]] | None = None  # what the server does to a page
 
     def add(self, oid: int, *, done: bool = False, error: str | None = None,
             listed: bool = True) -> None:
@@ -61,15 +63,26 @@ class Source:
             raise NotFoundError("not found", status=404)
         return self.objects[oid]
 
-    async def page(self, before_id: int | None) -> list[Prompt]:
+    async def page(self, before_id: int | None, parent: int | None = None) -> list[Any]:
         self.calls.append((self.time.now, "page", before_id))
         self._fault()
-        ids = sorted((i for i in self.objects if i not in self.unlisted
-                      and (before_id is None or i < before_id)), reverse=True)
-        return [self.objects[i] for i in ids[:PAGE_LIMIT]]
+        ids = sorted((i for i, obj in self.objects.items() if i not in self.unlisted
+                      and (before_id is None or i < before_id)
+                      and (parent is None or obj.tune_id == parent)), reverse=True)
+        items = [_raw(self.objects[i]) for i in ids[:PAGE_LIMIT]]
+        return items if self.rewrite is None else self.rewrite(items)
+
+    def build(self, item: Any) -> Prompt:
+        return Prompt.from_dict(item)
 
     def count(self, kind: str | None = None) -> int:
         return sum(1 for c in self.calls if kind is None or c[1] == kind)
+
+
+def _raw(prompt: Prompt) -> Mapping[str, Any]:
+    return prompt.raw or {"id": prompt.id, "text": prompt.text, "images": list(prompt.images),
+                          "user_error": prompt.user_error,
+                          "updated_at": prompt.updated_at and prompt.updated_at.isoformat()}
 
 
 def _prompt(oid: int, *, done: bool = False, error: str | None = None,
@@ -141,12 +154,72 @@ async def test_sparse_ids_fall_back_to_singles_and_learn(ft: FakeTime, source: S
                                                         board: Board[Prompt]) -> None:
     for i in range(1, 2001):
         source.add(i)
-    ids = [5, 6, 7, 8, 9]  # 1,990 newer objects: 17 pages away, 5 singles are cheaper
+    ids = [5, 500, 1000, 1500, 1990]  # a page each: 5 singles are as cheap
     tasks = _waits(board, ids)
     await ft.settle()
-    assert source.count("page") == 1 and source.count("one") == 5
+    assert source.count("page") == 1 and source.count("one") == 4
     await ft.advance(2.0)
-    assert source.count("page") == 1 and source.count("one") == 10  # learned: singles only
+    assert source.count("page") == 1 and source.count("one") == 9  # learned: singles only
+    for i in ids:
+        source.finish(i)
+    await ft.run_until(lambda: all(t.done() for t in tasks))
+
+
+async def test_old_account_pages_only_where_the_watched_ids_are(
+        ft: FakeTime, source: Source, board: Board[Prompt]) -> None:
+    for i in range(1, 20_101):
+        source.add(i)
+    ids = list(range(1, 101))  # 20,000 newer objects: one page, not 168
+    tasks = _waits(board, ids)
+    await ft.settle()
+    assert [c[1:] for c in source.calls] == [("page", 101)]
+    await ft.advance(2.0)
+    assert source.count("page") == 2 and source.count("one") == 0
+    for i in ids:
+        source.finish(i)
+    await ft.run_until(lambda: all(t.done() for t in tasks))
+
+
+async def test_an_unreadable_list_item_is_skipped_and_fetched_singly(
+        ft: FakeTime, source: Source, board: Board[Prompt],
+        caplog: pytest.LogCaptureFixture) -> None:
+    for i in range(1, 11):
+        source.add(i)
+    bad = {"id": 5, "text": "x", "created_at": "not a time", "images": []}
+    source.rewrite = lambda items: [bad if item["id"] == 5 else item
+                                    for item in items] + [{"id": None}]
+    tasks = _waits(board, [3, 5, 7, 9])
+    await ft.settle()
+    # The page fed 3, 7 and 9; 5 (unreadable there) came by a single GET.
+    assert [c[1:] for c in source.calls] == [("page", 10), ("one", 5)]
+    assert all(board.get(i) is not None for i in (3, 5, 7, 9))
+    await ft.advance(2.0)
+    await ft.advance(3.0)
+    skipped = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    assert len(skipped) == 2  # once per object and field, not per tick
+    assert "prompt 5" in skipped[0] and "created_at" in skipped[0]
+    assert "without an id" in skipped[1]
+    for i in (3, 5, 7, 9):
+        source.finish(i)
+    await ft.run_until(lambda: all(t.done() for t in tasks))
+
+
+async def test_a_diluted_account_list_switches_to_each_tunes_list(
+        ft: FakeTime, source: Source, board: Board[Prompt]) -> None:
+    # Watched prompts of tune 1 every 100th id; the account's other prompts fill the gaps.
+    for i in range(1, 12_001):
+        source.objects[i] = Prompt.from_dict(
+            {"id": i, "tune_id": 1 if i % 100 == 0 else 2, "text": "x",
+             "updated_at": T0.isoformat()})
+    ids = list(range(100, 12_001, 100))  # 120 ids over 12,000: 100 account pages
+    tasks = _waits(board, ids)
+    await ft.settle(600)
+    first = [c for c in source.calls if c[0] == 0.0]
+    assert 50 <= len(first) < len(ids) and {c[1] for c in first} == {"page"}
+    await ft.advance(2.0)  # the tune's own list: one page of 120
+    assert [c[1:] for c in source.calls[len(first):]] == [("page", 12_001)]
+    await ft.advance(3.0)  # learned: the tune's list stays cheaper
+    assert [c[1:] for c in source.calls[len(first):]] == [("page", 12_001)] * 2
     for i in ids:
         source.finish(i)
     await ft.run_until(lambda: all(t.done() for t in tasks))
@@ -158,7 +231,7 @@ async def test_ids_the_list_does_not_show_are_fetched_singly(
         source.add(i, listed=i != 7)  # 7: e.g. a gallery object or another workspace
     tasks = _waits(board, [3, 5, 7, 9])
     await ft.settle()
-    assert [c[1:] for c in source.calls] == [("page", None), ("one", 7)]
+    assert [c[1:] for c in source.calls] == [("page", 10), ("one", 7)]
     source.finish(3)
     source.finish(5)
     source.finish(7)

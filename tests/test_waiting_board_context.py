@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 from datetime import datetime, timezone
+from typing import Any
 
 from astria_async import WaitPolicy
 from astria_async.models import Prompt
@@ -25,7 +26,10 @@ class Source:
         return Prompt(id=oid, text="x", images=("https://img/1",) if done else (),
                       updated_at=datetime(2026, 1, 1, tzinfo=timezone.utc))
 
-    async def page(self, before_id: int | None) -> list[Prompt]:
+    async def page(self, before_id: int | None, parent: int | None = None) -> list[Any]:
+        raise AssertionError("one id is refreshed alone")
+
+    def build(self, item: Any) -> Prompt:
         raise AssertionError("one id is refreshed alone")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from datetime import datetime, timezone
+from typing import Any
 
 import attrs
 import pytest
@@ -45,9 +46,12 @@ class Source:
         await self._request()
         return _prompt(oid)
 
-    async def page(self, before_id: int | None) -> list[Prompt]:
+    async def page(self, before_id: int | None, parent: int | None = None) -> list[Any]:
         await self._request()
         return []  # the list shows nothing: each id is fetched singly
+
+    def build(self, item: Any) -> Prompt:
+        return Prompt.from_dict(item)
 
 
 def _prompt(oid: int) -> Prompt:

@@ -156,7 +156,8 @@ async def test_seed_from_the_server(astria_fake: FakeAstria, client: AstriaClien
         astria_fake.add_prompt(checkpoint, "sks man")
     assert await client.fair_use.seed(lora) == 20
     assert await client.fair_use.seed(checkpoint) == 3
-    assert await client.fair_use.seed(checkpoint, count=1) == 3  # never goes down
+    assert await client.fair_use.seed(checkpoint, count=1) == 1  # the server's word, lower too
+    assert await client.fair_use.seed(checkpoint) == 3
     await client.prompts.create(FLUX, text=f"<lora:{lora}:1> ohwx man")
     with pytest.raises(FairUseError):
         await client.prompts.create(FLUX, text=f"<lora:{lora}:1> ohwx man")

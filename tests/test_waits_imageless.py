@@ -42,6 +42,8 @@ def test_the_rule_is_trained_without_images_or_error() -> None:
     assert imageless_failure(Prompt.from_dict({"id": 1, "images": []})) is None  # running
     assert imageless_failure(Prompt.from_dict(IMAGES)) is None
     assert imageless_failure(Prompt.from_dict({**EMPTY, "user_error": "NSFW"})) is None
+    unreadable = Prompt.from_dict({**EMPTY, "images": {"not": "a url"}})
+    assert unreadable.images == () and imageless_failure(unreadable) is None
     failed = imageless_failure(Prompt.from_dict(EMPTY))
     assert failed is not None and failed.is_failed and failed.is_finished
     assert "finished without images" in str(failed.user_error)

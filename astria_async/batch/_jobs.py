@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping
+import unicodedata
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 
@@ -51,6 +53,7 @@ class Job:
     params: PromptParams
     spec: Mapping[str, Any] = attrs.field(eq=False)  # canonical JSON spec, for the journal
     line: int = 0
+    keyed: bool = False  # the key was given in the file (not derived from the content)
 
     @property
     def dirname(self) -> str:
@@ -61,6 +64,37 @@ class Job:
 def canonical(spec: Mapping[str, Any]) -> str:
     """Stable JSON text of a spec (sorted keys, no spaces): what the key hash is taken over."""
     return json.dumps(spec, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def identity(spec: Mapping[str, Any]) -> str:
+    """The default key of a job: a digest of its tune id and normalised prompt attributes.
+
+    It does not depend on the job's line, so inserting, removing or reordering lines keeps
+    every job's key (and a finished job is not created again). Attributes set to null are
+    left out, and the text is NFC-normalised, so equivalent lines get the same key.
+    """
+    norm = {k: v for k, v in spec.items() if v is not None and k != "key"}
+    if isinstance(norm.get("text"), str):
+        norm["text"] = unicodedata.normalize("NFC", norm["text"])
+    return "j" + hashlib.sha256(canonical(norm).encode()).hexdigest()[:16]
+
+
+def legacy_key_digest(key: str, spec: str) -> bool:
+    """True when `key` is the `{line}-{digest}` default key of an older version for `spec`.
+
+    Such keys depended on the line; the journal renames them to `identity` keys.
+    """
+    line, _, digest = key.partition("-")
+    return (line.isdigit() and len(digest) == 10
+            and hashlib.sha256(spec.encode()).hexdigest()[:10] == digest)
+
+
+def _without_secret(url: str) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def job_from_spec(spec: Mapping[str, Any], *, line: int = 0,
@@ -90,9 +124,12 @@ def job_from_spec(spec: Mapping[str, Any], *, line: int = 0,
     params = PromptParams(**fields)
     params.validate()
     stored = {"tune_id": tune_id, **body}
-    digest = hashlib.sha256(canonical(stored).encode()).hexdigest()[:10]
-    return Job(key=key if key is not None else f"{line}-{digest}", tune_id=tune_id,
-               params=params, spec=stored, line=line)
+    if isinstance(stored.get("callback"), str):
+        # The journal and the key never hold the callback's secret (its query string, where
+        # Astria suggests putting it, API notes §12); the params sent keep it.
+        stored["callback"] = _without_secret(stored["callback"])
+    return Job(key=key if key is not None else identity(stored), tune_id=tune_id,
+               params=params, spec=stored, line=line, keyed=key is not None)
 
 
 def parse_jobs(lines: Iterable[str], *, source: str = "<jobs>",
@@ -103,6 +140,8 @@ def parse_jobs(lines: Iterable[str], *, source: str = "<jobs>",
     seen: dict[str, int] = {}
     dirs: dict[str, str] = {}
     for number, text in enumerate(lines, start=1):
+        if number == 1:
+            text = text.removeprefix("\ufeff")  # a UTF-8 BOM, as some editors write
         if not text.strip():
             continue  # blank lines are allowed, e.g. a trailing newline
         try:
@@ -110,14 +149,22 @@ def parse_jobs(lines: Iterable[str], *, source: str = "<jobs>",
         except ValueError as exc:
             errors.append(LineError(number, f"invalid JSON: {exc}"))
             continue
+        except RecursionError:
+            errors.append(LineError(number, "invalid JSON: nested too deeply"))
+            continue
         try:
             job = job_from_spec(spec, line=number, base_dir=base_dir)
         except InvalidParamsError as exc:
             errors.append(LineError(number, str(exc), exc.field))
             continue
         if job.key in seen:
-            errors.append(LineError(number, f"key {job.key!r} is already used on line "
-                                    f"{seen[job.key]}", "key"))
+            if job.keyed:
+                message = f"key {job.key!r} is already used on line {seen[job.key]}"
+            else:  # one job, or two? Only the user can say: ask for keys
+                message = (f"the same job as line {seen[job.key]} (lines {seen[job.key]} and "
+                           f"{number} are identical); to create it twice give each line its "
+                           "own \"key\"")
+            errors.append(LineError(number, message, "key"))
             continue
         if job.dirname in dirs:
             errors.append(LineError(number, f"key {job.key!r} maps to the same image folder "
@@ -131,8 +178,31 @@ def parse_jobs(lines: Iterable[str], *, source: str = "<jobs>",
     return jobs
 
 
+def _decoded(raw: Iterable[bytes], bad: list[LineError]) -> Iterator[str]:
+    for number, line in enumerate(raw, start=1):
+        try:
+            yield line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            bad.append(LineError(number, f"not UTF-8 text (byte {exc.start + 1}: "
+                                 f"{line[exc.start:exc.start + 1]!r})"))
+            yield ""
+
+
 def load_jobs(path: str | Path) -> list[Job]:
-    """Read and validate a JSONL job file (see `parse_jobs`)."""
+    """Read and validate a JSONL job file (see `parse_jobs`); a UTF-8 BOM is accepted.
+
+    Raises:
+        JobFileError: a line is not UTF-8, not JSON, or not a valid job.
+        OSError: the file cannot be read.
+    """
     path = Path(path)
-    with path.open(encoding="utf-8") as fh:
-        return parse_jobs(fh, source=str(path), base_dir=path.parent)
+    bad: list[LineError] = []
+    with path.open("rb") as fh:
+        try:
+            jobs = parse_jobs(_decoded(fh, bad), source=str(path), base_dir=path.parent)
+        except JobFileError as exc:
+            errors = sorted([*bad, *exc.errors], key=lambda e: e.line)
+            raise JobFileError(str(path), errors) from None
+    if bad:
+        raise JobFileError(str(path), bad)
+    return jobs

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
+from .._config import BATCH_LOOKUP_TEXT_BYTES as LOOKUP_TEXT_BYTES
+from ..errors import AstriaError
 from ..models import Prompt
-from ._state import CREATING, Row
+from ._journal import CREATING, Row
 
 if TYPE_CHECKING:
     from .._client import AstriaClient
@@ -43,13 +46,27 @@ def _created(prompt: Prompt) -> float | None:
     return prompt.created_at.timestamp() if prompt.created_at is not None else None
 
 
+def lookup_text(text: str | None) -> str | None:
+    """A prefix of `text` short enough for a query string (`text` filters by substring,
+    API notes §5.3); the rest is compared locally (`matches`)."""
+    if not text:
+        return None
+    size, end = 0, 0
+    for end, char in enumerate(text):
+        size += len(quote(char, safe=""))
+        if size > LOOKUP_TEXT_BYTES:
+            return text[:end] or None
+    return text
+
+
 async def candidates(client: AstriaClient, tune_id: int, text: str | None, since: float,
                      claimed: set[int]) -> list[Prompt]:
-    """Unclaimed prompts of a tune with this text created after `since`, oldest first."""
+    """Unclaimed prompts of a tune whose text contains `text`, created after `since`, oldest
+    first."""
     found: list[Prompt] = []
     scanned = 0
     # Newest first (API notes §5.3): stop at the first prompt older than the journal entry.
-    async for prompt in client.prompts.list(tune_id=tune_id, text=text or None):
+    async for prompt in client.prompts.list(tune_id=tune_id, text=text):
         created = _created(prompt)
         if created is not None and created < since:
             break
@@ -62,24 +79,40 @@ async def candidates(client: AstriaClient, tune_id: int, text: str | None, since
     return found
 
 
-async def recover(client: AstriaClient, rows: Iterable[Row], *,
-                  skew: float) -> dict[str, Prompt | None]:
-    """Map each `creating` job to the prompt its create made, or None if none reached Astria.
+Found = Prompt | None | AstriaError
+"""A lookup's answer for one job: the prompt, None (it never reached Astria), or the error
+that kept the lookup from being made (the job then stays `creating`: never re-sent)."""
 
-    `skew` widens the time window by the clock difference allowed between here and Astria.
+
+async def recover(client: AstriaClient, rows: Iterable[Row], *, skew: float,
+                  route: Callable[[int, str | None], int] = lambda tune, text: tune,
+                  claimed: set[int] | None = None) -> dict[str, Found]:
+    """Map each `creating` job to the prompt its create made (see `Found`).
+
+    `skew` widens the time window by the clock difference allowed between here and Astria;
+    `route` gives the tune a job's prompt was posted to; `claimed` holds the prompt ids
+    already tied to a job (updated with the ones found).
     """
     rows = list(rows)
-    claimed = {r.prompt_id for r in rows if r.prompt_id is not None}
+    if claimed is None:
+        claimed = set()
+    claimed.update(r.prompt_id for r in rows if r.prompt_id is not None)
     groups: dict[tuple[int, str | None], list[Row]] = {}
     for row in rows:
         if row.status == CREATING:
             text = json.loads(row.spec).get("text")
-            groups.setdefault((row.tune_id, text), []).append(row)
-    result: dict[str, Prompt | None] = {}
+            target = route(row.tune_id, text)
+            groups.setdefault((target, lookup_text(text)), []).append(row)
+    result: dict[str, Found] = {}
     for (tune_id, text), group in groups.items():
         group.sort(key=lambda r: r.creating_at or 0.0)
         since = (group[0].creating_at or 0.0) - skew
-        pool = await candidates(client, tune_id, text, since, claimed)
+        try:
+            pool = await candidates(client, tune_id, text, since, claimed)
+        except AstriaError as exc:
+            for row in group:
+                result[row.key] = exc
+            continue
         # Oldest journal entry takes the oldest matching prompt: creates were sent in that order.
         for row in group:
             start = (row.creating_at or 0.0) - skew

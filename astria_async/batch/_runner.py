@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from .._config import BATCH_CONCURRENCY, BATCH_SETTLE
 from ..errors import (
     APIConnectionError,
     APIStatusError,
@@ -18,65 +18,68 @@ from ..errors import (
     AuthenticationError,
     BudgetExceededError,
     ConfigurationError,
-    FairUseError,
-    InvalidParamsError,
     NotFoundError,
     PermissionDeniedError,
     PromptFailedError,
+    maybe_processed,
 )
 from ..models import Prompt
 from ._cost import PriceTable
+from ._group import GroupCommit
 from ._jobs import Job, canonical
+from ._journal import CREATED, CREATING, DONE, FAILED, PENDING, SENT, Journal, Row, Status
 from ._recover import recover
-from ._state import CREATED, CREATING, DONE, FAILED, PENDING, SENT, Journal, Row, exists
-from ._summary import BatchBudgetError, BatchEvent, BatchPlan, BatchSummary, JobResult
+from ._state import SqliteJournal, read_rows
+from ._summary import BatchBudgetError, BatchEvent, BatchPlan, BatchSummary, EventKind, JobResult
 
 if TYPE_CHECKING:
     from .._client import AstriaClient
 
-T = TypeVar("T")
 EventHook = Callable[[BatchEvent], None]
-# Astria's gateway answers within 30 s (API notes §1.1): a create sent by a crashed run has
-# landed, or never will, by then.
-DEFAULT_SETTLE = 35.0
+DEFAULT_SETTLE = BATCH_SETTLE
 # Errors no other job would escape either: stop the run instead of failing every job.
 _FATAL = (AuthenticationError, PermissionDeniedError, ConfigurationError)
+# Creates to send per job and run: the first, and one more when a lookup proved the first
+# never reached Astria.
+_ATTEMPTS = 2
 
 
-def _nothing_created(exc: AstriaError) -> bool:
-    """True when a failed create provably created nothing, so re-sending it is safe."""
-    if isinstance(exc, (InvalidParamsError, FairUseError, BudgetExceededError)):
-        return True  # refused here, before sending
-    if isinstance(exc, APIConnectionError):
-        return not exc.sent
-    # 4xx (429 included) is the server refusing; 5xx and 504 may have been processed
-    # (API notes §13).
-    return isinstance(exc, APIStatusError) and 400 <= exc.status < 500
+def _transient(exc: AstriaError) -> bool:
+    """A create that reached nobody for a reason that passes (an outage, a rate limit, the
+    budget): the job stays pending for the next run instead of failing."""
+    if isinstance(exc, (APIConnectionError, BudgetExceededError)):
+        return True
+    return isinstance(exc, APIStatusError) and exc.status in (408, 429)
 
 
 class BatchRunner:
-    """Runs prompt jobs with a durable SQLite journal so a re-run never creates one twice.
+    """Runs prompt jobs with a durable journal so a re-run never creates one twice.
 
     Args:
         client: the client to use (None only for `plan` without tune look-ups).
-        state_path: the journal; re-run with the same file to resume.
+        state_path: the SQLite journal; re-run with the same file to resume.
         out_dir: images go to `out_dir/<job key>/`; None skips downloads.
-        concurrency: jobs in flight at once (create, wait and download).
+        concurrency: jobs in flight at once (create, wait and download); None lets the
+            client's fair-use in-flight bounds decide (`BATCH_CONCURRENCY` at most).
         max_cost: milli-cents the whole journal may spend; None for no limit.
         price_table: the estimate used for `max_cost` and dry runs.
         timeout: seconds each wait may take; a job still waiting resumes on the next run.
         on_event: called with a `BatchEvent` at every step (progress bars).
         skew: seconds of clock difference tolerated when looking up unanswered creates.
-        settle: seconds a create journaled by a crashed run may still take to land on the
-            server; recovery waits until then before deciding it never arrived.
+        settle: seconds an unanswered create may still take to land on the server; its
+            lookup waits until then before deciding it never arrived.
+        retry_failed: send failed jobs again (a refused job, or a prompt Astria failed:
+            that one is paid again).
+        journal: another `Journal` implementation; `state_path` is then only a label.
     """
 
     def __init__(self, client: AstriaClient | None, state_path: str | Path,
-                 out_dir: str | Path | None = None, concurrency: int = 8,
+                 out_dir: str | Path | None = None, concurrency: int | None = None,
                  max_cost: int | None = None, price_table: PriceTable | None = None, *,
                  timeout: float | None = None, on_event: EventHook | None = None,
-                 skew: float = 300.0, settle: float = DEFAULT_SETTLE) -> None:
-        if concurrency < 1:
+                 skew: float = 300.0, settle: float = DEFAULT_SETTLE,
+                 retry_failed: bool = False, journal: Journal | None = None) -> None:
+        if concurrency is not None and concurrency < 1:
             raise ConfigurationError("concurrency must be >= 1")
         if max_cost is not None and max_cost < 0:
             raise ConfigurationError("max_cost must be >= 0 milli-cents")
@@ -89,27 +92,51 @@ class BatchRunner:
         self.timeout = timeout
         self.skew = skew
         self.settle = settle
+        self.retry_failed = retry_failed
         self.on_event = on_event
-        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="astria-batch")
+        self._custom_journal = journal
         self._journal: Journal | None = None
+        self._marks: GroupCommit | None = None
+        self._claimed: set[int] = set()
+        self._lookups = asyncio.Lock()
         self._fast: frozenset[int] = frozenset()
         self._branches: dict[int, bool] = {}  # tune id -> is a fast mock, looked up once
         self._spent = 0
         self._budget_hit = False
 
-    def _emit(self, kind: str, job: Job | str, **kw: Any) -> None:
+    def _emit(self, kind: EventKind, job: Job | str, **kw: Any) -> None:
         if self.on_event is not None:
             self.on_event(BatchEvent(kind, job if isinstance(job, str) else job.key, **kw))
 
-    async def _io(self, fn: Callable[..., T], *args: Any) -> T:
-        # SQLite commits fsync; keep them off the event loop, one at a time.
-        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
-
     @property
     def journal(self) -> Journal:
-        """The open journal (inside `run`)."""
+        """The claimed journal (inside `run`)."""
         assert self._journal is not None, "the journal is only open inside run()"
         return self._journal
+
+    def route(self, tune_id: int, text: str | None) -> int:
+        """The tune a job's prompt is posted to (and looked up on after a crash).
+
+        The job file's `tune_id` as it is; the one place to send, say, a LoRA tune's prompts
+        to its base model instead.
+        """
+        return tune_id
+
+    async def post(self, job: Job) -> Prompt:
+        """Send a job's create (after its "creating" mark is durable)."""
+        assert self.client is not None
+        return await self.client.prompts.create_from(self.route(job.tune_id, job.params.text),
+                                                     job.params)
+
+    def in_flight(self) -> int:
+        """Jobs run at once: `concurrency`, or what fair use lets be in flight."""
+        if self.concurrency is not None:
+            return self.concurrency
+        policy = self.client.fair_use.policy if self.client is not None else None
+        if policy is not None and policy.max_in_flight is not None:
+            # Jobs past the guard's bound would only wait for a place, holding a task.
+            return min(policy.max_in_flight, BATCH_CONCURRENCY)
+        return BATCH_CONCURRENCY
 
     async def fast_tunes(self, jobs: Sequence[Job]) -> frozenset[int]:
         """Ids of the jobs' tunes that are `branch=fast` mocks (free); unknown ones are paid."""
@@ -154,16 +181,18 @@ class BatchRunner:
 
         await asyncio.gather(*(seed(t) for t in sorted(tunes)))
 
+    def _status(self, jobs: Sequence[Job], rows: dict[str, Row]) -> dict[str, Status]:
+        status = {j.key: rows[j.key].status if j.key in rows else PENDING for j in jobs}
+        if self.retry_failed:
+            status = {k: PENDING if v == FAILED else v for k, v in status.items()}
+        return status
+
     async def plan(self, jobs: Sequence[Job]) -> BatchPlan:
         """What `run` would do, without sending anything (reads the journal if there is one)."""
         rows: dict[str, Row] = {}
-        if exists(self.state_path):
-            journal = Journal(self.state_path, readonly=True)
-            try:
-                rows = journal.rows()
-            finally:
-                journal.close()
-        status = {j.key: rows[j.key].status if j.key in rows else PENDING for j in jobs}
+        if self._custom_journal is None and self.state_path.exists():
+            rows = read_rows(self.state_path)
+        status = self._status(jobs, rows)
         todo = [j for j in jobs if status[j.key] in (PENDING, CREATING)]
         fast = await self.fast_tunes(todo)
         spent = sum(r.cost_mc for r in rows.values() if r.status in SENT and
@@ -175,10 +204,11 @@ class BatchRunner:
                 break
             fits, running = fits + 1, running + cost
         values = list(status.values())
+        keys = {j.key for j in jobs}
         return BatchPlan(total=len(jobs), done=values.count(DONE), failed=values.count(FAILED),
                          to_create=len(todo), to_resume=values.count(CREATED),
                          estimated_mc=sum(costs), spent_mc=spent, max_cost=self.max_cost,
-                         fits=fits)
+                         fits=fits, not_in_file=sum(1 for k in rows if k not in keys))
 
     async def run(self, jobs: Sequence[Job]) -> BatchSummary:
         """Run every job not yet done; returns the summary of all of them.
@@ -187,29 +217,19 @@ class BatchRunner:
             BatchBudgetError: `max_cost` stopped jobs from being sent (a BudgetExceededError;
                 `.summary` has the rest); everything in flight was finished first.
             StateLockedError: another run holds the journal.
+            StateFileError: the journal is not usable (nothing was sent).
         """
         if self.client is None:
             raise ConfigurationError("BatchRunner.run needs a client")
-        self._journal = await self._io(Journal, self.state_path)
+        journal = self._custom_journal or SqliteJournal(self.state_path)
+        await journal.claim()
+        self._journal = journal
         try:
-            await self._io(self.journal.add, jobs)
-            rows = await self._io(self.journal.rows)
-            for job in jobs:
-                if rows[job.key].spec != canonical(job.spec):
-                    self._emit("changed", job, message="the line changed after its prompt "
-                               "was sent; the prompt sent keeps its original parameters")
-            await self._recover(rows)
-            rows = await self._io(self.journal.rows)
-            todo = [j for j in jobs if rows[j.key].status == PENDING]
-            self._fast = await self.fast_tunes(todo)
-            await self._seed_fair_use(todo)
-            self._spent = sum(r.cost_mc for r in rows.values() if r.status in SENT)
-            self._budget_hit = False
-            await self._dispatch(jobs, rows)
-            summary = self._summary(jobs, await self._io(self.journal.rows))
+            summary = await self._run(jobs)
         finally:
-            await self._io(self.journal.close)
             self._journal = None
+            self._marks = None
+            await journal.close()
         if self._budget_hit:
             left = summary.counts.get(PENDING, 0)
             raise BatchBudgetError(
@@ -218,32 +238,68 @@ class BatchRunner:
                 "re-run with the same state file to send them", summary)
         return summary
 
+    async def _run(self, jobs: Sequence[Job]) -> BatchSummary:
+        self._marks = GroupCommit(self.journal.creating)
+        await self.journal.add(jobs, retry_failed=self.retry_failed)
+        rows = await self.journal.rows()
+        for job in jobs:
+            if rows[job.key].spec != canonical(job.spec):
+                self._emit("changed", job, message="the line changed after its prompt "
+                           "was sent; the prompt sent keeps its original parameters")
+        keys = {j.key for j in jobs}
+        for key, row in rows.items():
+            if key not in keys:  # never deleted, never re-sent: the user may want it back
+                self._emit("not_in_file", key, prompt_id=row.prompt_id,
+                           message=f"{row.status}, not in the job file (left as it is)")
+        self._claimed = {r.prompt_id for r in rows.values() if r.prompt_id is not None}
+        await self._recover(rows)
+        rows = await self.journal.rows()
+        todo = [j for j in jobs if rows[j.key].status == PENDING]
+        self._fast = await self.fast_tunes(todo)
+        await self._seed_fair_use(todo)
+        self._spent = sum(r.cost_mc for r in rows.values() if r.status in SENT)
+        self._budget_hit = False
+        await self._dispatch(jobs, rows)
+        return self._summary(jobs, await self.journal.rows())
+
     async def _recover(self, rows: dict[str, Row]) -> None:
+        """Creates an interrupted run journaled but never saw answered: find them."""
         assert self.client is not None
-        if not any(r.status == CREATING for r in rows.values()):
+        waiting = [r for r in rows.values() if r.status == CREATING]
+        if not waiting:
             return
-        youngest = max(r.creating_at or 0.0 for r in rows.values() if r.status == CREATING)
+        youngest = max(r.creating_at or 0.0 for r in waiting)
         wait = youngest + self.settle - time.time()
         if wait > 0:  # a create of the crashed run may still be in flight at Astria
             self._emit("settling", "*", message=f"waiting {wait:.1f} s for creates of the "
                        "interrupted run to land before looking them up")
             await anyio.sleep(wait)
-        found = await recover(self.client, rows.values(), skew=self.skew)
+        found = await recover(self.client, waiting, skew=self.skew, route=self.route,
+                              claimed=self._claimed)
         for key, prompt in found.items():
-            if prompt is not None:
-                await self._io(self.journal.created, key, prompt.id, prompt.cost_mc)
-                self._emit("recovered", key, prompt_id=prompt.id)
-            else:
-                await self._io(self.journal.unsent, key, "the create never reached Astria")
-                self._emit("resend", key)
+            await self._settled(key, prompt)
+
+    async def _settled(self, key: str, prompt: Prompt | AstriaError | None) -> int | None:
+        if isinstance(prompt, AstriaError):  # stays "creating": never a blind re-send
+            message = f"lookup failed ({prompt}); not re-sent, looked up again next run"
+            await self.journal.note(key, message)
+            self._emit("lookup_failed", key, message=message)
+            return None
+        if prompt is None:
+            await self.journal.unsent(key, "the create never reached Astria")
+            self._emit("resend", key)
+            return None
+        await self.journal.created(key, prompt.id, prompt.cost_mc)
+        self._emit("recovered", key, prompt_id=prompt.id)
+        return prompt.id
 
     async def _dispatch(self, jobs: Sequence[Job], rows: dict[str, Row]) -> None:
-        slots = anyio.Semaphore(self.concurrency)
+        slots = anyio.Semaphore(self.in_flight())
         async with anyio.create_task_group() as tg:
             for job in jobs:
                 row = rows[job.key]
-                if row.status in (DONE, FAILED):
-                    continue
+                if row.status in (DONE, FAILED, CREATING):
+                    continue  # CREATING here: its lookup could not be made this run
                 cost = 0
                 if row.status == PENDING:
                     cost = self.prices.job_cost(job, self._fast)
@@ -273,49 +329,73 @@ class BatchRunner:
             slots.release()
 
     async def _create(self, job: Job, cost: int) -> int | None:
-        assert self.client is not None
-        await self._io(self.journal.creating, job.key, cost)
-        try:
-            prompt = await self.client.prompts.create_from(job.tune_id, job.params)
-        except _FATAL:
-            raise
-        except AstriaError as exc:
-            if _nothing_created(exc):
+        assert self._marks is not None
+        for _ in range(_ATTEMPTS):
+            at = await self._marks.mark(job.key, cost)
+            try:
+                prompt = await self.post(job)
+            except _FATAL:
+                raise
+            except AstriaError as exc:
+                if maybe_processed(exc):  # it may exist: settle, look it up, go on
+                    await self.journal.note(job.key, str(exc))
+                    self._emit("creating", job, message=f"{exc}; looking it up")
+                    found = await self._reconcile(job.key, at)
+                    if found is None:
+                        continue  # provably not there: send it again, once
+                    return None if found is False else found
                 self._spent -= cost
-                await self._io(self.journal.unsent, job.key, str(exc))
-                self._emit("refused", job, message=str(exc))
-            else:  # stays "creating": the next run looks for it on the server
-                await self._io(self.journal.note, job.key, str(exc))
-                self._emit("unknown", job, message=str(exc))
-            return None
-        actual = prompt.cost_mc
-        if actual is not None:
-            self._spent += actual - cost
-        await self._io(self.journal.created, job.key, prompt.id, actual)
-        self._emit("created", job, prompt_id=prompt.id)
-        return prompt.id
+                if _transient(exc):
+                    await self.journal.unsent(job.key, str(exc))
+                    self._emit("unsent", job, message=str(exc))
+                else:
+                    await self.journal.failed(job.key, str(exc), 0)
+                    self._emit("refused", job, message=str(exc))
+                return None
+            actual = prompt.cost_mc
+            if actual is not None:
+                self._spent += actual - cost
+            await self.journal.created(job.key, prompt.id, actual)
+            self._claimed.add(prompt.id)
+            self._emit("created", job, prompt_id=prompt.id)
+            return prompt.id
+        return None
+
+    async def _reconcile(self, key: str, at: float) -> int | bool | None:
+        """Look up one unanswered create after it settled: its prompt id, False when it could
+        not be looked up (it stays creating), or None when it never reached Astria."""
+        assert self.client is not None
+        await anyio.sleep(max(0.0, at + self.settle - time.time()))
+        async with self._lookups:  # one at a time: twins must not claim one prompt
+            row = (await self.journal.rows())[key]
+            found = await recover(self.client, [row], skew=self.skew, route=self.route,
+                                  claimed=self._claimed)
+            prompt_id = await self._settled(key, found[key])
+        if prompt_id is not None:
+            return prompt_id
+        return None if found[key] is None else False
 
     async def _wait(self, job: Job, prompt_id: int) -> Prompt | None:
         assert self.client is not None
         try:
             prompt = await self.client.prompts.wait_images(prompt_id, timeout=self.timeout)
         except PromptFailedError as exc:
-            await self._io(self.journal.failed, job.key, str(exc.prompt.user_error))
+            await self.journal.failed(job.key, str(exc.prompt.user_error))
             self._emit("failed", job, prompt_id=prompt_id, message=str(exc.prompt.user_error))
             return None
         except NotFoundError:
-            await self._io(self.journal.failed, job.key, "the prompt no longer exists")
+            await self.journal.failed(job.key, "the prompt no longer exists")
             self._emit("failed", job, prompt_id=prompt_id, message="deleted on the server")
             return None
         except _FATAL:
             raise
         except AstriaError as exc:  # a timeout or outage: the next run resumes the wait
-            await self._io(self.journal.note, job.key, str(exc))
+            await self.journal.note(job.key, str(exc))
             self._emit("stalled", job, prompt_id=prompt_id, message=str(exc))
             return None
         if not prompt.images:
             message = prompt.user_error or "finished without images"
-            await self._io(self.journal.failed, job.key, message)
+            await self.journal.failed(job.key, message)
             self._emit("failed", job, prompt_id=prompt_id, message=message)
             return None
         self._emit("finished", job, prompt_id=prompt_id, images=len(prompt.images))
@@ -331,10 +411,10 @@ class BatchRunner:
             except _FATAL:
                 raise
             except (AstriaError, OSError) as exc:  # stays "created": re-run downloads the rest
-                await self._io(self.journal.note, job.key, f"download: {exc}")
+                await self.journal.note(job.key, f"download: {exc}")
                 self._emit("stalled", job, prompt_id=prompt.id, message=str(exc))
                 return
-        await self._io(self.journal.done, job.key, count, prompt.cost_mc)
+        await self.journal.done(job.key, count, prompt.cost_mc)
         self._emit("downloaded", job, prompt_id=prompt.id, images=count)
 
     def _summary(self, jobs: Sequence[Job], rows: dict[str, Row]) -> BatchSummary:
@@ -346,6 +426,7 @@ class BatchRunner:
                                      status=row.status, prompt_id=row.prompt_id,
                                      images=row.images, cost_mc=row.cost_mc,
                                      error=row.error, directory=folder))
+        keys = {j.key for j in jobs}
         stopped = "budget" if self._budget_hit else None
-        return BatchSummary(jobs=tuple(results), out_dir=self.out_dir, stopped=stopped)
-
+        return BatchSummary(jobs=tuple(results), out_dir=self.out_dir, stopped=stopped,
+                            not_in_file=tuple(k for k in rows if k not in keys))

@@ -4,22 +4,44 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 
 from ..errors import BudgetExceededError
-from ._state import DONE, FAILED, PENDING, Journal
+from ._journal import DONE, FAILED, PENDING, Status
+from ._state import read_rows
+
+EventKind = Literal["created", "creating", "recovered", "resend", "lookup_failed", "refused",
+                    "unsent", "finished", "failed", "downloaded", "stalled", "budget",
+                    "settling", "changed", "not_in_file"]
+"""What a `BatchEvent` reports:
+
+- ``created``: a create was answered (`prompt_id`).
+- ``creating``: a create went unanswered (a 504, a cut-off connection); it is settled and
+  looked up in this run.
+- ``recovered``: a lookup found the prompt of an unanswered create (`prompt_id`).
+- ``resend``: a lookup proved an unanswered create never reached Astria; it is sent again.
+- ``lookup_failed``: the lookup could not be made; the job stays ``creating`` (never re-sent
+  blindly) and is looked up on the next run.
+- ``refused``: the fair-use guard or the server refused the create (`message`); the job is
+  failed, nothing was created (`--retry-failed` sends it again).
+- ``unsent``: the create reached nobody (an outage, a rate limit); the job stays pending.
+- ``finished`` / ``failed``: Astria finished the prompt, with images or with an error.
+- ``downloaded``: the images are on disk (`images`).
+- ``stalled``: a wait or download that resumes on the next run.
+- ``budget``: `max_cost` stopped this job and every later one from being sent.
+- ``settling``: waiting for the creates of an interrupted run to land (key ``*``).
+- ``changed``: a sent job's line was edited; the prompt keeps what was sent.
+- ``not_in_file``: a journaled job is no longer in the job file; left as it is.
+"""
 
 
 @attrs.frozen
 class BatchEvent:
-    """A step of a batch, for progress reporting (`kind` names it)."""
+    """A step of a batch, for progress reporting (`kind` names it, see `EventKind`)."""
 
-    # kinds: recovered, resend, created, refused, unknown, finished, failed, downloaded,
-    # stalled (a wait or download that will resume on the next run), budget, settling,
-    # changed (a sent job's line was edited)
-    kind: str
+    kind: EventKind
     key: str
     prompt_id: int | None = None
     message: str | None = None
@@ -33,7 +55,7 @@ class JobResult:
     key: str
     line: int
     tune_id: int
-    status: str
+    status: Status
     prompt_id: int | None
     images: int
     cost_mc: int
@@ -47,13 +69,21 @@ class JobResult:
         return data
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class BatchSummary:
     """The outcome of `BatchRunner.run`; `ok` when every job is done."""
 
     jobs: tuple[JobResult, ...]
     out_dir: Path | None = None
     stopped: str | None = None  # why jobs were left unsent (e.g. the budget)
+    not_in_file: tuple[str, ...] = ()  # journaled keys the job file no longer has
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{k}={v}" for k, v in sorted(self.counts.items()))
+        extra = f", not_in_file={len(self.not_in_file)}" if self.not_in_file else ""
+        stopped = f", stopped={self.stopped!r}" if self.stopped else ""
+        return (f"<BatchSummary {len(self.jobs)} jobs ({counts}), images={self.images}, "
+                f"cost_mc={self.cost_mc}{extra}{stopped}>")
 
     @property
     def counts(self) -> dict[str, int]:
@@ -84,6 +114,7 @@ class BatchSummary:
         """JSON-ready form."""
         return {"ok": self.ok, "counts": self.counts, "images": self.images,
                 "cost_mc": self.cost_mc, "stopped": self.stopped,
+                "not_in_file": list(self.not_in_file),
                 "out_dir": str(self.out_dir) if self.out_dir is not None else None,
                 "jobs": [j.to_dict() for j in self.jobs]}
 
@@ -101,6 +132,7 @@ class BatchPlan:
     spent_mc: int  # journaled from earlier runs
     max_cost: int | None
     fits: int  # how many of `to_create` fit under max_cost
+    not_in_file: int = 0  # journaled jobs the job file no longer has
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -132,13 +164,13 @@ class StateStatus:
 
 
 def read_status(path: str | Path) -> StateStatus:
-    """Read a batch state file without changing it (nothing is sent)."""
-    journal = Journal(path, readonly=True)
-    try:
-        rows = journal.rows()
-    finally:
-        journal.close()
-    counts = Counter(r.status for r in rows.values())
+    """Read a batch state file without changing it (nothing is sent).
+
+    Raises:
+        StateFileError: missing, empty, or not a batch state file.
+    """
+    rows = read_rows(path)
+    counts: Counter[str] = Counter(r.status for r in rows.values())
     spent = sum(r.cost_mc for r in rows.values() if r.status != PENDING)
     return StateStatus(path=Path(path), jobs=len(rows), counts=dict(counts), cost_mc=spent,
                        images=sum(r.images for r in rows.values()))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,9 +14,11 @@ from ._root import json_option, state
 if TYPE_CHECKING:
     from .._client import AstriaClient
     from ..batch import BatchEvent, BatchPlan, BatchRunner, BatchSummary
+    from ..waiting.policy import FairUsePolicy
     from ._output import Output
 
 FAILED_SHOWN = 20  # failed jobs listed under the summary table; --json lists them all
+REASON_SHOWN = 120  # characters of a refusal reason in the grouped list
 
 
 def dollars(mc: int) -> str:
@@ -34,6 +37,8 @@ def show_plan(out: Output, plan: BatchPlan) -> None:
              f"estimated cost of the prompts to create: {dollars(plan.estimated_mc)}"]
     if plan.spent_mc:
         lines.append(f"already spent by this state file: {dollars(plan.spent_mc)}")
+    if plan.not_in_file:
+        lines.append(f"{plan.not_in_file} journaled job(s) not in the job file (left as they are)")
     if plan.max_cost is not None:
         fit = "all fit" if plan.fits == plan.to_create else f"only {plan.fits} fit"
         lines.append(f"--max-cost {plan.max_cost:,} mc: {fit}")
@@ -48,6 +53,8 @@ def show_summary(out: Output, summary: BatchSummary) -> None:
     counts = summary.counts
     rows: list[tuple[str, Any]] = [(status, counts[status]) for status in
             ("done", "failed", "created", "creating", "pending") if counts.get(status)]
+    if summary.not_in_file:
+        rows.append(("not in the job file", len(summary.not_in_file)))
     rows += [("images", summary.images), ("cost", dollars(summary.cost_mc))]
     if summary.out_dir is not None:
         rows.append(("images in", summary.out_dir))
@@ -63,13 +70,18 @@ def show_summary(out: Output, summary: BatchSummary) -> None:
 
 
 class _Reporter:
-    """Turns batch events into progress counters."""
+    """Turns batch events into progress counters; repeated reasons are counted, not listed."""
 
     def __init__(self, progress: Progress, plan: BatchPlan, download: bool) -> None:
-        self.created = progress.task("created", plan.to_create)
-        self.finished = progress.task("finished", plan.to_create + plan.to_resume)
+        # Denominators are every job of the file, resumed or not, so they stay the same
+        # across runs: what earlier runs finished starts the bars.
+        self.created = progress.task("created", plan.total)
+        self.finished = progress.task("finished", plan.total)
+        self.created.advance(plan.total - plan.to_create, note=None)
+        self.finished.advance(plan.done + plan.failed, note=None)
         self.images = progress.task("download", 0) if download else None
         self.out = progress.out
+        self.reasons: Counter[str] = Counter()
 
     def __call__(self, event: BatchEvent) -> None:
         note = f"{event.key} prompt {event.prompt_id}"
@@ -78,23 +90,66 @@ class _Reporter:
         elif event.kind in ("finished", "failed"):
             self.finished.advance(note=f"{note} {event.kind}"
                                   + (f": {event.message}" if event.message else ""))
+        elif event.kind == "refused":
+            self.created.advance(note=None)
+            self.finished.advance(note=None)
+            self._reason(event.kind, event.message or "")
         elif event.kind == "downloaded" and self.images is not None:
             self.images.set_total((self.images.total or 0) + event.images)
             self.images.advance(event.images, note=note)
-        elif event.kind in ("refused", "unknown", "stalled", "budget", "resend", "settling",
-                            "changed"):
+        elif event.kind in ("unsent", "stalled", "lookup_failed"):
+            self._reason(event.kind, event.message or "")
+        elif event.kind != "downloaded":
             who = "" if event.key == "*" else f"{event.key}: "
             self.out.log(f"{event.kind}: {who}{event.message or ''}".rstrip(": "))
 
+    def _reason(self, kind: str, message: str) -> None:
+        reason = f"{kind}: {message}"[:REASON_SHOWN]
+        self.reasons[reason] += 1
+        if self.reasons[reason] == 1:  # the first of each reason as it happens
+            self.out.log(reason)
+
+    def grouped(self) -> None:
+        """Each repeated reason once, with how many jobs it concerned."""
+        for reason, count in self.reasons.most_common():
+            if count > 1:
+                self.out.log(f"{count} \u00d7 {reason}")
+
 
 def _runner(client: AstriaClient | None, state_path: Path, out: Path | None,
-            concurrency: int, max_cost: int | None, price_table: Path | None,
-            timeout: float | None, settle: float) -> BatchRunner:
+            concurrency: int | None, max_cost: int | None, price_table: Path | None,
+            timeout: float | None, settle: float, retry_failed: bool) -> BatchRunner:
     from ..batch import BatchRunner, PriceTable
 
     prices = PriceTable.load(price_table) if price_table is not None else PriceTable()
     return BatchRunner(client, state_path, out, concurrency, max_cost, prices, timeout=timeout,
-                       settle=settle)
+                       settle=settle, retry_failed=retry_failed)
+
+
+def fair_use_policy(no_fair_use: bool, cap: int | None, in_flight: int | None,
+                    per_tune: int | None) -> FairUsePolicy | None:
+    """The client's fair-use guard for a batch: Astria's per-tune cap bounds the work.
+
+    In flight, a batch is bounded by the cap itself (a tune cannot have more prompts than
+    that) and by `BATCH_CONCURRENCY` in all, not by the interactive defaults (8 per tune,
+    64 in all) that would run a large batch in hundreds of waves.
+    """
+    from .._config import BATCH_CONCURRENCY
+    from ..waiting.policy import FairUsePolicy
+
+    if no_fair_use:
+        if cap is not None or in_flight is not None or per_tune is not None:
+            raise click.UsageError("--no-fair-use turns the guard off; --fair-use-cap, "
+                                   "--in-flight and --in-flight-per-tune need it on")
+        return None
+    base = FairUsePolicy()
+    if cap is not None:  # an agreed higher (or lower) limit: N prompts per tune in all
+        base = FairUsePolicy(prompts_per_tune=cap, automatic_prompts=0)
+    return FairUsePolicy(prompts_per_tune=base.prompts_per_tune,
+                         automatic_prompts=base.automatic_prompts, max_images=base.max_images,
+                         max_in_flight=in_flight or BATCH_CONCURRENCY,
+                         max_in_flight_per_tune=per_tune or base.tune_cap,
+                         exempt_fast=base.exempt_fast)
 
 
 @click.group(short_help="Resumable prompt batches from a JSONL file.")
@@ -110,8 +165,18 @@ def batch() -> None:
               default=Path("astria-images"), show_default=True,
               help="Images go to OUT/<job key>/.")
 @click.option("--no-download", is_flag=True, help="Only create and wait.")
-@click.option("-c", "--concurrency", type=click.IntRange(1), default=8, show_default=True,
-              help="Jobs in flight at once.")
+@click.option("-c", "--concurrency", type=click.IntRange(1),
+              help="Jobs in flight at once [default: as many as fair use lets be in flight].")
+@click.option("--retry-failed", is_flag=True, help="Send failed jobs again (refused ones, and "
+              "prompts Astria failed: those are paid again).")
+@click.option("--fair-use-cap", type=click.IntRange(1), metavar="N",
+              help="Prompts per tune the guard allows in all (for an agreed higher limit) "
+                   "[default: 14 + 7 automatic].")
+@click.option("--in-flight", type=click.IntRange(1), metavar="N",
+              help="Unfinished prompts at once in all [default: 256].")
+@click.option("--in-flight-per-tune", type=click.IntRange(1), metavar="N",
+              help="Unfinished prompts at once per tune [default: the fair-use cap].")
+@click.option("--no-fair-use", is_flag=True, help="Turn the fair-use guard off.")
 @click.option("--max-cost", type=click.IntRange(0), metavar="MC",
               help="Stop before the state file's spend would exceed this many milli-cents.")
 @click.option("--price-table", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -125,9 +190,10 @@ def batch() -> None:
 @json_option
 @click.pass_context
 def run_batch(ctx: click.Context, jobs: Path, state_path: Path | None, out: Path,
-              no_download: bool, concurrency: int, max_cost: int | None,
-              price_table: Path | None, timeout: float | None, recover_after: float,
-              dry_run: bool) -> None:
+              no_download: bool, concurrency: int | None, retry_failed: bool,
+              fair_use_cap: int | None, in_flight: int | None, in_flight_per_tune: int | None,
+              no_fair_use: bool, max_cost: int | None, price_table: Path | None,
+              timeout: float | None, recover_after: float, dry_run: bool) -> None:
     """Create, wait for and download every prompt of JOBS (one JSON object per line).
 
     \b
@@ -140,6 +206,10 @@ def run_batch(ctx: click.Context, jobs: Path, state_path: Path | None, out: Path
 
     st = state(ctx)
     state_path = state_path or _default_state(jobs)
+    if state_path.resolve() == jobs.resolve():
+        raise click.ClickException(f"--state {state_path} is the job file itself; the state "
+                                   "file is a separate journal (default: JOBS.state.db)")
+    policy = fair_use_policy(no_fair_use, fair_use_cap, in_flight, in_flight_per_tune)
     try:
         job_list = load_jobs(jobs)
     except JobFileError as exc:
@@ -151,27 +221,34 @@ def run_batch(ctx: click.Context, jobs: Path, state_path: Path | None, out: Path
         raise click.ClickException(f"{len(exc.errors)} invalid line(s) in {jobs}; "
                                    "nothing was sent") from None
     folder = None if no_download else out
-    args = (state_path, folder, concurrency, max_cost, price_table, timeout, recover_after)
+    args = (state_path, folder, concurrency, max_cost, price_table, timeout, recover_after,
+            retry_failed)
 
     if dry_run:
         async def plan() -> BatchPlan:
             if not st.has_key():  # offline: no tune look-ups, fast tunes are not known
                 return await _runner(None, *args).plan(job_list)
-            async with st.client() as client:
+            async with st.client(fair_use=policy) as client:
                 return await _runner(client, *args).plan(job_list)
 
         show_plan(st.out, asyncio.run(plan()))
         return
 
+    reporters: list[_Reporter] = []
+
     async def go(client: AstriaClient) -> BatchSummary:
         runner = _runner(client, *args)
         the_plan = await runner.plan(job_list)
         with Progress(st.out) as progress:
-            runner.on_event = _Reporter(progress, the_plan, folder is not None)
-            return await runner.run(job_list)
+            reporters.append(_Reporter(progress, the_plan, folder is not None))
+            runner.on_event = reporters[0]
+            try:
+                return await runner.run(job_list)
+            finally:
+                reporters[0].grouped()
 
     try:
-        summary = st.run(go)
+        summary = st.run(go, fair_use=policy)
     except BatchBudgetError as exc:
         show_summary(st.out, exc.summary)
         raise

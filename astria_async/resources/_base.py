@@ -85,14 +85,22 @@ class ApiSource(Generic[K]):
         reply = await self._transport.request("GET", f"/{self.kind}s/{oid}", retries=0)
         return structure(reply.data, self._cls, self._binding)
 
-    async def page(self, before_id: int | None) -> list[K]:
-        """One page of the list endpoint, newest first, below `before_id` when given."""
+    async def page(self, before_id: int | None,
+                   parent: int | None = None) -> list[Mapping[str, Any]]:
+        """The raw items of one list page, newest first, below `before_id` when given.
+
+        With `parent`, the list of that tune's own prompts (`GET /tunes/:id/prompts`).
+        """
         params = [("limit", str(PAGE_LIMIT))]
         if before_id is not None:
             params.append(("before_id", str(before_id)))
-        reply = await self._transport.request("GET", f"/{self.kind}s", params=params, retries=0)
-        return [structure(item, self._cls, self._binding)
-                for item in as_list(reply.data, self.kind)]
+        path = f"/{self.kind}s" if parent is None else f"/tunes/{parent}/{self.kind}s"
+        reply = await self._transport.request("GET", path, params=params, retries=0)
+        return as_list(reply.data, self.kind)
+
+    def build(self, item: Any) -> K:
+        """The model of one list item (`APIResponseValidationError` if it cannot be read)."""
+        return structure(item, self._cls, self._binding)
 
 
 def ident(value: Any, field: str) -> int:

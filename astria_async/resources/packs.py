@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .._convert import _ints, structure
+from .._convert import _ints, structure, structure_many
 from .._forms import Body
 from ..errors import APIResponseValidationError, InvalidParamsError
 from ..models import Pack, PackRun, Tune
@@ -28,7 +28,7 @@ class Packs(Resource):
 
         async def fetch(page: dict[str, Any]) -> list[Pack]:
             reply = await self._transport.request("GET", path, params=query(**page))
-            return [structure(item, Pack) for item in as_list(reply.data, "pack")]
+            return structure_many(as_list(reply.data, "pack"), Pack)
 
         return Paginator(fetch, params)
 

@@ -10,7 +10,7 @@ from typing import Any
 import attrs
 
 from .._config import MAX_PROMPT_OFFSET
-from .._convert import structure
+from .._convert import structure, structure_many
 from .._families import check_family
 from .._forms import Body
 from ..errors import PromptFailedError
@@ -323,7 +323,7 @@ class Prompts(Resource):
         async def fetch(page: dict[str, Any]) -> list[Prompt]:
             reply = await self._transport.request("GET", path, params=query(**page))
             items = as_list(reply.data, "prompt")
-            return [structure(item, Prompt, self._binding) for item in items]
+            return structure_many(items, Prompt, self._binding)
 
         return Paginator(fetch, params, id_of=lambda p: p.id)
 

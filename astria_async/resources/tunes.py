@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 from .._config import GALLERY_PAGE_LIMIT, MAX_TUNE_OFFSET, PAGE_LIMIT
-from .._convert import structure
+from .._convert import structure, structure_many
 from .._families import check_family
 from .._forms import Body
 from ..models import Tune
@@ -93,10 +93,10 @@ class Tunes(Resource):
         reply = await self._transport.request("GET", f"/tunes/{ident(tune_id, 'tune_id')}")
         return self._seen(reply.data)
 
-    def _seen(self, data: Any, *, gallery: bool = False) -> Tune:
+    def _seen(self, data: Any) -> Tune:
         # The fair-use guard remembers which tunes are free `fast` ones or shared gallery models.
         tune = structure(data, Tune, self._binding)
-        self._services.fair_use.remember(tune, gallery=gallery)
+        self._services.fair_use.remember(tune)
         return tune
 
     async def wait_trained(self, tune_id: int | Tune, *, timeout: float | None = None,
@@ -159,7 +159,10 @@ class Tunes(Resource):
 
         async def fetch(page: dict[str, Any]) -> list[Tune]:
             reply = await self._transport.request("GET", path, params=query(**page))
-            return [self._seen(item, gallery=gallery) for item in as_list(reply.data, "tune")]
+            tunes = structure_many(as_list(reply.data, "tune"), Tune, self._binding)
+            for tune in tunes:
+                self._services.fair_use.remember(tune, gallery=gallery)
+            return tunes
 
         return Paginator(fetch, params, id_of=lambda t: t.id)
 

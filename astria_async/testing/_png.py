@@ -52,12 +52,17 @@ def gradient(width: int, height: int, tint: tuple[int, int, int] = (40, 90, 160)
     return bytes(out)
 
 
+@functools.lru_cache(maxsize=4)
+def _pad_source(nbytes: int) -> bytes:
+    # Random padding so transport compression cannot shrink benchmark payloads.
+    return random.Random(nbytes).randbytes(nbytes)
+
+
 def _padded(base: bytes, nbytes: int) -> bytes:
     gap = nbytes - len(base)
     if gap < _CHUNK_OVERHEAD:
         return base
-    # Random padding so transport compression cannot shrink benchmark payloads.
-    pad = random.Random(nbytes).randbytes(gap - _CHUNK_OVERHEAD)
+    pad = _pad_source(nbytes)[: gap - _CHUNK_OVERHEAD]
     return base[:-_CHUNK_OVERHEAD] + _chunk(_PAD_TYPE, pad) + base[-_CHUNK_OVERHEAD:]
 
 
@@ -67,12 +72,34 @@ def png_of_size(nbytes: int) -> bytes:
     return _padded(encode_png(64, 64, gradient(64, 64)), nbytes)
 
 
-@functools.lru_cache(maxsize=256)
-def result_png(nbytes: int, prompt_id: int, index: int) -> bytes:
-    """A prompt's ``index``-th result: its colour comes from the prompt, the disc's place
-    from the index, so every picture of a run differs (same size as :func:`png_of_size`)."""
+_PICTURE_BYTES = 4096  # every result picture is padded to this, so one big pad fits all
+
+
+@functools.lru_cache(maxsize=1024)
+def _result_picture(prompt_id: int, index: int) -> tuple[bytes, bytes]:
+    """The picture itself and the same padded to exactly ``_PICTURE_BYTES``."""
     rng = random.Random(prompt_id)
     tint = (rng.randrange(256), rng.randrange(256), rng.randrange(256))
     slot = index % 9
     centre = (16.0 + 16 * (slot % 3), 16.0 + 16 * (slot // 3))
-    return _padded(encode_png(64, 64, gradient(64, 64, tint, centre)), nbytes)
+    picture = encode_png(64, 64, gradient(64, 64, tint, centre))
+    return picture, _padded(picture, _PICTURE_BYTES)
+
+
+@functools.lru_cache(maxsize=4)
+def _big_pad(nbytes: int) -> bytes:
+    """The padding chunk that takes a ``_PICTURE_BYTES`` picture to ``nbytes``."""
+    return _chunk(_PAD_TYPE, _pad_source(nbytes)[: nbytes - _PICTURE_BYTES - _CHUNK_OVERHEAD])
+
+
+def result_png(nbytes: int, prompt_id: int, index: int) -> bytes:
+    """A prompt's ``index``-th result: its colour comes from the prompt, the disc's place
+    from the index, so every picture of a run differs (same size as :func:`png_of_size`).
+
+    Only the small pictures are cached and one padding chunk per size is shared, so
+    many large results cost neither memory nor time.
+    """
+    picture, fixed = _result_picture(prompt_id, index)
+    if nbytes < _PICTURE_BYTES + _CHUNK_OVERHEAD:
+        return _padded(picture, nbytes)
+    return fixed[:-_CHUNK_OVERHEAD] + _big_pad(nbytes) + fixed[-_CHUNK_OVERHEAD:]

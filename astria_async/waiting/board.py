@@ -23,11 +23,12 @@ import random
 import time
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from .._aio import Clock, Sleep, run_all, wait_event
 from .._config import STATE_CAP
 from ..errors import (
+    APIResponseValidationError,
     AstriaError,
     AuthenticationError,
     ClientClosedError,
@@ -35,7 +36,7 @@ from ..errors import (
     PermissionDeniedError,
     RateLimitError,
 )
-from .paging import Source, T, use_pages, walk_list
+from .paging import Source, T, by_parent, unchanged, use_pages, walk_list
 from .pause import LocalPause, Pause
 from .policy import WaitPolicy
 from .waiters import Deadlines, Watcher, timeout_error
@@ -45,6 +46,10 @@ logger = logging.getLogger("astria_async")
 R = TypeVar("R")
 
 
+def _always() -> bool:
+    return True
+
+
 class Board(Generic[T]):
     """Coalesces every wait of one kind (tunes or prompts) into one refresh per tick."""
 
@@ -52,10 +57,13 @@ class Board(Generic[T]):
                  clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep,
                  concurrency: int = 8, rand: Callable[[], float] = random.random,
                  pause: Pause | None = None, state_cap: int = STATE_CAP,
-                 settle: Callable[[T], T | None] | None = None, grace: float = 0.0) -> None:
+                 settle: Callable[[T], T | None] | None = None, grace: float = 0.0,
+                 first_look: Callable[[T], float | None] | None = None) -> None:
         """`settle(obj)` gives the final state of an object that is over but not `done` (a
         prompt that ended without images), used once such states kept coming for `grace`
-        seconds (an image-less callback or refresh just before the images is not an end)."""
+        seconds (an image-less callback or refresh just before the images is not an end).
+        `first_look(obj)` is how soon the object itself says to look (a tune's `eta`, a fast
+        tune): a wait on it looks then if that is sooner than its policy's interval."""
         self.kind = kind
         self.source: Source[T] = source
         self.done: Callable[[T], bool] = done
@@ -66,7 +74,11 @@ class Board(Generic[T]):
         self.account_pause: Pause = pause if pause is not None else LocalPause(clock)
         self._state_cap = state_cap  # states kept besides the watched ones
         self.listeners: list[Callable[[T], None]] = []  # called with each finished state
+        # False while another process polls for this board (`coordination`): it does not
+        # tick, and states arrive by `feed`. Call `nudge()` when the answer changes.
+        self.leading: Callable[[], bool] = _always
         self._settle: Callable[[T], T | None] | None = settle
+        self._first_look: Callable[[T], float | None] | None = first_look
         self._grace = grace
         self._over: dict[int, float] = {}  # over-but-not-done ids, and when first seen so
         self.ticks = 0  # refreshes run, and requests they sent (for tests and logs)
@@ -86,6 +98,12 @@ class Board(Generic[T]):
         self._planned = -math.inf  # the next tick while the refresher sleeps for it
         self._due = self._gap = math.inf  # the earliest due and shortest interval it planned by
         self._learned: tuple[int, float] | None = None  # (oldest id, pages it took)
+        self._density: float | None = None  # the share of ids on the account list that are ours
+        # Per-parent lists (a tune's own prompts): pages the last such tick took, or None
+        # while the account list is cheaper; and the density seen on each parent's list.
+        self._split: float | None = None
+        self._densities: dict[int, float] = {}
+        self._unreadable: set[tuple[int | None, str | None]] = set()  # logged once each
         self._closed = False
 
     # --- state ------------------------------------------------------------------------
@@ -156,8 +174,9 @@ class Board(Generic[T]):
         now = self.clock()
         # Ids with no state are fetched at the next allowed tick; known ones after a pause.
         primed = all(oid in self._state for oid in idset)
-        due = now + policy.jittered(policy.interval, self.rand) if primed else now
-        watcher = Watcher(idset, policy, policy.interval, due, primed, deadline)
+        interval = self._first_interval(idset, policy) if primed else policy.interval
+        due = now + policy.jittered(interval, self.rand) if primed else now
+        watcher = Watcher(idset, policy, interval, due, primed, deadline)
         for oid in idset:
             group = self._watchers.get(oid)
             if group is None:
@@ -177,6 +196,14 @@ class Board(Generic[T]):
             # made 10,000 waits started one after another O(n^2).
             self._wake.set()
         return watcher
+
+    def _first_interval(self, ids: frozenset[int], policy: WaitPolicy) -> float:
+        """The first look of a wait on one object: the policy's, or sooner if it says so."""
+        if self._first_look is None or len(ids) != 1:
+            return policy.interval
+        state = self._state.get(next(iter(ids)))
+        first = None if state is None else self._first_look(state)
+        return policy.interval if first is None else min(policy.interval, first)
 
     def unwatch(self, watcher: Watcher) -> None:
         """Drop a registration; the refresher stops when nobody watches."""
@@ -204,6 +231,14 @@ class Board(Generic[T]):
     def watched(self) -> int:
         """Number of distinct ids watched right now."""
         return len(self._watchers)
+
+    def watched_ids(self) -> list[int]:
+        """The ids watched right now (what another process polls for, when this one follows)."""
+        return list(self._watchers)
+
+    def nudge(self) -> None:
+        """Plan the next tick again (`leading` changed)."""
+        self._wake.set()
 
     def check(self, oid: int) -> None:
         """Raise what the board learned about `oid` that ends a wait (404, 401, closed)."""
@@ -313,6 +348,8 @@ class Board(Generic[T]):
         return self._start(self._due, self._gap)
 
     def _start(self, due: float, gap: float) -> float:
+        if not self.leading():
+            return math.inf
         return max(due, self._last_start + gap, self.account_pause.until())
 
     async def _run(self) -> None:
@@ -349,9 +386,7 @@ class Board(Generic[T]):
             oldest = ids[0]
             learned = self._learned[1] if self._learned and oldest >= self._learned[0] else None
             if use_pages(len(ids), learned):
-                missing, pages = await walk_list(
-                    lambda before: self._fetch(self.source.page(before)), ids, self.feed)
-                self._learned = (oldest, pages)
+                missing = await self._walk(ids, oldest)
             await self._singles(sorted(missing))
             self.account_pause.recovered()
         except RateLimitError as exc:
@@ -373,8 +408,79 @@ class Board(Generic[T]):
                 if watcher.due <= started:
                     if watcher.primed:
                         watcher.interval = watcher.policy.next_interval(watcher.interval)
+                    else:  # its first state just arrived: it may say when to look next
+                        watcher.interval = self._first_interval(watcher.ids, watcher.policy)
                     watcher.primed = True
                     watcher.due = started + watcher.policy.jittered(watcher.interval, self.rand)
+
+    async def _walk(self, ids: list[int], oldest: int) -> list[int]:
+        """Page the account list, or each parent's own list, whichever cost less last time.
+
+        On an old account the account-wide list is diluted by newer objects of other tunes;
+        a tune's own list (`GET /tunes/:id/prompts`) then reaches its watched prompts in
+        fewer pages. The first diluted tick tries the split and both costs are compared on
+        the next one.
+        """
+        groups, rest = by_parent(ids, self._state)
+        account = self._learned[1] if self._learned and oldest >= self._learned[0] else None
+        split = self._split
+        if groups and account is not None and account > len(groups) and (
+                split is None or split < account):
+            width = max(1, self._concurrency // len(groups))
+            walks = await run_all(self._walk_parent(parent, members, width)
+                                  for parent, members in groups.items())
+            self._split = float(sum(pages for _, pages in walks))
+            missing = [oid for miss, _ in walks for oid in miss]
+            if rest:
+                missing += await self._walk_account(rest, None)
+            return missing
+        return await self._walk_account(ids, oldest)
+
+    async def _walk_account(self, ids: list[int], oldest: int | None) -> list[int]:
+        missing, pages, self._density = await walk_list(
+            lambda before: self._fetch(self.source.page(before)), ids, self._seen,
+            width=self._concurrency, density=self._density)
+        if oldest is not None:
+            self._learned = (oldest, pages)
+        return missing
+
+    async def _walk_parent(self, parent: int, ids: list[int],
+                           width: int) -> tuple[list[int], int]:
+        missing, pages, density = await walk_list(
+            lambda before: self._fetch(self.source.page(before, parent)), ids, self._seen,
+            width=width, density=self._densities.get(parent))
+        if density is not None:
+            self._densities[parent] = density
+        return missing, pages
+
+    def _seen(self, oid: int | None, item: Any) -> bool:
+        """Take one list item of a watched id: build a model only if its state changed."""
+        if oid is None:
+            self._log_unreadable(None, "id", item)
+            return False
+        old = self._state.get(oid)
+        if old is not None and unchanged(old.raw, item):
+            return True
+        try:
+            obj = self.source.build(item)
+        except APIResponseValidationError as exc:
+            # One unreadable object must not fail the refresh of every other: skipped on
+            # this page, its id is fetched singly (where an error names it to its waiter).
+            self._log_unreadable(oid, exc.field, exc)
+            return False
+        self.feed(obj)
+        return True
+
+    def _log_unreadable(self, oid: int | None, field: str | None, what: object) -> None:
+        key = (oid, field)
+        if key in self._unreadable:
+            return
+        if len(self._unreadable) >= 1024:  # bounded: a hostile server cannot grow it forever
+            self._unreadable.clear()
+        self._unreadable.add(key)
+        which = f"{self.kind} {oid}" if oid is not None else f"a {self.kind} without an id"
+        logger.warning("%s board: skipped %s on a list page (field %s unreadable: %.200s)",
+                       self.kind, which, field or "?", what)
 
     async def _singles(self, ids: list[int]) -> None:
         if not ids:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AbstractContextManager
 from typing import Protocol
 
 import attrs
@@ -22,7 +24,8 @@ from .waiters import Watcher
 CountPrompts = Callable[[int], Awaitable[int]]
 """Counts on the server the prompts charged to a tune (see `FairUse.seed`)."""
 
-__all__ = ["DEFAULT_FAIR_USE", "FairUse", "FairUseEvent", "FairUsePolicy", "Place"]
+__all__ = ["DEFAULT_FAIR_USE", "FairUse", "FairUseEvent", "FairUsePolicy", "Ledger",
+           "Place"]
 
 
 class PromptParams(Protocol):
@@ -56,8 +59,54 @@ class Place:
     tunes: tuple[int, ...]
     since: float = 0.0
     prompt_id: int | None = None
+    token: str = attrs.field(factory=lambda: secrets.token_hex(8))  # its name in a ledger
     # The board keeps refreshing a prompt while it holds a place (its own wait may be gone).
     watcher: Watcher | None = None
+
+
+Watching = Callable[[list[int]], AbstractContextManager[None]]
+"""Makes the client's board refresh these prompt ids for as long as the context is open."""
+
+
+class Ledger(Protocol):
+    """A fair-use ledger shared by every process on one account (`coordination`).
+
+    The in-process guard (`FairUse`) always runs first, as it does alone; a ledger then
+    checks and reserves the same place across processes. A reservation is counted on the
+    ledger before the create is sent, returned when the create provably never reached Astria,
+    and its in-flight place freed when any process learns the prompt finished.
+    """
+
+    async def reserve(self, place: Place, policy: FairUsePolicy, ttl: float,
+                      watching: Watching, timeout: float | None) -> None:
+        """Count `place.tunes` and take an in-flight place, waiting while the bounds are full
+        (at most `timeout` seconds); `ttl` is how long a place counts at most.
+
+        Raises:
+            FairUseError: a tune is at its cap across every process, or no place came within
+                `timeout`; nothing was sent.
+        """
+        ...
+
+    async def release(self, place: Place, *, uncount: bool) -> None:
+        """Free the place; `uncount` also takes its prompt off the tunes' counts."""
+        ...
+
+    def created(self, place: Place, prompt_id: int) -> None:
+        """Tie the place to its prompt, so whoever sees the prompt finish frees it."""
+        ...
+
+    def finished(self, prompt_id: int) -> None:
+        """A prompt finished: free its place, whichever process took it."""
+        ...
+
+    def record(self, tune_id: int, prompts: int) -> None:
+        """Count prompts created some other way."""
+        ...
+
+    async def seed(self, tune_id: int, count: int) -> int:
+        """Raise the shared count of a tune to at least `count`; returns it."""
+        ...
 
 
 @attrs.frozen
@@ -88,11 +137,14 @@ class FairUse:
     """`client.fair_use`: the counts per tune, the in-flight places, and the policy."""
 
     def __init__(self, policy: FairUsePolicy | None, board: Board[Prompt], *,
-                 wait: WaitPolicy, count_prompts: CountPrompts) -> None:
+                 wait: WaitPolicy, count_prompts: CountPrompts,
+                 ledger: Ledger | None = None) -> None:
         """`board` is the client's prompt board (to learn when prompts finish), `wait` the
         prompt wait policy (its pace, and its timeout as the in-flight expiry),
-        `count_prompts` the server count of a tune's prompts (see `seed`)."""
+        `count_prompts` the server count of a tune's prompts (see `seed`), `ledger` the
+        ledger shared with other processes (none: this process alone)."""
         self.policy = policy
+        self.ledger = ledger
         self._board = board
         self._wait = wait
         self._count_prompts = count_prompts
@@ -136,13 +188,17 @@ class FairUse:
     def record(self, tune_id: int, prompts: int = 1) -> None:
         """Count prompts created some other way (a tune's `prompts`, another process)."""
         self._counts[tune_id] += prompts
+        if self.ledger is not None:
+            self.ledger.record(tune_id, prompts)
 
     async def seed(self, tune_id: int | Tune, *, count: int | None = None) -> int:
         """Start the count of a tune from the server, or from `count` (no request then).
 
         The server's count is `client.prompts.charged_to(tune_id)`: the tune's own prompts
         plus the prompts on base models that reference it (usually two requests). The count
-        never goes down: the larger of the known and the new value is kept.
+        becomes that number, lower or higher than before (creates counted here that never
+        became prompts, e.g. lost in an outage, stop counting), plus the creates of this
+        client still waiting for their answer (the server may not show them yet).
 
         Returns:
             The tune's count after seeding.
@@ -150,7 +206,10 @@ class FairUse:
         tid = tune_id.id if isinstance(tune_id, Tune) else tune_id
         if count is None:
             count = await self._count_prompts(tid)
-        self._counts[tid] = max(self._counts[tid], count)
+        unanswered = sum(1 for p in self._flying if tid in p.tunes and p.prompt_id is None)
+        self._counts[tid] = count + unanswered
+        if self.ledger is not None:  # shared: never lowered (other workers' creates count)
+            await self.ledger.seed(tid, self._counts[tid])
         return self._counts[tid]
 
     def charged_tunes(self, tune_id: int, text: str | None) -> tuple[int, ...]:
@@ -193,6 +252,21 @@ class FairUse:
                     used=self._counts[tid])
         return tunes
 
+    async def _check_settled(self, tune_id: int, params: PromptParams) -> tuple[int, ...]:
+        """`check`, but a cap reached only with creates still unanswered waits for their
+        answers: one that reached nobody (an outage) gives its count back."""
+        while True:
+            try:
+                return self.check(tune_id, params)
+            except FairUseError:
+                charged = set(self.charged_tunes(tune_id, params.text))
+                if not any(p.prompt_id is None and charged.intersection(p.tunes)
+                           for p in self._flying):
+                    raise
+            if self._closed:
+                raise ClientClosedError("the AstriaClient was closed while a create waited")
+            await wait_event(self._changed, None, self._board.sleep)
+
     @contextlib.asynccontextmanager
     async def reserve(self, tune_id: int, params: PromptParams) -> AsyncIterator[Place | None]:
         """Check the caps, count the prompt and hold an in-flight place around its create.
@@ -203,23 +277,45 @@ class FairUse:
         if self.policy is None or self._exempt(tune_id, params.text):
             yield None
             return
-        tunes = self.check(tune_id, params)
+        tunes = await self._check_settled(tune_id, params)
         self._counts.update(tunes)  # counted at once, so concurrent creates see it
         place = Place(tunes)
         try:
             await self._take_place(place)
+            await self._share(place)
         except BaseException:
             self._counts.subtract(tunes)
             raise
         try:
             yield place
         except BaseException as exc:
-            self._release(place)
-            if not maybe_processed(exc):
+            uncount = not maybe_processed(exc)
+            if uncount:
                 self._counts.subtract(tunes)
+            await self._give_back(place, uncount=uncount)
             raise
         if place.prompt_id is None:
+            await self._give_back(place, uncount=False)
+
+    async def _share(self, place: Place) -> None:
+        if self.ledger is None:
+            return
+        assert self.policy is not None
+        try:
+            await self.ledger.reserve(place, self.policy, self._ttl, self._watching,
+                                      self._place_timeout())
+        except BaseException:
             self._release(place)
+            raise
+
+    async def _give_back(self, place: Place, *, uncount: bool) -> None:
+        self._release(place)
+        if self.ledger is not None:
+            try:
+                await self.ledger.release(place, uncount=uncount)
+            except Exception:  # the create's own outcome matters more; the place expires
+                logger.warning("fair use: the shared ledger did not take back a place",
+                               exc_info=True)
 
     def created(self, place: Place | None, prompt: Prompt) -> None:
         """Tie a place to the prompt its create returned."""
@@ -227,6 +323,8 @@ class FairUse:
             return
         place.prompt_id = prompt.id
         self._by_prompt[prompt.id] = place
+        if self.ledger is not None:
+            self.ledger.created(place, prompt.id)
         board = self._board
         board.feed(prompt)  # known first, so watching it costs no extra look now
         known = board.get(prompt.id)
@@ -242,6 +340,8 @@ class FairUse:
         place = self._by_prompt.pop(prompt.id, None)
         if place is not None:
             self._release(place)
+        if self.ledger is not None:  # maybe the place of a process that has gone
+            self.ledger.finished(prompt.id)
 
     def _release(self, place: Place) -> None:
         if place.watcher is not None:
@@ -276,6 +376,20 @@ class FairUse:
         for listener in list(self.listeners):
             listener(event)
 
+    @property
+    def _ttl(self) -> float:
+        return self._wait.timeout or FAIR_USE_IN_FLIGHT_EXPIRY
+
+    @contextlib.contextmanager
+    def _watching(self, ids: list[int]) -> Iterator[None]:
+        # Watching the blockers makes the board refresh them; its listener frees places.
+        watcher = self._board.watch(ids, self._wait) if ids else None
+        try:
+            yield
+        finally:
+            if watcher is not None:
+                self._board.unwatch(watcher)
+
     async def _take_place(self, place: Place) -> None:
         """Wait for an in-flight place, at most `place_timeout` (or the prompt wait timeout).
 
@@ -283,7 +397,7 @@ class FairUse:
         free as soon as a tick, a wait or a callback sees them finish.
         """
         board = self._board
-        ttl = self._wait.timeout or FAIR_USE_IN_FLIGHT_EXPIRY
+        ttl = self._ttl
         limit_s = self._place_timeout()
         deadline = None if limit_s is None else board.clock() + limit_s
         waited: tuple[str, int, int] | None = None

@@ -1,38 +1,51 @@
 """The cost model of a board refresh and the newest-first list walk it uses.
 
-A board learns the state of its watched ids either with single GETs or by paging the list
+A board learns the state of its watched ids either with single GETs or by paging a list
 endpoint; this module decides which and walks the list. `Source` is how a board fetches.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Awaitable, Callable
-from typing import Protocol, TypeVar
+import asyncio
+from bisect import bisect_left
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Protocol, TypeVar
 
+from .._aio import run_all
 from .._config import PAGE_LIMIT, SINGLE_MAX
 from ..models import Prompt, Tune
 
 T = TypeVar("T", Tune, Prompt)
+T_co = TypeVar("T_co", Tune, Prompt, covariant=True)
 
 
-class Source(Protocol[T]):
-    """How a board fetches one kind: `resources.ApiSource` over the API, or a test's fake."""
+class Source(Protocol[T_co]):
+    """How a board fetches one kind: `resources.ApiSource` over the API, or a test's fake.
 
-    async def one(self, oid: int) -> T: ...
+    `page` answers the raw items of one list page (newest first, ids below `before_id`;
+    with `parent`, the list of that tune's own prompts, `GET /tunes/:id/prompts`). The board
+    looks at an item's raw `id` and state fields first and calls `build` only for the few
+    watched items that changed: on an old account most items of a page are someone else's
+    news, and building a model for each was most of a refresh's time.
+    """
 
-    async def page(self, before_id: int | None) -> list[T]: ...
+    async def one(self, oid: int) -> T_co: ...
+
+    async def page(self, before_id: int | None, parent: int | None = None) -> Sequence[Any]: ...
+
+    def build(self, item: Any) -> T_co: ...
 
 
 # --- the cost model ----------------------------------------------------------------------
 #
 # A tick must learn the state of n watched ids. Single GETs cost n requests. The list
-# endpoints are newest first, 120 per page, so paging costs P = ceil(K / 120) requests where K
-# is the number of your objects from the newest down to the oldest watched one. A tick costs
-# min(n, P) (+ a single GET for an id the list does not show). P is not known before paging,
-# so the board learns it: from the previous tick, and within a tick from the id density of
-# the pages already read (Astria ids are global and increasing, so a page spanning 120 of
-# your objects over D ids predicts how many pages the remaining ids are away).
+# endpoints are newest first, 120 per page, and take a `before_id` cursor, so a walk starts
+# right above the newest watched id (everything newer is skipped for free) and, after each
+# page, jumps to the next watched id it has not covered (gaps between clusters of watched
+# ids cost nothing either). A page covers about 120 / density ids, where density is the
+# share of ids that are yours (Astria ids are global and increasing); it is learned from
+# the pages read, or from the previous tick. A tick costs min(n, pages) (+ a single GET for
+# an id the list does not show). The board learns the pages a tick took, for the next one.
 
 
 def use_pages(n: int, learned_pages: float | None) -> bool:
@@ -42,52 +55,140 @@ def use_pages(n: int, learned_pages: float | None) -> bool:
     return learned_pages is None or learned_pages < n
 
 
-def pages_left(first_id: int, last_id: int, items_seen: int, oldest_missing: int) -> int:
-    """Pages still needed to reach `oldest_missing`, from the density of the pages read.
+def pages_needed(todo: Sequence[int], density: float, limit: int) -> int:
+    """Pages a jumping walk needs to cover the sorted ids `todo`, counted up to `limit`.
 
-    `first_id`/`last_id` are the first and last ids of the pages read (newest first) and
-    `items_seen` the number of objects on them.
+    Each page covers `PAGE_LIMIT / density` ids below the watched id it starts at; the next
+    starts at the highest id below that. O(pages × log n), stopped once `limit` is reached.
     """
-    span = max(1, first_id - last_id + 1)
-    density = items_seen / span
-    return max(1, math.ceil((last_id - oldest_missing) * density / PAGE_LIMIT))
-
-
-def keep_paging(first_id: int, last_id: int, items_seen: int, missing_below: list[int]) -> bool:
-    """Whether another page is likely cheaper than single GETs for the ids below the page."""
-    if not missing_below:
-        return False
-    left = pages_left(first_id, last_id, items_seen, min(missing_below))
-    return left < len(missing_below)
-
-
-async def walk_list(page: Callable[[int | None], Awaitable[list[T]]], ids: list[int],
-                    found: Callable[[T], object]) -> tuple[set[int], int]:
-    """Walk the list newest first until the oldest of `ids` (sorted) is covered.
-
-    `page(before_id)` reads one page; `found` gets each object of `ids` met. Returns the ids
-    not found (for single GETs) and the pages the walk took, or would have taken had it not
-    stopped where single GETs are cheaper (what the next tick's `use_pages` learns from).
-    """
-    wanted = set(ids)
-    before: int | None = None
-    pages = seen = 0
-    first_id: int | None = None
-    while True:
-        items = await page(before)
+    span = PAGE_LIMIT / max(density, 1e-9)
+    pages, end = 0, len(todo)
+    while end > 0 and pages < limit:
         pages += 1
-        seen += len(items)
-        for obj in items:
-            if obj.id in wanted:
-                wanted.discard(obj.id)
-                found(obj)
-        if len(items) < PAGE_LIMIT:  # the end of the list: the rest is not in it
-            return wanted, pages
-        first_id = items[0].id if first_id is None else first_id
-        last_id = items[-1].id
-        below = [oid for oid in wanted if oid < last_id]
-        if not below:
-            return wanted, pages
-        if not keep_paging(first_id, last_id, seen, below):
-            return wanted, pages + pages_left(first_id, last_id, seen, min(below))
-        before = last_id
+        end = bisect_left(todo, todo[end - 1] - span + 1, 0, end)
+    return pages
+
+
+def plan_wave(todo: Sequence[int], density: float | None, width: int) -> list[int]:
+    """The `before_id`s of up to `width` pages to read at once, newest first.
+
+    Without a density yet, one page (the first one tells it). Otherwise pages start at the
+    highest uncovered ids whose predicted spans do not overlap.
+    """
+    if not todo:
+        return []
+    starts = [todo[-1] + 1]
+    if density is None:
+        return starts
+    span = PAGE_LIMIT / max(density, 1e-9)
+    end = len(todo)
+    while len(starts) < width:
+        end = bisect_left(todo, todo[end - 1] - span + 1, 0, end)
+        if end == 0:
+            break
+        starts.append(todo[end - 1] + 1)
+    return starts
+
+
+class Walk:
+    """One walk over a list: the ids still to learn, and the density and pages it saw."""
+
+    def __init__(self, ids: list[int], density: float | None) -> None:
+        self.todo = ids  # sorted; ids leave it as the pages covering them are read
+        self.density = density
+        self.pages = 0
+        self._items = self._span = 0
+
+    def covered(self, before: int, ids: Sequence[int], full: bool) -> list[int]:
+        """Record a page read below `before` showing `ids`; answer the watched ids it settled.
+
+        A full page settles every watched id from its last id up to `before`; a short one
+        (the end of the list) every id below `before` as well.
+        """
+        self.pages += 1
+        if full and ids:
+            self._items += len(ids)
+            self._span += max(1, before - min(ids))
+            self.density = self._items / self._span
+        todo = self.todo
+        hi = bisect_left(todo, before)
+        low = bisect_left(todo, min(ids)) if full and ids else 0
+        settled = todo[low:hi]
+        del todo[low:hi]
+        return settled
+
+
+async def walk_list(page: Callable[[int], Awaitable[Sequence[Any]]], ids: list[int],
+                    found: Callable[[int | None, Any], bool], *, width: int = 1,
+                    density: float | None = None) -> tuple[list[int], int, float | None]:
+    """Walk a list newest first until every one of `ids` (sorted) is covered.
+
+    `page(before_id)` reads one page (raw items). `found(id, item)` gets each item of a
+    watched id, and each item without a readable id (with None); it answers False when it
+    could not read the item. Up to `width` pages are read at once. Returns the ids to fetch
+    singly (not in the list, unreadable, or cheaper singly), the pages the walk took, or
+    would have taken had it not stopped where single GETs are cheaper (what the next tick's
+    `use_pages` learns from), and the density it saw.
+    """
+    walk = Walk(list(ids), density)
+    missing: list[int] = []
+    while walk.todo:
+        if walk.density is not None:
+            left = pages_needed(walk.todo, walk.density, len(walk.todo))
+            if left >= len(walk.todo):  # single GETs are cheaper for the rest
+                missing += walk.todo
+                return sorted(missing), walk.pages + left, walk.density
+        starts = plan_wave(walk.todo, walk.density, width)
+        pages = await run_all(page(before) for before in starts)
+        for before, items in zip(starts, pages, strict=True):
+            seen: list[int] = []
+            read: set[int] = set()
+            for item in items:
+                oid = item.get("id") if isinstance(item, dict) else None
+                if oid.__class__ is not int:  # bool is not an id either
+                    found(None, item)
+                    continue
+                seen.append(oid)
+                if _has(walk.todo, oid) and found(oid, item):
+                    read.add(oid)
+            settled = walk.covered(before, seen, len(items) >= PAGE_LIMIT)
+            missing += [oid for oid in settled if oid not in read]
+        await asyncio.sleep(0)  # a long walk must not hold the loop between waves
+    return sorted(missing), walk.pages, walk.density
+
+
+def _has(todo: list[int], oid: int) -> bool:
+    # Sorted ids and a bisect: a set of the watched ids rebuilt per page made a walk over
+    # 100,000 watched ids quadratic.
+    i = bisect_left(todo, oid)
+    return i < len(todo) and todo[i] == oid
+
+
+# The raw fields a state change shows in: an item equal in all of them to the stored state's
+# raw payload needs no model (Rails bumps `updated_at` on every write).
+_STATE_KEYS = ("updated_at", "images", "user_error", "trained_at", "started_training_at")
+
+
+def unchanged(raw: Mapping[str, Any], item: Mapping[str, Any]) -> bool:
+    """Whether list item `item` shows the same state as the stored raw payload `raw`."""
+    if not raw:
+        return False
+    get = raw.get
+    return all(get(key) == item.get(key) for key in _STATE_KEYS)
+
+
+def by_parent(ids: list[int], states: Mapping[int, Any]) -> tuple[dict[int, list[int]], list[int]]:
+    """Sorted `ids` grouped by the tune their known prompt state was posted to.
+
+    Ids without a known state or tune (and every id of a kind that has no parent list, such as
+    tunes) are `rest`, for the account list.
+    """
+    groups: dict[int, list[int]] = {}
+    rest: list[int] = []
+    for oid in ids:
+        parent = getattr(states.get(oid), "tune_id", None)
+        if parent.__class__ is int:
+            groups.setdefault(parent, []).append(oid)
+        else:
+            rest.append(oid)
+    return groups, rest

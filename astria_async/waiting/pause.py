@@ -136,3 +136,10 @@ class LocalPause:
     def recovered(self) -> None:
         """A refresh went through: the next 429 without Retry-After starts from the base."""
         self._streak = 0
+
+    def extend(self, seconds: float, cause: str | None = None) -> None:
+        """Pause at least `seconds` (at most `cap`) from now: a 429 another process saw."""
+        end = self.clock() + min(max(0.0, seconds), self.cap)
+        if end > self._until:
+            self._until = end
+            self._cause = cause or self._cause

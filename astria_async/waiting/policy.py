@@ -56,6 +56,9 @@ class WaitPolicy:
     * tunes: 15 s, x1.5, at most 60 s, timeout 2 h. Training takes minutes (Flux LoRA ~10-30
       min, see `eta`), so a minute of granularity costs a few percent of latency and one
       request a minute; FaceID/Gemini references come back trained and need no poll at all.
+      A tune that says when to look is looked at sooner than `interval`: a second after its
+      `eta`, or after 2 s for a `branch=fast` mock without one (`Tune.first_look`); the
+      intervals then grow from there.
       Astria has no failure field for tunes: two hours without `trained_at` means stuck, not
       slow.
     * prompts: 2 s, x1.5, at most 10 s, timeout 15 min. An image prompt takes ~10 s to a

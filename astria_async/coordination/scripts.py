@@ -1,0 +1,169 @@
+"""The Lua scripts of the Redis backend: each check-and-change runs atomically on the server.
+
+Keys share one `{namespace}` hash tag, so a Redis Cluster keeps them in one slot. Times are
+the server's (`TIME`), so workers' clocks never need to agree. Per-tune in-flight sets are
+named from the in-flight set's key (`<flying>:<tune id>`) inside the scripts.
+"""
+
+from __future__ import annotations
+
+# KEYS: counts (hash tune → prompts), flying (zset place → expiry ms), places (hash place →
+# "tune,tune"), place_prompt (hash place → prompt id), prompt_place (hash prompt id → place).
+# ARGV: place, ttl ms, cap, max in flight (0: none), max in flight per tune (0: none), tunes…
+# Returns {"ok"}, {"cap", tune, used, in flight} or {bound, tune, in flight, blocker ids…}.
+RESERVE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local counts, flying, places, place_prompt, prompt_place =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local function expire(key)
+  local gone = redis.call('ZRANGEBYSCORE', key, '-inf', now)
+  if #gone > 0 then redis.call('ZREMRANGEBYSCORE', key, '-inf', now) end
+  return gone
+end
+for _, p in ipairs(expire(flying)) do
+  local pid = redis.call('HGET', place_prompt, p)
+  if pid then redis.call('HDEL', prompt_place, pid) end
+  redis.call('HDEL', places, p)
+  redis.call('HDEL', place_prompt, p)
+end
+local tunes = {}
+for i = 6, #ARGV do tunes[#tunes + 1] = ARGV[i] end
+for _, tid in ipairs(tunes) do expire(flying .. ':' .. tid) end
+local cap = tonumber(ARGV[3])
+for _, tid in ipairs(tunes) do
+  local used = tonumber(redis.call('HGET', counts, tid) or '0')
+  if used + 1 > cap then
+    return {'cap', tid, used, redis.call('ZCARD', flying .. ':' .. tid)}
+  end
+end
+local function blocked(bound, tid, key)
+  local out = {bound, tid, redis.call('ZCARD', key)}
+  for _, p in ipairs(redis.call('ZRANGE', key, 0, 49)) do
+    local pid = redis.call('HGET', place_prompt, p)
+    if pid then out[#out + 1] = pid end
+  end
+  return out
+end
+local all, per = tonumber(ARGV[4]), tonumber(ARGV[5])
+if all > 0 and redis.call('ZCARD', flying) >= all then
+  return blocked('max_in_flight', '', flying)
+end
+if per > 0 then
+  for _, tid in ipairs(tunes) do
+    if redis.call('ZCARD', flying .. ':' .. tid) >= per then
+      return blocked('max_in_flight_per_tune', tid, flying .. ':' .. tid)
+    end
+  end
+end
+local expiry = now + tonumber(ARGV[2])
+for _, tid in ipairs(tunes) do
+  redis.call('HINCRBY', counts, tid, 1)
+  redis.call('ZADD', flying .. ':' .. tid, expiry, ARGV[1])
+end
+redis.call('ZADD', flying, expiry, ARGV[1])
+redis.call('HSET', places, ARGV[1], table.concat(tunes, ','))
+return {'ok'}
+"""
+
+# KEYS: as RESERVE. ARGV: place ("" to find it by prompt), uncount (0/1), prompt id (or ""),
+# the channel told that a place is free. Returns 1 if a place was freed.
+RELEASE = """
+local counts, flying, places, place_prompt, prompt_place =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local place = ARGV[1]
+if place == '' then
+  place = redis.call('HGET', prompt_place, ARGV[3])
+  if not place then return 0 end
+end
+local pid = redis.call('HGET', place_prompt, place)
+if pid then redis.call('HDEL', prompt_place, pid) end
+redis.call('HDEL', place_prompt, place)
+local tunes = redis.call('HGET', places, place)
+if not tunes then return 0 end
+redis.call('HDEL', places, place)
+redis.call('ZREM', flying, place)
+for tid in string.gmatch(tunes, '[^,]+') do
+  redis.call('ZREM', flying .. ':' .. tid, place)
+  if ARGV[2] == '1' and tonumber(redis.call('HGET', counts, tid) or '0') > 0 then
+    redis.call('HINCRBY', counts, tid, -1)
+  end
+end
+redis.call('PUBLISH', ARGV[4], 'released')
+return 1
+"""
+
+# KEYS: places, place_prompt, prompt_place. ARGV: place, prompt id. Ties a live place to its
+# prompt (a place that expired meanwhile stays gone).
+CREATED = """
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[3], ARGV[2], ARGV[1])
+return 1
+"""
+
+# KEYS: counts. ARGV: tune, count. The count never goes down.
+SEED = """
+local used = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+local want = tonumber(ARGV[2])
+if want > used then redis.call('HSET', KEYS[1], ARGV[1], want); return want end
+return used
+"""
+
+# KEYS: pause. ARGV: ms, channel, message. Lengthens the account pause, never shortens it.
+PAUSE = """
+local left = redis.call('PTTL', KEYS[1])
+local ms = tonumber(ARGV[1])
+if left < ms then
+  redis.call('SET', KEYS[1], '1', 'PX', ms)
+  redis.call('PUBLISH', ARGV[2], ARGV[3])
+  return ms
+end
+return left
+"""
+
+# KEYS: leader. ARGV: me, lease ms. Renews my lease or takes a free one; 1 if I lead.
+LEAD = """
+local cur = redis.call('GET', KEYS[1])
+if cur == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+if not cur then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+"""
+
+# KEYS: watched (zset id → expiry ms). ARGV: ttl ms, ids… Registers ids a worker waits for.
+REGISTER = """
+local t = redis.call('TIME')
+local expiry = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[1])
+for i = 2, #ARGV do redis.call('ZADD', KEYS[1], 'GT', expiry, ARGV[i]) end
+return #ARGV - 1
+"""
+
+# KEYS: watched. Returns the ids some live worker waits for (expired ones dropped).
+WATCHED = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+return redis.call('ZRANGE', KEYS[1], 0, -1)
+"""
+
+# ARGV: state key prefix, ttl ms, channel, message, then id, json pairs. Keeps each state for
+# workers that register its id later, and tells the listening ones now.
+STATES = """
+for i = 5, #ARGV, 2 do
+  redis.call('SET', ARGV[1] .. ARGV[i], ARGV[i + 1], 'PX', ARGV[2])
+end
+redis.call('PUBLISH', ARGV[3], ARGV[4])
+return 1
+"""
+
+# KEYS: leader. ARGV: me. Gives the lease up (a worker closing), so another takes it at once.
+RESIGN = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""

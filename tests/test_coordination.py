@@ -1,0 +1,377 @@
+"""Coordination through a real redis-server: the shared ledger, pause and callback fan-out."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _redisserver import SKIP, RedisServer, free_port, serve
+
+from astria_async import (
+    AstriaClient,
+    CoordinationError,
+    FairUseError,
+    FairUsePolicy,
+    WaitPolicy,
+    errors,
+)
+from astria_async.coordination import namespace_for
+from astria_async.coordination._redis import redacted
+from astria_async.errors import ConfigurationError, RateLimitError
+from astria_async.testing import FakeAstria
+
+pytestmark = SKIP
+
+FLUX = 1504944
+DEFAULT = FairUsePolicy()
+SLOW = WaitPolicy(interval=30, max_interval=30, timeout=60)
+QUICK = WaitPolicy(interval=0.05, multiplier=1.5, max_interval=0.2, jitter=0.1, timeout=20)
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    yield from serve(tmp_path_factory.mktemp("redis"))
+
+
+@pytest.fixture
+def namespace() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def _client(fake: FakeAstria, server: RedisServer, namespace: str,
+            policy: FairUsePolicy = DEFAULT) -> AstriaClient:
+    return AstriaClient(api_key=fake.api_key, base_url=fake.url, wait=QUICK, fair_use=policy,
+                        coordination=server.url, namespace=namespace)
+
+
+@pytest.fixture
+async def pair(astria_fake: FakeAstria, redis_server: RedisServer,
+               namespace: str) -> AsyncIterator[tuple[AstriaClient, AstriaClient]]:
+    async with _client(astria_fake, redis_server, namespace) as a, \
+            _client(astria_fake, redis_server, namespace) as b:
+        yield a, b
+
+
+def _lora(fake: FakeAstria) -> int:
+    return int(fake.add_tune(branch="flux1", model_type="lora")["id"])
+
+
+# --- set-up ---------------------------------------------------------------------------------
+
+
+def test_importing_the_package_does_not_import_redis() -> None:
+    code = "import sys, astria_async; print(any(m.startswith('redis') for m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"
+
+
+async def test_settings_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigurationError, match="not a Redis URL"):
+        AstriaClient("k", coordination="http://localhost:6379")
+    with pytest.raises(ConfigurationError, match="namespace"):
+        AstriaClient("k", coordination="redis://localhost", namespace="a:b")
+    assert namespace_for("k") == namespace_for("k") != namespace_for("other")
+    assert redacted("redis://u:secret@h:1/0") == "redis://u:***@h:1/0"
+    assert redacted("redis://h:1/0") == "redis://h:1/0"
+    monkeypatch.setenv("ASTRIA_REDIS_URL", "redis://127.0.0.1:1/0")
+    async with AstriaClient("k", coordination="") as plain:  # "" turns the env off
+        assert plain.fair_use.ledger is None
+    client = AstriaClient("k")
+    assert client.fair_use.ledger is not None
+    await client.aclose()
+
+
+async def test_refuses_a_redis_without_append_only_file(tmp_path: Path) -> None:
+    for server in serve(tmp_path, appendonly=False):
+        with pytest.raises(CoordinationError, match="appendonly yes"):
+            async with AstriaClient("k", coordination=server.url):
+                pass  # pragma: no cover - refused on entry
+
+
+async def test_unreachable_redis_stops_creates(astria_fake: FakeAstria) -> None:
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    client = AstriaClient(api_key=astria_fake.api_key, base_url=astria_fake.url,
+                          coordination=url)
+    try:
+        with pytest.raises(CoordinationError, match="unreachable") as caught:
+            await client.prompts.create(_lora(astria_fake), text="ohwx man")
+        assert "127.0.0.1" in str(caught.value)
+        assert astria_fake.count("POST", "*") == 0  # nothing sent without a reservation
+        assert not errors.maybe_processed(caught.value)  # batch recovery need not look it up
+    finally:
+        await client.aclose()
+
+
+# --- the shared fair-use ledger ---------------------------------------------------------------
+
+
+async def test_cap_is_shared_by_two_clients(
+        astria_fake: FakeAstria, pair: tuple[AstriaClient, AstriaClient]) -> None:
+    a, b = pair
+    tune = _lora(astria_fake)
+    for i in range(21):
+        await (a if i % 2 else b).prompts.create(FLUX, text=f"<lora:{tune}:1> take {i}")
+    astria_fake.clear_log()
+    with pytest.raises(FairUseError, match="all the workers") as caught:
+        await a.prompts.create(FLUX, text=f"<lora:{tune}:1> once more")
+    assert f"tune {tune}" in str(caught.value) and "21" in str(caught.value)
+    assert astria_fake.count("POST", "*") == 0
+    ledger = a.fair_use.ledger
+    assert ledger is not None
+    assert await ledger.count(tune) == 21  # type: ignore[attr-defined]
+
+
+async def test_a_create_refused_by_astria_gives_its_place_back(
+        astria_fake: FakeAstria, pair: tuple[AstriaClient, AstriaClient]) -> None:
+    a, b = pair
+    tune = _lora(astria_fake)
+    astria_fake.fail("/tunes", status=422, method="POST")
+    with pytest.raises(Exception, match=r"422|nprocessable"):
+        await a.prompts.create(FLUX, text=f"<lora:{tune}:1> refused")
+    ledger = b.fair_use.ledger
+    assert ledger is not None
+    assert await ledger.count(tune) == 0  # type: ignore[attr-defined]
+    assert await ledger.in_flight() == 0  # type: ignore[attr-defined]
+    # A 500 may have created it: the count stays.
+    astria_fake.fail("/tunes", status=500, method="POST", after_commit=True)
+    with pytest.raises(Exception, match=r"500|nternal"):
+        await a.prompts.create(FLUX, text=f"<lora:{tune}:1> maybe")
+    assert await ledger.count(tune) == 1  # type: ignore[attr-defined]
+
+
+async def test_seed_and_record_reach_the_ledger(pair: tuple[AstriaClient, AstriaClient]) -> None:
+    a, b = pair
+    assert await a.fair_use.seed(77, count=5) == 5
+    b.fair_use.record(77, 3)
+    ledger = b.fair_use.ledger
+    assert ledger is not None
+    for _ in range(100):
+        if await ledger.count(77) == 8:  # type: ignore[attr-defined]
+            break
+        await asyncio.sleep(0.02)
+    assert await ledger.count(77) == 8  # type: ignore[attr-defined]
+    assert await b.fair_use.seed(77, count=2) == 2  # this client lowers; the ledger keeps 8
+    assert await ledger.count(77) == 8  # type: ignore[attr-defined]
+
+
+async def test_in_flight_bound_across_clients_frees_when_another_sees_it_finish(
+        astria_fake: FakeAstria, redis_server: RedisServer, namespace: str) -> None:
+    policy = FairUsePolicy(max_in_flight_per_tune=2, max_in_flight=None)
+    tune = _lora(astria_fake)
+    async with _client(astria_fake, redis_server, namespace, policy) as a, \
+            _client(astria_fake, redis_server, namespace, policy) as b:
+        first = [await a.prompts.create(FLUX, text=f"<lora:{tune}:1> {i}") for i in range(2)]
+        # b waits for a place; it watches a's prompts itself, sees them finish, and frees them.
+        third = await asyncio.wait_for(b.prompts.create(FLUX, text=f"<lora:{tune}:1> 3"), 10)
+        assert third.id not in {p.id for p in first}
+        ledger = a.fair_use.ledger
+        assert ledger is not None
+        assert await ledger.count(tune) == 3  # type: ignore[attr-defined]
+
+
+WORKER = """
+import asyncio, json, sys
+from astria_async import AstriaClient, FairUseError, WaitPolicy
+base, key, url, ns, tune = sys.argv[1:6]
+
+async def main() -> None:
+    async with AstriaClient(api_key=key, base_url=base, coordination=url, namespace=ns,
+                            wait=WaitPolicy(interval=0.05, jitter=0.1, timeout=30)) as c:
+        async def one(i):
+            try:
+                await c.prompts.create(1504944, text=f"<lora:{tune}:1> worker take {i}")
+                return "ok"
+            except FairUseError:
+                return "refused"
+        print(json.dumps(await asyncio.gather(*(one(i) for i in range(10)))))
+
+asyncio.run(main())
+"""
+
+
+async def test_four_processes_on_one_tune_capped_at_21(
+        astria_fake: FakeAstria, redis_server: RedisServer, namespace: str) -> None:
+    tune = _lora(astria_fake)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    workers = [await asyncio.create_subprocess_exec(
+        sys.executable, "-c", WORKER, astria_fake.url, astria_fake.api_key, redis_server.url,
+        namespace, str(tune), stdout=asyncio.subprocess.PIPE, env=env) for _ in range(4)]
+    outcomes: list[str] = []
+    for worker in workers:
+        out, _ = await asyncio.wait_for(worker.communicate(), 60)
+        assert worker.returncode == 0
+        outcomes += json.loads(out)
+    assert outcomes.count("ok") == 21 and outcomes.count("refused") == 19
+    assert astria_fake.count("POST", "/tunes/*/prompts") == 21  # 40 asked, the cap held
+
+
+# --- the shared pause and callbacks ---------------------------------------------------------
+
+
+async def test_a_429_seen_by_one_client_pauses_the_other(
+        pair: tuple[AstriaClient, AstriaClient]) -> None:
+    a, b = pair
+    a_pause, b_pause = _pause(a), _pause(b)
+    a_pause.rate_limited(RateLimitError("slow down", status=429, retry_after=30.0))
+    for _ in range(100):
+        if b_pause.until() > 0:
+            break
+        await asyncio.sleep(0.02)
+    assert b_pause.until() == pytest.approx(a_pause.until(), abs=1.0)
+    assert b_pause.cause() == a_pause.cause()
+
+
+async def test_a_new_client_starts_inside_a_running_pause(
+        astria_fake: FakeAstria, redis_server: RedisServer, namespace: str,
+        pair: tuple[AstriaClient, AstriaClient]) -> None:
+    a, _ = pair
+    _pause(a).rate_limited(RateLimitError("slow down", status=429, retry_after=20.0))
+    await asyncio.sleep(0.2)
+    async with _client(astria_fake, redis_server, namespace) as late:
+        assert _pause(late).until() > 0  # nothing further to wait for: read at start
+
+
+async def test_a_callback_on_one_client_ends_the_wait_on_another(
+        astria_fake: FakeAstria, pair: tuple[AstriaClient, AstriaClient]) -> None:
+    a, b = pair
+    tune = _lora(astria_fake)
+    prompt = await a.prompts.create(FLUX, text=f"<lora:{tune}:1> callback")
+    # a polls every 30 s: only b's callback can end its wait within the test's 10 s.
+    waiting = asyncio.ensure_future(
+        a.prompts.wait_images(prompt.id, policy=SLOW))
+    body: Any = None
+    for _ in range(100):
+        status, body = await astria_fake.call("GET", f"/prompts/{prompt.id}")
+        if status == 200 and body.get("images"):
+            break
+        await asyncio.sleep(0.05)
+    b.feed(_structure(body, b))
+    done = await asyncio.wait_for(waiting, 10)
+    assert done.id == prompt.id and done.images
+
+
+def _structure(body: Any, client: AstriaClient) -> Any:
+    from astria_async._convert import structure
+    from astria_async.models import Prompt
+    return structure(body, Prompt, client)
+
+
+def _pause(client: AstriaClient) -> Any:
+    coordination = client._coordination
+    assert coordination is not None
+    return coordination.pause
+
+
+# --- one board per account ------------------------------------------------------------------
+
+
+async def test_only_the_leader_polls_and_the_follower_hears_every_state(
+        astria_fake: FakeAstria, pair: tuple[AstriaClient, AstriaClient]) -> None:
+    a, b = pair
+    tune = _lora(astria_fake)
+    mine = [await a.prompts.create(FLUX, text=f"<lora:{tune}:1> a {i}") for i in range(3)]
+    theirs = [await b.prompts.create(FLUX, text=f"<lora:{tune}:1> b {i}") for i in range(3)]
+    done = await asyncio.wait_for(asyncio.gather(a.wait_all(mine), b.wait_all(theirs)), 20)
+    assert all(p.images for side in done for p in side)  # type: ignore[union-attr]
+    polls = sorted([_board(a).requests, _board(b).requests])
+    assert polls[0] == 0 and polls[1] > 0  # one worker polled for both
+
+
+async def test_a_dead_leader_is_replaced(
+        astria_fake: FakeAstria, redis_server: RedisServer, namespace: str) -> None:
+    a = _client(astria_fake, redis_server, namespace)
+    await a.__aenter__()
+    async with _client(astria_fake, redis_server, namespace) as b:
+        tune = _lora(astria_fake)
+        prompt = await b.prompts.create(FLUX, text=f"<lora:{tune}:1> failover")
+        waiting = asyncio.ensure_future(b.prompts.wait_images(prompt.id))
+        await asyncio.sleep(0.1)
+        # a dies without a word: its lease runs out and b takes the polling over.
+        coordination = a._coordination
+        assert coordination is not None and coordination.leadership.leading
+        for task in coordination._tasks:
+            task.cancel()
+        await asyncio.sleep(0)
+        await _board(a).aclose()
+        done = await asyncio.wait_for(waiting, 15)
+        assert done.images and _board(b).requests > 0
+    await a.aclose()
+
+
+async def test_a_closing_leader_hands_over_at_once(
+        astria_fake: FakeAstria, redis_server: RedisServer, namespace: str) -> None:
+    async with _client(astria_fake, redis_server, namespace) as a:
+        assert a._coordination is not None and a._coordination.leadership.leading
+    async with _client(astria_fake, redis_server, namespace) as b:
+        assert b._coordination is not None and b._coordination.leadership.leading
+
+
+def _board(client: AstriaClient) -> Any:
+    return client._prompt_board
+
+
+# --- Redis failures ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def own_server(tmp_path: Path) -> Iterator[RedisServer]:
+    yield from serve(tmp_path)
+
+
+async def test_redis_down_mid_run_stops_creates_keeps_waits_and_recovers(
+        astria_fake: FakeAstria, own_server: RedisServer, namespace: str) -> None:
+    async with _client(astria_fake, own_server, namespace) as client:
+        tune = _lora(astria_fake)
+        first = await client.prompts.create(FLUX, text=f"<lora:{tune}:1> before")
+        waiting = asyncio.ensure_future(client.prompts.wait_images(first.id))
+        own_server.kill()
+        astria_fake.clear_log()
+        with pytest.raises(CoordinationError, match="unreachable"):
+            await client.prompts.create(FLUX, text=f"<lora:{tune}:1> during")
+        assert astria_fake.count("POST", "*") == 0  # nothing sent without a reservation
+        done = await asyncio.wait_for(waiting, 15)  # the wait polls for itself meanwhile
+        assert done.images
+        own_server.start()  # the same data (append-only file): work continues
+        again = await client.prompts.create(FLUX, text=f"<lora:{tune}:1> after")
+        assert again.id != first.id
+        ledger = client.fair_use.ledger
+        assert ledger is not None
+        assert await ledger.count(tune) == 2  # type: ignore[attr-defined]
+
+
+async def test_redis_killed_with_append_only_file_forgets_nothing(
+        astria_fake: FakeAstria, own_server: RedisServer, namespace: str) -> None:
+    policy = FairUsePolicy(prompts_per_tune=3, automatic_prompts=0)
+    async with _client(astria_fake, own_server, namespace, policy) as client:
+        tune = _lora(astria_fake)
+        for i in range(3):
+            await client.prompts.create(FLUX, text=f"<lora:{tune}:1> {i}")
+    own_server.kill()  # SIGKILL: only what the append-only file holds survives
+    own_server.start()
+    async with _client(astria_fake, own_server, namespace, policy) as fresh:
+        astria_fake.clear_log()
+        with pytest.raises(FairUseError, match="all the workers"):
+            await fresh.prompts.create(FLUX, text=f"<lora:{tune}:1> a fourth")
+        assert astria_fake.count("POST", "*") == 0
+
+
+async def test_a_follower_polls_for_itself_while_redis_is_down(
+        astria_fake: FakeAstria, own_server: RedisServer, namespace: str) -> None:
+    async with _client(astria_fake, own_server, namespace) as a, \
+            _client(astria_fake, own_server, namespace) as b:
+        assert b._coordination is not None and not b._coordination.leadership.leading
+        prompt = await b.prompts.create(FLUX, text=f"<lora:{_lora(astria_fake)}:1> alone")
+        own_server.kill()
+        await a._prompt_board.aclose()  # the leader can no longer help either
+        done = await asyncio.wait_for(b.prompts.wait_images(prompt.id), 15)
+        assert done.images and _board(b).requests > 0
+        assert b._coordination.leadership.leading
