@@ -15,7 +15,8 @@ from _common import HERE, Check, load_checks, parse_args, summary, table
 # script -> the name its results are saved under
 SCRIPTS = {"bench_overhead": "overhead", "bench_poll_economy": "poll_economy",
            "bench_scale": "scale", "bench_batch": "batch", "bench_downloads": "downloads",
-           "bench_cli": "cli_startup", "bench_scale_out": "scale_out"}
+           "bench_cli": "cli_startup", "bench_scale_out": "scale_out",
+           "bench_batch_journal": "batch_journal"}
 
 
 def main() -> int:

@@ -1,14 +1,15 @@
 """A 300-job batch, killed with SIGKILL mid-way and resumed: nothing paid twice, nothing lost.
 
-Runs entirely offline against FakeAstria (started in this process, on loopback):
+Needs `pip install 'astria-async[cli]'` (the `astria` command). Runs entirely offline against
+FakeAstria (started in this process, on loopback):
 
     python examples/batch_job.py                    # 300 jobs, one kill
     python examples/batch_job.py --jobs 1000 --kills 25 --seed 7
 
 What it does, as a user would:
 
-1. writes `jobs.jsonl`: one JSON object per line (`tune_id`, `text`, `num_images`), spread
-   over 15 tunes so no tune passes Astria's fair-use cap (21 prompts a tune);
+1. writes `jobs.jsonl`: one JSON object per line (`tune_id`, `text`, `num_images`), 20 a
+   tune so no tune passes Astria's fair-use cap (21 prompts a tune);
 2. starts `astria batch run jobs.jsonl` (the fake's creates answer after 0.2 s, like a
    busy gateway), and kills it with SIGKILL at a random moment, as
    many times as `--kills` says (each time resuming where the last run was killed);
@@ -41,7 +42,7 @@ from astria_async.batch import StateFileError, read_status
 from astria_async.testing import FakeAstria
 
 T = TypeVar("T")
-TUNES = 15
+PER_TUNE = 20  # jobs per tune: under Astria's fair-use cap (21 prompts a tune)
 PNG_END = b"IEND\xaeB`\x82"  # the last 8 bytes of every complete PNG
 
 
@@ -111,7 +112,8 @@ def run_batch(jobs: int = 300, kills: int = 1, seed: int | None = None,
     server = FakeInThread(prompt_seconds=0.3, fast_train_seconds=0.1)
     root = Path(workdir or tempfile.mkdtemp(prefix="astria-batch-example-"))
     try:
-        tunes = [server.call(lambda f: f.add_tune(branch="sd15"))["id"] for _ in range(TUNES)]
+        tunes = [server.call(lambda f: f.add_tune(branch="sd15"))["id"]
+                 for _ in range(-(-jobs // PER_TUNE))]
         if slow_creates:  # a slow gateway: kills often land while a create is unanswered
             server.call(lambda f: f.slow("/tunes/", slow_creates, count=None, method="POST"))
         jobs_file, out = root / "jobs.jsonl", root / "images"

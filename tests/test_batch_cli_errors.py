@@ -102,9 +102,15 @@ def test_refusals_are_grouped_failed_and_retried_on_request(fake: FakeThread,
     again = fake.invoke("--json", *args)
     assert stdout_json(again)["counts"] == {"done": 2, "failed": 4}
     assert fake.count("POST", POSTS) == 2  # a resume does not re-send refusals
-    retried = fake.invoke("--json", *args, "--retry-failed", "--fair-use-cap", "100")
+    retried = fake.invoke(*args, "--retry-failed", "--fair-use-cap", "100")
     assert retried.exit_code == 0, retried.stderr
-    assert stdout_json(retried)["counts"] == {"done": 6} and fake.count("POST", POSTS) == 6
+    assert fake.count("POST", POSTS) == 6
+    # The bars count every job of the file, on the first run and on a resume alike.
+    for run in (capped, retried):
+        bars = [line for line in run.stderr.splitlines()
+                if line.startswith(("created ", "finished "))]
+        assert bars and all("/6: " in line for line in bars), run.stderr
+    assert "finished 6/6: " in retried.stderr
 
 
 def test_fair_use_switches(fake: FakeThread, tmp_path: Path) -> None:
@@ -135,3 +141,19 @@ def test_callback_secret_is_not_journaled_or_printed(fake: FakeThread, tmp_path:
     assert {s["callback"] for s in specs} == {"https://hooks.example.com/astria"}
     sent = {p.get("callback") for p in fake.prompts().values()}
     assert sent == {hook}  # Astria still got the secret
+
+
+def test_bom_accepted_bad_bytes_and_deep_nesting_reported(fake: FakeThread,
+                                                          tmp_path: Path) -> None:
+    tune = fake.call(lambda f: f.add_tune(branch="fast"))["id"]
+    good = json.dumps({"tune_id": tune, "text": "ohwx a", "num_images": 1}).encode()
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_bytes(b"\xef\xbb\xbf" + good + b"\n")
+    ok = fake.invoke("--poll-interval", "0.05", "batch", "run", str(jobs), "--no-download")
+    assert ok.exit_code == 0, ok.stderr
+    jobs.write_bytes(good + b"\n" + b'{"tune_id": 1, "text": "\xff"}\n' + b"[" * 200_000 + b"\n")
+    bad = fake.invoke("batch", "run", str(jobs), "--no-download")
+    assert bad.exit_code == 1 and "Traceback" not in bad.stderr
+    assert f"{jobs}:2: not UTF-8 text" in bad.stderr
+    assert f"{jobs}:3: invalid JSON: nested too deeply" in bad.stderr
+    assert fake.count("POST", POSTS) == 1

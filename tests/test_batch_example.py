@@ -11,7 +11,9 @@ import os
 from pathlib import Path
 from types import ModuleType
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "batch_job.py"
+from _examples import EXAMPLES
+
+EXAMPLE = EXAMPLES / "batch_job.py"
 
 
 def load_example() -> ModuleType:

@@ -23,7 +23,7 @@ from astria_async.batch import (
     read_status,
 )
 from astria_async.batch._group import GroupCommit
-from astria_async.batch._jobs import canonical, identity
+from astria_async.batch._jobs import canonical
 
 
 async def claimed(path: Path) -> SqliteJournal:
@@ -110,7 +110,7 @@ async def test_old_line_keys_are_migrated_without_a_request(tmp_path: Path) -> N
     path = tmp_path / "s.db"
     journal = await claimed(path)
     await journal.close()
-    spec = {"tune_id": 7, "text": "a cat"}
+    spec = {"tune_id": 7, "text": "a cat", "callback": "https://h.example/cb?secret=s3cr3t"}
     text = canonical(spec)
     old = "3-" + hashlib.sha256(text.encode()).hexdigest()[:10]
     db = sqlite3.connect(path)
@@ -125,9 +125,10 @@ async def test_old_line_keys_are_migrated_without_a_request(tmp_path: Path) -> N
     await journal.add([moved])
     rows = await journal.rows()
     await journal.close()
-    assert moved.key == identity(spec)
     assert rows[moved.key].status == "done" and rows[moved.key].prompt_id == 11
+    assert "s3cr3t" not in rows[moved.key].spec  # and the secret is gone from the file
     assert "4-notadigest" in rows  # an explicit key that looks like one is left alone
+    assert len(rows) == 2
 
 
 async def test_group_commit_writes_waiting_marks_together() -> None:
@@ -194,3 +195,22 @@ async def test_group_commit_cancelled_writer_hands_the_others_on() -> None:
     assert seen == [["a"], ["b", "c"], ["c"]]
     with pytest.raises(asyncio.CancelledError):
         await lead
+
+
+async def test_runs_racing_at_start_up_one_wins_the_others_are_told(tmp_path: Path) -> None:
+    path = tmp_path / "fresh.db"
+    journals = [SqliteJournal(path) for _ in range(8)]
+    results = await asyncio.gather(*(j.claim() for j in journals), return_exceptions=True)
+    try:
+        assert sum(r is None for r in results) == 1
+        assert all(isinstance(r, StateLockedError) for r in results if r is not None)
+    finally:
+        for journal in journals:
+            await journal.close()
+    assert [n for n in os.listdir(tmp_path) if n.startswith(".")] == []  # no temp files left
+
+
+async def test_sqlite_journal_keeps_the_journal_contract(tmp_path: Path) -> None:
+    from _journal_contract import check_journal
+
+    await check_journal(lambda: SqliteJournal(tmp_path / "contract.db"))

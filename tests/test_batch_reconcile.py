@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+import shutil
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
-from test_batch_run import client_for
+from test_batch_run import QUICK, client_for
 
 from astria_async.batch import BatchEvent, BatchRunner, Mark, SqliteJournal, parse_jobs
 from astria_async.testing import FakeAstria
@@ -39,6 +40,13 @@ async def test_editing_the_job_file_does_not_create_finished_jobs_again(
         summary = await runner.run(parse_jobs(edited))
     assert summary.ok and summary.counts == {"done": 4}
     assert posts(fake) == 4
+    assert all(j.directory is not None and j.directory.is_dir() for j in summary.jobs)
+    # A folder that is gone is not reported (and a done job is not downloaded again).
+    shutil.rmtree(summary.jobs[0].directory or "")
+    async with client_for(fake) as client:
+        again = await BatchRunner(client, tmp_path / "s.db", tmp_path / "out").run(
+            parse_jobs(edited))
+    assert again.jobs[0].directory is None and again.jobs[1].directory is not None
 
 
 async def test_a_job_removed_from_the_file_is_reported_not_deleted_or_resent(
@@ -145,3 +153,101 @@ async def test_an_outage_leaves_jobs_pending_and_fair_use_unspent(fake: FakeAstr
     async with client_for(fake) as client:  # the outage is over: all four are sent
         assert (await BatchRunner(client, tmp_path / "s.db", None).run(jobs)).ok
     assert posts(fake) == 4
+
+
+async def test_a_create_cut_off_after_commit_is_finished_in_the_same_run(
+        fake: FakeAstria, tmp_path: Path) -> None:
+    from astria_async import AstriaClient, RetryPolicy
+
+    tune = fake.add_tune(branch="fast")["id"]
+    # The server stores the prompt, then holds the answer past the client's timeout.
+    fake.slow(f"/tunes/{tune}/prompts", 2.0, method="POST", after_commit=True)
+    events: list[BatchEvent] = []
+    async with AstriaClient(fake.api_key, base_url=fake.url, timeout=0.5,
+                            retry=RetryPolicy(max_retries=0),
+                            prompt_wait=QUICK) as client:
+        summary = await BatchRunner(client, tmp_path / "s.db", tmp_path / "out", settle=0,
+                                    on_event=events.append).run(
+            parse_jobs(lines(tune, "ohwx cut off")))
+    assert summary.ok and summary.images == 1 and posts(fake) == 1
+    assert [e.kind for e in events if e.kind in ("creating", "recovered")] == [
+        "creating", "recovered"]
+
+
+class CountingJournal(SqliteJournal):
+    """Records how many jobs were marked and not yet finished, at most."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.open: set[str] = set()
+        self.most = 0
+
+    async def creating(self, marks: Sequence[Mark]) -> float:
+        self.open.update(m.key for m in marks)
+        self.most = max(self.most, len(self.open))
+        return await super().creating(marks)
+
+    async def done(self, key: str, images: int, cost_mc: int | None = None) -> None:
+        self.open.discard(key)
+        await super().done(key, images, cost_mc)
+
+
+async def test_no_job_is_marked_while_fair_use_would_hold_its_create(fake: FakeAstria,
+                                                                     tmp_path: Path) -> None:
+    from astria_async import AstriaClient, FairUsePolicy
+
+    tune = fake.add_tune(branch="sd15")["id"]
+    jobs = parse_jobs(lines(tune, *(f"sks {i}" for i in range(8))))
+    journal = CountingJournal(tmp_path / "s.db")
+    policy = FairUsePolicy(max_in_flight_per_tune=2)
+    async with AstriaClient(fake.api_key, base_url=fake.url, prompt_wait=QUICK,
+                            fair_use=policy) as client:
+        summary = await BatchRunner(client, tmp_path / "s.db", None, journal=journal).run(jobs)
+    assert summary.ok
+    # A mark is followed at once by its create: the settle time after a crash covers it.
+    assert journal.most == 2
+
+
+async def test_a_create_lost_twice_stays_pending_for_the_next_run(fake: FakeAstria,
+                                                                  tmp_path: Path) -> None:
+    tune = fake.add_tune(branch="fast")["id"]
+    fake.fail(f"/tunes/{tune}/prompts", 504, count=2, method="POST")  # never committed
+    events: list[BatchEvent] = []
+    async with client_for(fake) as client:
+        runner = BatchRunner(client, tmp_path / "s.db", None, settle=0.05,
+                             on_event=events.append)
+        summary = await runner.run(parse_jobs(lines(tune, "ohwx a")))
+        assert summary.counts == {"pending": 1} and posts(fake) == 2
+        assert (await runner.run(parse_jobs(lines(tune, "ohwx a")))).ok
+    assert posts(fake) == 3
+    assert [e.kind for e in events].count("resend") == 2
+
+
+async def test_a_resume_settles_before_looking_up(fake: FakeAstria, tmp_path: Path) -> None:
+    tune = fake.add_tune(branch="fast")["id"]
+    [job] = parse_jobs(lines(tune, "ohwx a"))
+    journal = SqliteJournal(tmp_path / "s.db")
+    await journal.claim()
+    await journal.add([job])
+    await journal.creating([Mark(job.key, 0)])
+    await journal.close()
+    events: list[BatchEvent] = []
+    async with client_for(fake) as client:
+        summary = await BatchRunner(client, tmp_path / "s.db", None, settle=0.2,
+                                    on_event=events.append).run([job])
+    assert summary.ok and posts(fake) == 1
+    assert [e.kind for e in events][:2] == ["settling", "resend"]
+
+
+async def test_a_bad_key_stops_the_run_and_leaves_the_job_pending(fake: FakeAstria,
+                                                                  tmp_path: Path) -> None:
+    from astria_async import AuthenticationError
+
+    tune = fake.add_tune(branch="fast")["id"]
+    fake.fail(f"/tunes/{tune}/prompts", 401, method="POST")
+    jobs = parse_jobs(lines(tune, "ohwx a"))
+    async with client_for(fake) as client:
+        with pytest.raises(AuthenticationError):
+            await BatchRunner(client, tmp_path / "s.db", None, concurrency=1).run(jobs)
+        summary = await BatchRunner(client, tmp_path / "s.db", None).run(jobs)  # lock freed
+    assert summary.ok and posts(fake) == 2

@@ -89,6 +89,18 @@ def legacy_key_digest(key: str, spec: str) -> bool:
             and hashlib.sha256(spec.encode()).hexdigest()[:10] == digest)
 
 
+def journal_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The spec as journaled and digested: the callback URL without its query string.
+
+    The journal and the key never hold the callback's secret (its query string, where Astria
+    suggests putting it, API notes §12); the parameters sent keep it.
+    """
+    stored = dict(spec)
+    if isinstance(stored.get("callback"), str):
+        stored["callback"] = _without_secret(stored["callback"])
+    return stored
+
+
 def _without_secret(url: str) -> str:
     parts = urlsplit(url)
     host = parts.hostname or ""
@@ -123,11 +135,7 @@ def job_from_spec(spec: Mapping[str, Any], *, line: int = 0,
         raise InvalidParamsError("extra", "must be a JSON object of API parameters")
     params = PromptParams(**fields)
     params.validate()
-    stored = {"tune_id": tune_id, **body}
-    if isinstance(stored.get("callback"), str):
-        # The journal and the key never hold the callback's secret (its query string, where
-        # Astria suggests putting it, API notes §12); the params sent keep it.
-        stored["callback"] = _without_secret(stored["callback"])
+    stored = journal_spec({"tune_id": tune_id, **body})
     return Job(key=key if key is not None else identity(stored), tune_id=tune_id,
                params=params, spec=stored, line=line, keyed=key is not None)
 

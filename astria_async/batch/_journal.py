@@ -106,6 +106,13 @@ class Journal(Protocol):
 
     Writes other than `creating` need not be durable at once: losing `created` sends the job
     back to `creating` (a lookup finds it), losing `done` downloads again.
+
+    Field rules an implementation keeps (`SqliteJournal` is the reference): `add` updates
+    every given job's `line`; a retried job gets the file's spec and tune, `cost_mc = 0` and
+    `error = None`. `creating`, `created` and `done` clear `error`; `unsent` sets
+    `cost_mc = 0`; a `cost_mc` of None keeps the stored one; `note` changes only `error`.
+    `creating_at` is the time `creating` returns (wall clock, `time.time()`). A journal may
+    be claimed again after `close` (each `run` claims and closes it).
     """
 
     async def claim(self) -> None: ...

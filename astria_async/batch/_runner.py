@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +51,17 @@ def _transient(exc: AstriaError) -> bool:
     if isinstance(exc, (APIConnectionError, BudgetExceededError)):
         return True
     return isinstance(exc, APIStatusError) and exc.status in (408, 429)
+
+
+def _astria_error(exc: BaseException) -> AstriaError | None:
+    """The library error inside an exception group (as the callers of `run` expect it)."""
+    if isinstance(exc, AstriaError):
+        return exc
+    for inner in getattr(exc, "exceptions", ()):
+        found = _astria_error(inner)
+        if found is not None:
+            return found
+    return None
 
 
 class BatchRunner:
@@ -99,6 +111,7 @@ class BatchRunner:
         self._marks: GroupCommit | None = None
         self._claimed: set[int] = set()
         self._lookups = asyncio.Lock()
+        self._per_tune: dict[int, anyio.Semaphore] = {}
         self._fast: frozenset[int] = frozenset()
         self._branches: dict[int, bool] = {}  # tune id -> is a fast mock, looked up once
         self._spent = 0
@@ -130,13 +143,28 @@ class BatchRunner:
 
     def in_flight(self) -> int:
         """Jobs run at once: `concurrency`, or what fair use lets be in flight."""
-        if self.concurrency is not None:
-            return self.concurrency
+        limit = self.concurrency or BATCH_CONCURRENCY
         policy = self.client.fair_use.policy if self.client is not None else None
         if policy is not None and policy.max_in_flight is not None:
-            # Jobs past the guard's bound would only wait for a place, holding a task.
-            return min(policy.max_in_flight, BATCH_CONCURRENCY)
-        return BATCH_CONCURRENCY
+            # A job past the guard's bound would be marked "creating" long before its create
+            # is sent (it waits for a place): recovery's settle time would not cover it.
+            return min(policy.max_in_flight, limit)
+        return limit
+
+    @contextlib.asynccontextmanager
+    async def _tune_places(self, job: Job) -> AsyncIterator[None]:
+        """Hold the job's places under the guard's per-tune bound from before its mark until
+        it ends, so the guard never keeps a marked create waiting (see `in_flight`)."""
+        guard = self.client.fair_use if self.client is not None else None
+        bound = guard.policy.max_in_flight_per_tune if guard and guard.policy else None
+        if guard is None or bound is None:
+            yield
+            return
+        async with contextlib.AsyncExitStack() as stack:
+            for tune in sorted(set(guard.charged_tunes(job.tune_id, job.params.text))):
+                slot = self._per_tune.setdefault(tune, anyio.Semaphore(bound))
+                await stack.enter_async_context(slot)
+            yield
 
     async def fast_tunes(self, jobs: Sequence[Job]) -> frozenset[int]:
         """Ids of the jobs' tunes that are `branch=fast` mocks (free); unknown ones are paid."""
@@ -294,6 +322,15 @@ class BatchRunner:
         return prompt.id
 
     async def _dispatch(self, jobs: Sequence[Job], rows: dict[str, Row]) -> None:
+        try:
+            await self._dispatch_all(jobs, rows)
+        except Exception as exc:  # a task group wraps the error that stopped the run
+            found = _astria_error(exc)
+            if found is None:
+                raise
+            raise found from None
+
+    async def _dispatch_all(self, jobs: Sequence[Job], rows: dict[str, Row]) -> None:
         slots = anyio.Semaphore(self.in_flight())
         async with anyio.create_task_group() as tg:
             for job in jobs:
@@ -317,16 +354,20 @@ class BatchRunner:
 
     async def _job(self, job: Job, row: Row, cost: int, slots: anyio.Semaphore) -> None:
         try:
-            prompt_id = row.prompt_id
-            if row.status == PENDING:
-                prompt_id = await self._create(job, cost)
-            if prompt_id is None:
+            if row.status != PENDING:
+                await self._finish(job, row.prompt_id)
                 return
-            prompt = await self._wait(job, prompt_id)
-            if prompt is not None:
-                await self._download(job, prompt)
+            async with self._tune_places(job):
+                await self._finish(job, await self._create(job, cost))
         finally:
             slots.release()
+
+    async def _finish(self, job: Job, prompt_id: int | None) -> None:
+        if prompt_id is None:
+            return
+        prompt = await self._wait(job, prompt_id)
+        if prompt is not None:
+            await self._download(job, prompt)
 
     async def _create(self, job: Job, cost: int) -> int | None:
         assert self._marks is not None
@@ -334,7 +375,8 @@ class BatchRunner:
             at = await self._marks.mark(job.key, cost)
             try:
                 prompt = await self.post(job)
-            except _FATAL:
+            except _FATAL as exc:  # refused before anything was made: pending, not creating
+                await self.journal.unsent(job.key, str(exc))
                 raise
             except AstriaError as exc:
                 if maybe_processed(exc):  # it may exist: settle, look it up, go on
@@ -422,6 +464,8 @@ class BatchRunner:
         for job in jobs:
             row = rows[job.key]
             folder = self.out_dir / job.dirname if self.out_dir and row.status == DONE else None
+            if folder is not None and not folder.is_dir():
+                folder = None  # e.g. finished under an older version's `{line}-{digest}` key
             results.append(JobResult(key=job.key, line=job.line, tune_id=job.tune_id,
                                      status=row.status, prompt_id=row.prompt_id,
                                      images=row.images, cost_mc=row.cost_mc,

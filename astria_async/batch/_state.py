@@ -7,6 +7,7 @@ import concurrent.futures
 import contextlib
 import json
 import os
+import secrets
 import socket
 import sqlite3
 import time
@@ -14,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ._jobs import Job, canonical, identity, legacy_key_digest
+from ._jobs import Job, canonical, identity, journal_spec, legacy_key_digest
 from ._journal import (
     CREATED,
     CREATING,
@@ -111,7 +112,7 @@ def _rows(db: sqlite3.Connection) -> dict[str, Row]:
 
 def _create(path: Path) -> None:
     """Make a fresh journal at `path` atomically: never a half-made or empty file there."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.new")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.new")
     try:
         db = sqlite3.connect(tmp, isolation_level=None)
         try:
@@ -281,9 +282,11 @@ class SqliteJournal:
         rows = db.execute("SELECT key, spec FROM jobs WHERE key GLOB '[0-9]*-*'").fetchall()
         for key, spec in rows:
             if legacy_key_digest(key, spec):
-                new = identity(json.loads(spec))
+                stored = journal_spec(json.loads(spec))  # older files kept callback secrets
+                new = identity(stored)
                 if db.execute("SELECT 1 FROM jobs WHERE key = ?", (new,)).fetchone() is None:
-                    db.execute("UPDATE jobs SET key = ? WHERE key = ?", (new, key))
+                    db.execute("UPDATE jobs SET key = ?, spec = ? WHERE key = ?",
+                               (new, canonical(stored), key))
 
     async def rows(self) -> dict[str, Row]:
         return await self._io(_rows, self.db)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from .._config import BATCH_CONCURRENCY, BATCH_SETTLE
 from ._progress import Progress
 from ._root import json_option, state
 
@@ -99,6 +100,8 @@ class _Reporter:
             self.images.advance(event.images, note=note)
         elif event.kind in ("unsent", "stalled", "lookup_failed"):
             self._reason(event.kind, event.message or "")
+        elif event.kind == "resend":
+            self._reason(event.kind, "the create never reached Astria; sent again")
         elif event.kind != "downloaded":
             who = "" if event.key == "*" else f"{event.key}: "
             self.out.log(f"{event.kind}: {who}{event.message or ''}".rstrip(": "))
@@ -134,7 +137,6 @@ def fair_use_policy(no_fair_use: bool, cap: int | None, in_flight: int | None,
     that) and by `BATCH_CONCURRENCY` in all, not by the interactive defaults (8 per tune,
     64 in all) that would run a large batch in hundreds of waves.
     """
-    from .._config import BATCH_CONCURRENCY
     from ..waiting.policy import FairUsePolicy
 
     if no_fair_use:
@@ -173,7 +175,7 @@ def batch() -> None:
               help="Prompts per tune the guard allows in all (for an agreed higher limit) "
                    "[default: 14 + 7 automatic].")
 @click.option("--in-flight", type=click.IntRange(1), metavar="N",
-              help="Unfinished prompts at once in all [default: 256].")
+              help=f"Unfinished prompts at once in all [default: {BATCH_CONCURRENCY}].")
 @click.option("--in-flight-per-tune", type=click.IntRange(1), metavar="N",
               help="Unfinished prompts at once per tune [default: the fair-use cap].")
 @click.option("--no-fair-use", is_flag=True, help="Turn the fair-use guard off.")
@@ -183,9 +185,10 @@ def batch() -> None:
               help='JSON: {"per_image_mc": 3000, "per_prompt_mc": 0, "tunes": {"ID": mc}, '
                    '"free_tunes": [ID], "default_num_images": 4}.')
 @click.option("--timeout", type=float, help="Seconds each wait may take (resumes on re-run).")
-@click.option("--recover-after", type=click.FloatRange(0), default=35.0, show_default=True,
-              metavar="SECONDS", help="After a crash, how long an unanswered create may take "
-              "to land at Astria before it is looked up (and re-sent if absent).")
+@click.option("--recover-after", type=click.FloatRange(0), default=BATCH_SETTLE, show_default=True,
+              metavar="SECONDS", help="How long an unanswered create (a crash, a 504, a cut-off "
+              "answer) may take to land at Astria before it is looked up (and re-sent if "
+              "absent).")
 @click.option("--dry-run", is_flag=True, help="Validate, count and estimate; send nothing.")
 @json_option
 @click.pass_context
