@@ -188,14 +188,18 @@ class AstriaClient:
         self.images = Images(services)
         self.gallery = Gallery(services)
 
-    async def models(self, *, refresh: bool = False) -> ModelCatalog:
+    async def models(self, *, refresh: bool = False, offline_ok: bool = False) -> ModelCatalog:
         """The model catalogue (`GET /cli/models`, API notes §10.6): named image models
         ("gemini", "seedream", "gpt-image-2") with their tune ids, and the video models.
 
         Read once per client and kept for the catalogue's `cache_ttl`; `refresh=True` reads
         it again. The same catalogue resolves model names given where a tune id goes
         (`client.prompts.create("gemini", ...)`, `tunes.create(base_tune_id="gemini")`).
+        With `offline_ok=True` a catalogue that cannot be read is replaced by the official
+        CLI's built-in ids (`source="builtin"`) instead of raising.
         """
+        if offline_ok:
+            return await self._services.catalogue.get_or_builtin(refresh=refresh)
         return await self._services.catalogue.get(refresh=refresh)
 
     async def _charged_to(self, tune_id: int) -> int:

@@ -7,7 +7,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from astria_async import APIResponseValidationError, AstriaClient, InvalidParamsError
+from astria_async import (
+    APIResponseValidationError,
+    AstriaClient,
+    InvalidParamsError,
+    NotFoundError,
+)
 from astria_async.resources._catalogue import Catalogue, parse_catalog
 from astria_async.testing import FakeAstria
 
@@ -102,8 +107,12 @@ async def test_env_overrides_and_builtin_fallback(fake: FakeAstria) -> None:
         fake.fail("/cli/models", 404, count=None)
         offline = Catalogue(transport, environ={})
         assert await offline.resolve("tune_id", "seedream") == 3691308
-        with pytest.raises(Exception, match="404"):
+        with pytest.raises(InvalidParamsError, match="could not be read"):
             await offline.resolve("tune_id", "flux-pro")
+        catalog = await c.models(offline_ok=True)
+        assert catalog.source == "builtin" and catalog.tune_id("gemini") == 3618064
+        with pytest.raises(NotFoundError):
+            await c.models()
 
 
 def test_catalogue_answers_are_parsed_leniently() -> None:

@@ -43,6 +43,10 @@ def test_models(fake: FakeThread) -> None:
     assert data["models"]["gemini"]["tune_id"] == 3618064 and data["default"] == "gemini"
     table = fake.invoke("models", "--refresh")
     assert "seedream" in table.stdout and "3691308" in table.stdout
+    fake.call(lambda f: f.fail("/cli/models", 404, count=None))
+    offline = fake.invoke("--json", "models")
+    assert offline.exit_code == 0 and "built-in" in offline.stderr
+    assert stdout_json(offline)["source"] == "builtin"
 
 
 def test_workspaces_and_landing(fake: FakeThread, tmp_path: Path) -> None:

@@ -38,11 +38,14 @@ def models(ctx: click.Context, refresh: bool) -> None:
     st = state(ctx)
 
     async def go(client: AstriaClient) -> ModelCatalog:
-        return await client.models(refresh=refresh)
+        return await client.models(refresh=refresh, offline_ok=True)
 
     catalog = st.run(go)
+    if catalog.source == "builtin":
+        st.out.log("the catalogue could not be read: built-in ids (offline)")
     data: dict[str, Any] = {
-        "default": catalog.default, "default_video_model": catalog.default_video_model,
+        "source": catalog.source, "default": catalog.default,
+        "default_video_model": catalog.default_video_model,
         "models": {n: {"tune_id": m.tune_id, "resolutions": list(m.resolutions)}
                    for n, m in catalog.models.items()},
         "video_models": dict(catalog.video_models)}

@@ -79,6 +79,14 @@ class Catalogue:
                 self._cached, self._expires = catalog, self._clock() + max(ttl, 0.0)
             return self._cached
 
+    async def get_or_builtin(self, *, refresh: bool = False) -> ModelCatalog:
+        """The catalogue, or the official CLI's built-in ids (`source="builtin"`) when it
+        cannot be read (Astria unreachable, an error status, a malformed answer)."""
+        try:
+            return await self.get(refresh=refresh)
+        except (APIConnectionError, APIStatusError, APIResponseValidationError):
+            return BUILTIN_CATALOG
+
     async def resolve(self, field: str, value: int | str) -> int:
         """A tune id for `value`: an int as is; a name from `<NAME>_TUNE_ID`, the catalogue,
         or (only when the catalogue cannot be read) the official CLI's built-in ids."""
@@ -89,15 +97,12 @@ class Catalogue:
         override = env.get(MODEL_ENV_VARS.get(name, f"{name.upper().replace('-', '_')}_TUNE_ID"))
         if override and override.strip().isdigit():
             return int(override)
-        try:
-            catalog = await self.get()
-        except (APIConnectionError, APIStatusError, APIResponseValidationError):
-            if name not in BUILTIN_MODELS:
-                raise
-            return BUILTIN_MODELS[name]
+        catalog = await self.get_or_builtin()
         found = catalog.tune_id(name)
         if found is None:
             known = ", ".join(sorted(catalog.models)) or "none"
-            fail(field, f"unknown model {value!r}; the catalogue has: {known}")
+            where = ("the catalogue (GET /cli/models) could not be read; the built-in names are"
+                     if catalog.source == "builtin" else "the catalogue has")
+            fail(field, f"unknown model {value!r}; {where}: {known}")
         return found
 
