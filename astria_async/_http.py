@@ -28,6 +28,7 @@ from .errors import (
     APIResponseValidationError,
     APIStatusError,
     APITimeoutError,
+    AuthenticationError,
     ClientClosedError,
     GatewayTimeoutError,
     RateLimitError,
@@ -336,6 +337,9 @@ class Transport:
                               "method": method, "path": path}
         if cls is RateLimitError:
             kw["retry_after"] = _retry.parse_retry_after(headers.get("Retry-After"))
+        elif cls is AuthenticationError:
+            # Two variables holding different keys is the usual cause (API notes §1.4).
+            kw["note"] = self.settings.key_note
         elif cls is GatewayTimeoutError and method == "POST" and not self.settings.idempotent:
             # API notes §13: "probably processed"; say why it was not re-sent and what would.
             message += (" -- the create may have been processed; it was not re-sent. Enable "

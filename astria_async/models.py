@@ -31,6 +31,21 @@ def _redacted(url: str | None) -> str:
     return repr(_SECRET.sub(r"\1***", url) if url else url)
 
 
+def _short(text: str | None, limit: int = 40) -> str | None:
+    """A text cut to `limit` characters for a repr (the full value stays on the object)."""
+    if text is None or len(text) <= limit:
+        return text
+    return text[: limit - 1] + "…"
+
+
+def _repr(obj: object, fields: list[tuple[str, Any]], callback: str | None) -> str:
+    """`Kind(a=1, b='x')` of the fields that are set, the callback last and redacted."""
+    parts = [f"{name}={value!r}" for name, value in fields if value not in (None, "", ())]
+    if callback:
+        parts.append(f"callback={_redacted(callback)}")
+    return f"{type(obj).__name__}({', '.join(parts)})"
+
+
 class TuneWaits(Protocol):
     """What `Tune.wait_trained` needs of `client.tunes`."""
 
@@ -71,7 +86,7 @@ def _bound(obj: Tune | Prompt, method: str) -> Binding:
     return client
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Tune:
     """A fine-tune or reference (API notes §2). Trained when `trained_at` is set."""
 
@@ -80,7 +95,7 @@ class Tune:
     name: str | None = None
     token: str | None = None
     is_api: bool | None = None
-    callback: str | None = attrs.field(default=None, repr=_redacted)
+    callback: str | None = None
     branch: str | None = None
     model_type: str | None = None
     base_tune_id: int | None = None
@@ -112,6 +127,16 @@ class Tune:
     def is_trained(self) -> bool:
         """True once training finished (or at once for FaceID/Gemini references)."""
         return self.trained_at is not None
+
+    def __repr__(self) -> str:
+        # One line: what identifies the tune and where it stands (not ~1,000 characters of
+        # every field; `raw` never).
+        state = "trained" if self.is_trained else "training" if self.started_training_at \
+            else "queued"
+        return _repr(self, [("id", self.id), ("title", _short(self.title)), ("name", self.name),
+                            ("branch", self.branch), ("model_type", self.model_type),
+                            ("base_tune_id", self.base_tune_id), ("state", state)],
+                     self.callback)
 
     @property
     def is_fast(self) -> bool:
@@ -148,7 +173,7 @@ class Tune:
         return structure(data, cls, client)
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Prompt:
     """One generation job (API notes §4). Finished when it has images or a `user_error`."""
 
@@ -156,7 +181,7 @@ class Prompt:
     tune_id: int | None = None
     text: str | None = None
     negative_prompt: str | None = None
-    callback: str | None = attrs.field(default=None, repr=_redacted)
+    callback: str | None = None
     cfg_scale: float | None = None
     steps: int | None = None
     seed: int | None = None
@@ -208,6 +233,14 @@ class Prompt:
     def is_failed(self) -> bool:
         """True when Astria set a `user_error` (API notes §11)."""
         return bool(self.user_error)
+
+    def __repr__(self) -> str:
+        state = (f"failed: {_short(self.user_error, 30)}" if self.is_failed
+                 else "done" if self.images else "pending")
+        return _repr(self, [("id", self.id), ("tune_id", self.tune_id),
+                            ("text", _short(self.text)), ("num_images", self.num_images),
+                            ("images", len(self.images) or None), ("state", state)],
+                     self.callback)
 
     @property
     def succeeded(self) -> bool:

@@ -16,6 +16,7 @@ from ._validators import (
     data_url,
     fail,
     file_input,
+    image_file,
     integer,
     nonblank,
     number,
@@ -33,13 +34,49 @@ from ._validators import (
 from .errors import InvalidParamsError
 
 __all__ = ["FileInput", "InspectParams", "PackParams", "PackTuneParams", "PromptParams",
-           "PromptUpdateParams", "TuneParams", "WorkspaceParams", "url", "validate_update"]
+           "PromptUpdateParams", "TuneParams", "WorkspaceParams", "url", "validate_update",
+           "with_extra"]
 
 FileInput: TypeAlias = os.PathLike[str] | str | bytes | typing.BinaryIO
 
+def _items(value: Any) -> Any:
+    """Lists become tuples (the params are frozen); anything else is left to the checker."""
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _checked(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    # Each field is checked when the object is built (PromptParams(cfg_scale=99) fails there);
+    # the checks across fields run in to_payload.
+    if not unset(value):
+        attribute.metadata["check"](attribute.name, value)
+
+
 def param(check: Checker, default: Any = None) -> Any:
     """An attrs field declared with its checker: the one place a parameter is described."""
-    return attrs.field(default=default, metadata={"check": check})
+    return attrs.field(default=default, metadata={"check": check}, converter=_items,
+                       validator=_checked)
+
+
+def _extra_mapping(value: Any) -> Any:
+    return {} if value is None else dict(value) if isinstance(value, Mapping) else value
+
+
+def _extra_checked(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, Mapping):
+        fail("extra", f"must be a mapping of API parameter to value, got {value!r}")
+    for key in value:
+        if not isinstance(key, str) or not key:
+            fail("extra", f"keys must be non-empty strings, got {key!r}")
+
+
+def extra_field() -> Any:
+    """The `extra` pass-through of a params class: a mapping with string keys (None is {})."""
+    return attrs.field(factory=dict, converter=_extra_mapping, validator=_extra_checked)
+
+
+def with_extra(base: Mapping[str, Any], extra: Any) -> Any:
+    """`extra` over `base` when it is a mapping; anything else is left for the check to refuse."""
+    return {**base, **extra} if isinstance(extra, Mapping) else extra
 
 
 def checks(cls: type[Any]) -> dict[str, Checker]:
@@ -179,7 +216,7 @@ class PromptParams:
     image_references: tuple[FileInput, ...] = param(
         seq(file_input("image_reference_urls"), "files"), default=())
     image_reference_urls: tuple[str, ...] = param(urls, default=())
-    extra: Mapping[str, Any] = attrs.field(factory=dict)
+    extra: Mapping[str, Any] = extra_field()
 
     def validate(self, *, nested: bool = False, require_text: bool = True) -> None:
         """Raise InvalidParamsError on the first bad field; see to_payload for the flags."""
@@ -227,10 +264,18 @@ def tune_ref(field: str, value: Any) -> int | str:
     return typing.cast(int, positive(field, value))
 
 
-def _nested(field: str, prompt: object, **options: bool) -> dict[str, Any]:
-    """The wire dict of a nested PromptParams, its errors named `field.<name>`."""
+def _is_params(field: str, prompt: object) -> PromptParams:
     if not isinstance(prompt, PromptParams):
         fail(field, f"must be a PromptParams, got {prompt!r}")
+    return prompt
+
+
+_PROMPT_LIST = seq(_is_params, "PromptParams")
+
+
+def _nested(field: str, prompt: object, **options: bool) -> dict[str, Any]:
+    """The wire dict of a nested PromptParams, its errors named `field.<name>`."""
+    prompt = _is_params(field, prompt)
     try:
         return prompt.to_payload(**options)
     except InvalidParamsError as err:
@@ -249,7 +294,7 @@ class _TuneCommon:
 
     title: str = param(nonblank)
     name: str = param(nonblank)
-    images: Sequence[FileInput] = param(seq(file_input("image_urls"), "files"), default=())
+    images: Sequence[FileInput] = param(seq(image_file("image_urls"), "image files"), default=())
     image_urls: Sequence[str] = param(urls, default=())
     callback: str | None = param(url)
     characteristics: Mapping[str, str | int | float] | None = param(characteristics_map)
@@ -272,8 +317,10 @@ class TuneParams(_TuneCommon):
     # API notes §3.4: pack provenance, and one call with every prompt once all are done.
     base_pack_id: int | None = param(positive)
     prompts_callback: str | None = param(url)
-    prompts: Sequence[PromptParams] = attrs.field(default=())
-    extra: Mapping[str, Any] = attrs.field(factory=dict)
+    prompts: Sequence[PromptParams] = attrs.field(
+        default=(), converter=_items,
+        validator=lambda _, a, v: _PROMPT_LIST("prompts", v) if not unset(v) else None)
+    extra: Mapping[str, Any] = extra_field()
 
     def validate(self) -> None:
         """Raise InvalidParamsError for the first bad field; prompt fields are `prompts[i].x`."""
@@ -294,12 +341,14 @@ class TuneParams(_TuneCommon):
 class PackTuneParams(_TuneCommon):
     """Parameters of POST /p/:pack_id/tunes (API notes §8.3)."""
 
-    prompt_attributes: PromptParams | None = None
+    prompt_attributes: PromptParams | None = attrs.field(
+        default=None, validator=attrs.validators.optional(
+            lambda _, a, v: _is_params("prompt_attributes", v)))
     prompts_callback: str | None = param(url)
     tune_ids: Sequence[int] = param(seq(positive, "positive integer ids"), default=())
     prompt_ids: Sequence[int] = param(seq(positive, "positive integer ids"), default=())
     brief: str | None = param(nonblank)
-    extra: Mapping[str, Any] = attrs.field(factory=dict)
+    extra: Mapping[str, Any] = extra_field()
 
     def validate(self) -> None:
         """Raise InvalidParamsError for the first bad field; overrides are `prompt_attributes.x`."""

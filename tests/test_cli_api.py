@@ -73,12 +73,12 @@ def test_gen_with_a_model_name_and_mask(fake: FakeThread) -> None:
     result = fake.invoke("--json", "gen", "gemini", "a red fox", "--no-wait", "-n", "1",
                          "--input-image", image, "--mask-image", mask)
     assert result.exit_code == 0, result.stderr
-    prompt = stdout_json(result)[0]
+    prompt = stdout_json(result)
     assert prompt["tune_id"] == 3618064 and prompt["input_image"].startswith(fake.url)
     assert prompt["mask_image"]
     url = fake.invoke("--json", "gen", "seedream", "x", "--no-wait", "-n", "1",
                       "--input-image", "https://example.com/a.jpg")
-    assert stdout_json(url)[0]["input_image"] == "https://example.com/a.jpg"
+    assert stdout_json(url)["input_image"] == "https://example.com/a.jpg"
     assert fake.invoke("gen", "two words", "x").exit_code == 2
 
 
@@ -88,7 +88,7 @@ def test_gen_with_references(fake: FakeThread) -> None:
                          "-n", "1", "--reference", f"woman={face}",
                          "--reference", "dress=https://example.com/dress.jpg")
     assert result.exit_code == 0, result.stderr
-    text = stdout_json(result)[0]["text"]
+    text = stdout_json(result)["text"]
     refs = [t for t in fake.call(lambda f: f.tunes).values() if t.get("model_type") == "faceid"]
     assert {r["name"] for r in refs} == {"woman", "dress"}
     assert all(r["base_tune_id"] == 3618064 for r in refs)
@@ -105,7 +105,7 @@ def test_video_with_frames_and_references(fake: FakeThread, tmp_path: Path) -> N
                    "she waves", "--first-frame", frame, "--duration", "5",
                    "--generate-audio", "-o", str(tmp_path))
     assert result.exit_code == 0, result.stderr
-    prompt = stdout_json(result)[0]
+    prompt = stdout_json(result)
     assert prompt["video_model"] == "kling25_turbo_pro" and prompt["video_duration"] == 5
     assert prompt["images"] and list(tmp_path.iterdir())
     refs = fake.invoke("--json", "video", "--video-model", "seedance2_pro_1080p", "--text", "a fox",

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import click
 
 from ._progress import Progress
-from ._root import json_option, state
+from ._root import ID, json_option, state
 from ._targets import gather_ids
 from ._waits import DOWNLOAD_CONCURRENCY, download_prompts, wait_prompts
 
@@ -23,7 +23,7 @@ OUT = click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Pat
 
 
 @click.command(short_help="Download prompts' images (skips complete files).")
-@click.argument("prompt_ids", type=int, nargs=-1)
+@click.argument("prompt_ids", type=ID, nargs=-1)
 @click.option("--prompts-file", type=click.File("r"), metavar="FILE",
               help="Read ids from FILE ('-': stdin): numbers, or the JSON `--json` prints.")
 @OUT
@@ -74,7 +74,7 @@ async def _walk(client: AstriaClient, tune_ids: tuple[int, ...],
 
 
 @click.command("download-all", short_help="Download all images of tunes or the account.")
-@click.option("--tune", "tune_ids", type=int, multiple=True,
+@click.option("--tune", "tune_ids", type=ID, multiple=True,
               help="Only this tune's prompts (repeatable) [default: the whole account].")
 @click.option("--limit", type=click.IntRange(1), help="At most this many prompts.")
 @click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path),

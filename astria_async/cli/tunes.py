@@ -10,7 +10,7 @@ import click
 
 from ._output import jsonable, when
 from ._progress import Progress
-from ._root import json_option, key_values, state
+from ._root import ID, confirm_paid, json_option, key_values, state
 from ._targets import TUNE_REF
 from ._uploads import reading, split_images
 
@@ -89,7 +89,7 @@ def list_tunes(ctx: click.Context, limit: int, title: str | None, names: tuple[s
 
 
 @tunes.command("get")
-@click.argument("tune_id", type=int)
+@click.argument("tune_id", type=ID)
 @json_option
 @click.pass_context
 def get_tune(ctx: click.Context, tune_id: int) -> None:
@@ -101,8 +101,12 @@ def get_tune(ctx: click.Context, tune_id: int) -> None:
 @tunes.command("create")
 @click.argument("images", nargs=-1, required=True)
 @click.option("--name", required=True, help="Class noun: man, woman, dog, ring, style...")
-@click.option("--title", help="Job title; it is the idempotency key [default: a new UUID].")
+@click.option("--title", help="Job title [default: a new UUID]. Only when idempotency is on in "
+                               "your Astria API settings is it also the idempotency key: a "
+                               "second create with the same title returns the first tune.")
 @click.option("--fast", is_flag=True, help="branch=fast: a free mock tune for testing.")
+@click.option("-y", "--yes", is_flag=True,
+              help="Do not ask before creating a paid tune (only asked on a terminal).")
 @click.option("--branch", type=click.Choice(["flux1", "sd15", "sdxl1", "fast"]))
 @click.option("--base-tune-id", "--model", "base_tune_id", **TUNE_REF,
               help="Gallery model to train on or to reference: a tune id (e.g. 1504944) or a "
@@ -124,12 +128,15 @@ def get_tune(ctx: click.Context, tune_id: int) -> None:
 @click.pass_context
 def create_tune(ctx: click.Context, /, images: tuple[str, ...], fast: bool, branch: str | None,
                 characteristics: tuple[str, ...], description: str | None, wait: bool,
-                timeout: float | None, title: str | None, **options: Any) -> None:
-    """Create a tune from image files, folders or URLs (paid unless --fast)."""
+                timeout: float | None, title: str | None, yes: bool, **options: Any) -> None:
+    """Create a tune from image files, folders or URLs (paid unless --fast: on a terminal, the
+    price is shown and confirmed first; -y skips the question)."""
     st = state(ctx)
     if fast and branch not in (None, "fast"):
         raise click.UsageError("--fast is branch=fast; do not combine it with --branch")
     paths, urls = split_images(images)
+    if not fast and branch != "fast":
+        confirm_paid(st.out, yes)
     given = dict(key_values(characteristics, "--characteristic"))
     if description is not None:
         given["short_description"] = description
@@ -150,7 +157,7 @@ def create_tune(ctx: click.Context, /, images: tuple[str, ...], fast: bool, bran
 
 
 @tunes.command("update")
-@click.argument("tune_id", type=int)
+@click.argument("tune_id", type=ID)
 @click.option("--title")
 @click.option("--name")
 @click.option("--auto-extend/--no-auto-extend", default=None,
@@ -169,7 +176,7 @@ def update_tune(ctx: click.Context, tune_id: int, title: str | None, name: str |
 
 
 @tunes.command("delete")
-@click.argument("tune_ids", type=int, nargs=-1, required=True)
+@click.argument("tune_ids", type=ID, nargs=-1, required=True)
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 @json_option
 @click.pass_context

@@ -10,6 +10,7 @@ import attrs
 from .._config import PAGE_LIMIT
 from .._convert import structure
 from .._http import Transport
+from .._routing import TuneRoutes
 from ..download import Downloader
 from ..errors import APIResponseValidationError, InvalidParamsError
 from ..models import Binding, Prompt, Tune
@@ -37,10 +38,20 @@ class Services:
     # The model catalogue of this client (model names where a tune id goes).
     catalogue: Catalogue = attrs.field(
         default=attrs.Factory(lambda self: Catalogue(self.transport), takes_self=True))
+    routes: TuneRoutes = attrs.field(factory=TuneRoutes)
+
+    def seen(self, tune: Tune, *, gallery: bool = False) -> None:
+        """Note a tune from the API: fair use (fast, gallery) and prompt routing (LoRA/FaceID)."""
+        self.fair_use.remember(tune, gallery=gallery)
+        self.routes.remember(tune)
 
     def wait_policy(self, kind: str, policy: WaitPolicy | None,
                     timeout: float | None) -> WaitPolicy:
         """The policy of one wait: `policy` or the kind's default, with `timeout` if given."""
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(
+                timeout, (int, float)) or not timeout > 0):
+            raise InvalidParamsError("timeout", f"must be a number of seconds > 0, got "
+                                                f"{timeout!r}")
         base = policy or (self.tune_wait if kind == "tune" else self.prompt_wait)
         return base.with_timeout(timeout)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -90,8 +91,8 @@ class Packs(Resource):
         params = PackTuneParams(
             title=title, name=name, images=images, image_urls=image_urls, callback=callback,
             characteristics=characteristics, preset=preset, prompt_attributes=prompt_attributes,
-            prompts_callback=prompts_callback, tune_ids=tuple(tune_ids),
-            prompt_ids=tuple(prompt_ids), brief=brief, extra=dict(extra or {}),
+            prompts_callback=prompts_callback, tune_ids=tune_ids,
+            prompt_ids=prompt_ids, brief=brief, extra=extra or {},
         )
         path = f"/p/{_pack_ref(pack_id_or_slug)}/tunes"
         reply = await self._transport.request("POST", path,
@@ -112,6 +113,7 @@ class Packs(Resource):
                            prompt_ids=_ints(data.get("prompt_ids")), raw=data)
         if "id" in data or isinstance(data.get("tune"), Mapping):
             tune = structure(data, Tune, self._binding)
+            self._services.seen(tune)
             return PackRun(kind="tune", tune=tune, raw=data)
         message = data.get("message")
         if isinstance(message, str):
@@ -120,10 +122,20 @@ class Packs(Resource):
         raise APIResponseValidationError("unrecognised answer from POST /p/:id/tunes", body=data)
 
 
+# A slug is one URL path segment of letters, digits, '-' and '_' (e.g. corporate-headshots):
+# '..', '%2e%2e' or 'x#y' would post somewhere else, e.g. to /tunes, and buy a plain tune.
+_SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+
+
 def _pack_ref(value: int | str) -> str:
-    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip():
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise InvalidParamsError("pack_id", f"must be a pack id or slug, got {value!r}")
-    text = str(value).strip()
-    if "/" in text or "?" in text:
-        raise InvalidParamsError("pack_id", f"a slug cannot contain '/' or '?', got {text!r}")
+    if isinstance(value, int):
+        if value <= 0:
+            raise InvalidParamsError("pack_id", f"must be a positive id, got {value!r}")
+        return str(value)
+    text = value.strip()
+    if not _SLUG.fullmatch(text):
+        raise InvalidParamsError("pack_id", "a slug is letters, digits, '-' and '_' (e.g. "
+                                 f"'corporate-headshots'), got {value!r}")
     return text

@@ -21,6 +21,7 @@ from ..params import (
     PromptUpdateParams,
     duplicate_payload,
     expand_names,
+    with_extra,
 )
 from ..waiting.policy import WaitPolicy
 from ._base import Paginator, Resource, as_list, check_page, first_object, ident, query
@@ -97,8 +98,11 @@ class Prompts(Resource):
     ) -> Prompt:
         """Create a prompt on a tune (`POST /tunes/:tune_id/prompts`); it costs money.
 
-        For Flux/SDXL LoRA and FaceID tunes, post to the base model (e.g. 1504944 Flux1.dev)
-        with `<lora:YOUR_TUNE_ID:1>` or `<faceid:ID:1>` in `text` (API notes §5.1).
+        Astria runs prompts for Flux/SDXL LoRA and FaceID tunes on the base model (e.g.
+        1504944 Flux1.dev) with `<lora:YOUR_TUNE_ID:1>` or `<faceid:ID:1>` in `text` (API notes
+        §5.1). When the tune is known to be one (a `Tune` is passed, or this client has seen
+        it), the prompt is posted there and the token put first unless the text has it; the
+        returned prompt's `tunes` names your tune, and fair use counts against it.
 
         Args:
             tune_id: the tune (or base model) to run on; a `Tune` works too, and so does a
@@ -119,13 +123,9 @@ class Prompts(Resource):
         """
         fields = {k: v for k, v in locals().items()
                   if k not in _NOT_FIELDS and v is not None and v != ()}
-        for name in ("image_references", "image_reference_urls"):
-            if name in fields:  # any sequence in, the params' tuple out (a str is refused there)
-                value = fields[name]
-                fields[name] = value if isinstance(value, (str, bytes)) else tuple(value)
         base = params or PromptParams()
-        if extra:
-            fields["extra"] = {**base.extra, **extra}
+        if extra is not None:
+            fields["extra"] = with_extra(base.extra, extra)
         return await self.create_from(tune_id, attrs.evolve(base, **fields))
 
     async def create_from(self, tune_id: int | str | Tune, params: PromptParams) -> Prompt:
@@ -134,18 +134,26 @@ class Prompts(Resource):
         The fair-use guard (`client.fair_use`) checks it first: a cap it would cross raises
         `FairUseError` with nothing sent, and a full in-flight bound makes it wait for a place.
         """
+        # A model name ("gemini") is looked up in the catalogue first.
+        target = await self._tune_id(tune_id) if isinstance(tune_id, str) else tune_id
+        ident(target, "tune_id")
+        if isinstance(target, Tune):
+            self._services.seen(target)
+        # LoRA/FaceID tunes run on their base model with a <lora:ID:1> token (API notes §5.1).
+        route = self._services.routes.route(target, params.text)
+        if route.routed:
+            params = attrs.evolve(params, text=route.text)
+        tid = route.tune_id
         payload = params.to_payload()
-        tid = await self._tune_id(tune_id)
         check_family(payload, tune_id=tid,
-                     branch=tune_id.branch if isinstance(tune_id, Tune) else None,
+                     branch=target.branch if isinstance(target, Tune) else None,
                      name=tune_id if isinstance(tune_id, str) else None)
         body = Body("prompt", payload)
         guard = self._services.fair_use
-        if isinstance(tune_id, Tune):
-            guard.remember(tune_id)
         async with guard.reserve(tid, params) as place:
             reply = await self._transport.request("POST", f"/tunes/{tid}/prompts", body=body)
             prompt = structure(first_object(reply.data, "prompt"), Prompt, self._binding)
+            prompt = route.mark(prompt)
             guard.created(place, prompt)
         self._services.prompt_board.feed(prompt)
         return prompt

@@ -66,7 +66,7 @@ class Tunes(Resource):
             steps=steps, face_crop=face_crop, training_face_correct=training_face_correct,
             preset=preset, characteristics=characteristics, auto_extend=auto_extend,
             base_pack_id=base_pack_id, prompts_callback=prompts_callback,
-            prompts=tuple(prompts), extra=dict(extra or {}),
+            prompts=prompts, extra=extra or {},
         )
         return await self.create_from(params)
 
@@ -94,9 +94,9 @@ class Tunes(Resource):
         return self._seen(reply.data)
 
     def _seen(self, data: Any) -> Tune:
-        # The fair-use guard remembers which tunes are free `fast` ones or shared gallery models.
+        # Fair use remembers free `fast` tunes; routing, LoRA/FaceID tunes.
         tune = structure(data, Tune, self._binding)
-        self._services.fair_use.remember(tune)
+        self._services.seen(tune)
         return tune
 
     async def wait_trained(self, tune_id: int | Tune, *, timeout: float | None = None,
@@ -161,7 +161,7 @@ class Tunes(Resource):
             reply = await self._transport.request("GET", path, params=query(**page))
             tunes = structure_many(as_list(reply.data, "tune"), Tune, self._binding)
             for tune in tunes:
-                self._services.fair_use.remember(tune, gallery=gallery)
+                self._services.seen(tune, gallery=gallery)
             return tunes
 
         return Paginator(fetch, params, id_of=lambda t: t.id)
