@@ -65,3 +65,13 @@ async def test_a_tunes_own_prompts_follow_its_base_family(fake: FakeAstria,
             prompts=[PromptParams(text="ok"), PromptParams(text="x", negative_prompt="ugly")])
     assert info.value.field == "prompts[1].negative_prompt"
     assert fake.count("POST", "*") == 0
+
+
+async def test_a_routed_lora_follows_its_base_models_family(fake: FakeAstria,
+                                                            client: AstriaClient) -> None:
+    lora = await client.tunes.get(fake.add_tune(branch="flux1", model_type="lora")["id"])
+    with pytest.raises(InvalidParamsError) as info:
+        await client.prompts.create(lora, text="ohwx man", cfg_scale=6)
+    assert info.value.field == "cfg_scale" and "1504944" in str(info.value)
+    made = await client.prompts.create(lora, text="ohwx man", cfg_scale=3)
+    assert made.tune_id == 1504944
