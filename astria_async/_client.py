@@ -31,8 +31,18 @@ from ._retry import RetryPolicy
 from .callbacks import callback_url
 from .coordination import connect, namespace_for
 from .download import Downloader
-from .models import Prompt, Tune, imageless_failure
-from .resources import ApiSource, Packs, Prompts, Services, Tunes
+from .models import ModelCatalog, Prompt, Tune, imageless_failure
+from .resources import (
+    ApiSource,
+    Gallery,
+    Images,
+    Packs,
+    Prompts,
+    Services,
+    Tunes,
+    Users,
+    Workspaces,
+)
 from .resources._base import ident
 from .waiting.board import Board
 from .waiting.fairuse import DEFAULT_FAIR_USE, FairUse, FairUsePolicy
@@ -184,6 +194,24 @@ class AstriaClient:
         self.tunes = Tunes(services)
         self.prompts = Prompts(services)
         self.packs = Packs(services)
+        self.users = Users(services)
+        self.workspaces = Workspaces(services)
+        self.images = Images(services)
+        self.gallery = Gallery(services)
+
+    async def models(self, *, refresh: bool = False, offline_ok: bool = False) -> ModelCatalog:
+        """The model catalogue (`GET /cli/models`, API notes §10.6): named image models
+        ("gemini", "seedream", "gpt-image-2") with their tune ids, and the video models.
+
+        Read once per client and kept for the catalogue's `cache_ttl`; `refresh=True` reads
+        it again. The same catalogue resolves model names given where a tune id goes
+        (`client.prompts.create("gemini", ...)`, `tunes.create(base_tune_id="gemini")`).
+        With `offline_ok=True` a catalogue that cannot be read is replaced by the official
+        CLI's built-in ids (`source="builtin"`) instead of raising.
+        """
+        if offline_ok:
+            return await self._services.catalogue.get_or_builtin(refresh=refresh)
+        return await self._services.catalogue.get(refresh=refresh)
 
     async def _charged_to(self, tune_id: int) -> int:
         # Resolved at call time: the prompts resource is built after the fair-use guard.

@@ -40,6 +40,8 @@ BOARD_SHARE = 4
 # "use before_id" (API notes §3.1, §5.3).
 PAGE_LIMIT = 120
 MAX_TUNE_OFFSET = 200
+# API notes §3.2: the gallery tune list takes larger pages (Astria's CLI asks for 200).
+GALLERY_PAGE_LIMIT = 200
 MAX_PROMPT_OFFSET = 10_000
 
 # --- waits (see WaitPolicy for why these numbers) ---------------------------------------------
@@ -291,3 +293,18 @@ def resolve(
         idempotent=idempotent,
         max_response_bytes=max_response_bytes,
     )
+
+
+# API notes §1.4/§10.6: the model catalogue's names, the variables that override their tune
+# ids (as in Astria's CLI) and the CLI's built-in ids, used when the catalogue cannot be read.
+MODEL_ENV_VARS = {"gemini": "GEMINI_TUNE_ID", "seedream": "SEEDREAM_TUNE_ID",
+                  "gpt-image-2": "GPT_IMAGE_2_TUNE_ID"}
+BUILTIN_MODELS = {"gemini": 3618064, "seedream": 3691308, "gpt-image-2": 4665564}
+# Seconds the catalogue is kept when its answer names no `cache_ttl` (the CLI's default).
+MODELS_CACHE_TTL = 86400.0
+
+# API notes §1.5/§7: gallery models whose family rules are checked before sending.
+FLUX_TUNE_IDS = frozenset({1504944, 3063697})  # Flux1.dev, Krea Flux1.dev
+SEEDREAM_TUNE_IDS = frozenset({3225353, 3691308})  # Seedream 4.0, 4.5
+FLUX_MAX_CFG = 5  # Flux answers 422 "less than 5"
+SEEDREAM_MAX_IMAGES = 4

@@ -136,6 +136,8 @@ class Transport:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._limiter: asyncio.Semaphore | None = None
         self._headers = settings.headers()
+        self._account_headers = {k: v for k, v in self._headers.items()
+                                 if k != "X-Workspace-Id"}
         self._proxies: dict[str, str | None] = {}
         self._env_proxies: dict[str, str] = {}
         self._base_proxy: str | None = None
@@ -246,6 +248,7 @@ class Transport:
         deadline: float | None = None,
         retries: int | None = None,
         raw: bool = False,
+        workspace: bool = True,
     ) -> Reply:
         """Send with retries; a success is a `Reply`, everything else an `AstriaError`.
 
@@ -258,6 +261,8 @@ class Transport:
             retries: retries allowed after the first attempt (default: the policy's); the
                 board passes 0, its next tick being the retry.
             raw: return a non-JSON success body as text instead of raising.
+            workspace: send `X-Workspace-Id`; account-wide endpoints (`/users`,
+                `/workspaces`, `/cli/models`) go without it, as Astria's CLI sends them.
 
         Raises:
             APIStatusError: a subclass per status (NotFoundError, ValidationError, ...).
@@ -277,7 +282,9 @@ class Transport:
             status = 0
             try:
                 async with limiter, self._send_once(
-                        method, url, params=params, headers=self._headers, timeout=timeout,
+                        method, url, params=params,
+                        headers=self._headers if workspace else self._account_headers,
+                        timeout=timeout,
                         proxy=self._base_proxy, what=path, origin=settings.base_url,
                         body=body) as response:
                     status = response.status

@@ -51,12 +51,17 @@ def cli(ctx: click.Context, api_key: str | None, base_url: str | None, workspace
 def _register() -> None:
     # Command modules import only click at the top; the client, aiohttp and rich load when
     # a command runs, so `astria --help` stays fast.
-    from . import api, batch, extras, files, packs, prompts, tunes
+    from . import account, api, batch, changes, extras, files, packs, prompts, tunes, video
 
     for command in (tunes.tunes, prompts.prompts, prompts.gen, files.download,
                     files.download_all, packs.packs, api.api, batch.batch, extras.demo,
                     extras.fake_server):
         cli.add_command(command)
+    for command in (video.video, account.whoami, account.models, account.workspaces,
+                    account.landing):
+        cli.add_command(command)
+    prompts.prompts.add_command(changes.update_prompt)
+    packs.packs.add_command(changes.create_pack)
 
 
 _register()

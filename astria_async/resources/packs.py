@@ -1,4 +1,4 @@
-"""`client.packs`: list, get, create_tune."""
+"""`client.packs`: list, get, create, create_tune."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from .._convert import _ints, structure, structure_many
 from .._forms import Body
 from ..errors import APIResponseValidationError, InvalidParamsError
 from ..models import Pack, PackRun, Tune
-from ..params import FileInput, PackTuneParams, PromptParams
-from ._base import Paginator, Resource, as_list, query
+from ..params import FileInput, PackParams, PackTuneParams, PromptParams
+from ._base import Paginator, Resource, as_list, first_object, query
 
 
 class Packs(Resource):
@@ -37,6 +37,27 @@ class Packs(Resource):
         """One pack by id or slug (`GET /p/:id_or_slug`)."""
         reply = await self._transport.request("GET", f"/p/{_pack_ref(pack_id_or_slug)}")
         return structure(reply.data, Pack)
+
+    async def create(self, *, title: str, base_tune_id: int | str,
+                     model_type: str | None = None, subtitle: str | None = None) -> Pack:
+        """Create an empty pack on a base model (`POST /packs`, API notes §8.4).
+
+        Add template prompts to it with `client.prompts.update(prompt_id, pack_id=pack.id)`.
+
+        Args:
+            title: the pack's title.
+            base_tune_id: the base model's tune id, or a catalogue name such as "gemini".
+            model_type: `lora`, `pti` or `faceid` (the tunes the pack trains).
+            subtitle: a one-line description.
+
+        Raises:
+            InvalidParamsError: a parameter is invalid; nothing was sent.
+        """
+        payload = PackParams(title=title, base_tune_id=base_tune_id, model_type=model_type,
+                             subtitle=subtitle).to_payload()
+        payload["base_tune_id"] = await self._tune_id(payload["base_tune_id"], "base_tune_id")
+        reply = await self._transport.request("POST", "/packs", body=Body("pack", payload))
+        return structure(first_object(reply.data, "pack"), Pack)
 
     async def create_tune(
         self,
