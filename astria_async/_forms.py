@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import aiohttp
-import anyio.to_thread
 
 from ._validators import image_kind
 
@@ -61,6 +60,8 @@ def _sniff(head: bytes) -> str:
 
 async def _chunks(file: BinaryIO) -> AsyncIterator[bytes]:
     # The caller's file object: read it in a worker thread and never close it (it is theirs).
+    import anyio.to_thread  # here, not at import: ~1.2 ms of a client's start-up
+
     while True:
         chunk = await anyio.to_thread.run_sync(file.read, CHUNK)
         if not chunk:

@@ -11,7 +11,6 @@ import re
 import stat
 import tempfile
 from collections import OrderedDict
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
@@ -74,7 +73,6 @@ def _stem_base(prompt: Prompt) -> str:
     return f"{tune}-{prompt.id}-"
 
 
-@dataclass
 class _Folder:
     """What a Downloader knows of a folder from one listing, kept up to date by its saves.
 
@@ -85,8 +83,12 @@ class _Folder:
     name is downloaded again.
     """
 
-    extensions: list[str] = field(default_factory=list)
-    stale: dict[str, list[str]] = field(default_factory=dict)
+    # A plain class, not a dataclass: `dataclasses` is ~0.6 ms of a client's import.
+    __slots__ = ("extensions", "stale")
+
+    def __init__(self) -> None:
+        self.extensions: list[str] = []
+        self.stale: dict[str, list[str]] = {}
 
     @classmethod
     def scan(cls, folder: str) -> _Folder:

@@ -12,30 +12,55 @@ on first use), `_logs` (redaction).
 
 from __future__ import annotations
 
+import importlib as _importlib
 import typing as _typing
 
-from ._asgi import CallbackApp as CallbackApp
-from ._logs import SecretFilter as SecretFilter
-from ._logs import redact as redact
-from ._parse import Callback as Callback
-from ._parse import parse_callback as parse_callback
-from ._receiver import DEFAULT_MAX_BYTES as DEFAULT_MAX_BYTES
-from ._receiver import CallbackReceiver as CallbackReceiver
-from ._receiver import CallbackResponse as CallbackResponse
-from ._receiver import OnObject as OnObject
-from ._receiver import Receiving as Receiving
 from ._url import DEFAULT_PATH as DEFAULT_PATH
 from ._url import SECRET_PARAM as SECRET_PARAM
 from ._url import callback_url as callback_url
 
+# Loaded on first use (PEP 562): a client needs only `callback_url`; the receiver, the ASGI
+# app and the parser cost start-up time that code which serves no callbacks should not pay,
+# and `_aiohttp` imports aiohttp.web.
+_LAZY = {
+    "CallbackApp": "._asgi",
+    "SecretFilter": "._logs",
+    "redact": "._logs",
+    "Callback": "._parse",
+    "parse_callback": "._parse",
+    "DEFAULT_MAX_BYTES": "._receiver",
+    "CallbackReceiver": "._receiver",
+    "CallbackResponse": "._receiver",
+    "OnObject": "._receiver",
+    "Receiving": "._receiver",
+    "RedactingAccessLogger": "._aiohttp",
+}
+
 if _typing.TYPE_CHECKING:
     from ._aiohttp import RedactingAccessLogger as RedactingAccessLogger
+    from ._asgi import CallbackApp as CallbackApp
+    from ._logs import SecretFilter as SecretFilter
+    from ._logs import redact as redact
+    from ._parse import Callback as Callback
+    from ._parse import parse_callback as parse_callback
+    from ._receiver import DEFAULT_MAX_BYTES as DEFAULT_MAX_BYTES
+    from ._receiver import CallbackReceiver as CallbackReceiver
+    from ._receiver import CallbackResponse as CallbackResponse
+    from ._receiver import OnObject as OnObject
+    from ._receiver import Receiving as Receiving
 
 
 def __getattr__(name: str) -> _typing.Any:
-    # aiohttp.web costs start-up time that code without an aiohttp server should not pay.
-    if name == "RedactingAccessLogger":
-        from ._aiohttp import RedactingAccessLogger
-
-        return RedactingAccessLogger
+    module_name = _LAZY.get(name)
+    if module_name is not None:
+        value = getattr(_importlib.import_module(module_name, __name__), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'astria_async.callbacks' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+__all__ = sorted(["DEFAULT_PATH", "SECRET_PARAM", "callback_url", *_LAZY])

@@ -15,7 +15,6 @@ from .._http import Transport
 from .._validators import fail
 from ..errors import APIConnectionError, APIResponseValidationError, APIStatusError
 from ..models import CatalogModel, ModelCatalog
-from ..params import tune_ref
 
 
 def parse_catalog(data: Any, source: str = "api") -> ModelCatalog:
@@ -90,6 +89,8 @@ class Catalogue:
     async def resolve(self, field: str, value: int | str) -> int:
         """A tune id for `value`: an int as is; a name from `<NAME>_TUNE_ID`, the catalogue,
         or (only when the catalogue cannot be read) the official CLI's built-in ids."""
+        from ..params import tune_ref
+
         name = tune_ref(field, value)
         if isinstance(name, int):
             return name

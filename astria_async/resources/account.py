@@ -11,7 +11,6 @@ from typing import Any
 from .._convert import structure_plain
 from .._forms import Body
 from ..models import User, Workspace
-from ..params import WorkspaceParams
 from ._base import Resource, as_list, first_object, ident
 
 
@@ -40,6 +39,8 @@ class Workspaces(Resource):
         Raises:
             InvalidParamsError: the title is blank; nothing was sent.
         """
+        from ..params import WorkspaceParams
+
         payload = WorkspaceParams(title=title, brief=brief,
                                   landing_page_html=landing_page_html).to_payload(create=True)
         reply = await self._transport.request("POST", "/workspaces.json", workspace=False,
@@ -60,6 +61,8 @@ class Workspaces(Resource):
             InvalidParamsError: nothing to change, or a field is not a string; nothing was sent.
         """
         path = f"/workspaces/{ident(workspace_id, 'workspace_id')}.json"
+        from ..params import WorkspaceParams
+
         payload = WorkspaceParams(title=title, brief=brief,
                                   landing_page_html=landing_page_html).to_payload()
         reply = await self._transport.request("PATCH", path, body=Body("workspace", payload))

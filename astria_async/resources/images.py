@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import attrs
 
 from .._convert import structure_plain
 from .._forms import Body
 from ..models import ImageInspection
-from ..params import FileInput, InspectParams
 from ._base import Resource, first_object
+
+if TYPE_CHECKING:  # `params` loads on the first call that needs it (start-up)
+    from ..params import FileInput
 
 # Attribute values that mean "nothing seen" (API notes §9).
 _ABSENT = ("", "NONE", "none")
@@ -29,6 +33,8 @@ class Images(Resource):
         Raises:
             InvalidParamsError: no name, or not exactly one of file and file_url.
         """
+        from ..params import InspectParams
+
         payload = InspectParams(name=name, file=file, file_url=file_url).to_payload()
         reply = await self._transport.request("POST", "/images/inspect",
                                               body=Body(None, payload))

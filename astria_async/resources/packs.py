@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._convert import _ints, structure, structure_many
 from .._forms import Body
 from ..errors import APIResponseValidationError, InvalidParamsError
 from ..models import Pack, PackRun, Tune
-from ..params import FileInput, PackParams, PackTuneParams, PromptParams
 from ._base import Paginator, Resource, as_list, first_object, query
+
+if TYPE_CHECKING:  # `params` loads on the first call that needs it (start-up)
+    from ..params import FileInput, PromptParams
 
 
 class Packs(Resource):
@@ -53,6 +55,8 @@ class Packs(Resource):
         Raises:
             InvalidParamsError: a parameter is invalid; nothing was sent.
         """
+        from ..params import PackParams
+
         payload = PackParams(title=title, base_tune_id=base_tune_id, model_type=model_type,
                              subtitle=subtitle).to_payload()
         payload["base_tune_id"] = await self._tune_id(payload["base_tune_id"], "base_tune_id")
@@ -88,6 +92,8 @@ class Packs(Resource):
         Raises:
             InvalidParamsError: a parameter is invalid; nothing was sent.
         """
+        from ..params import PackTuneParams
+
         params = PackTuneParams(
             title=title, name=name, images=images, image_urls=image_urls, callback=callback,
             characteristics=characteristics, preset=preset, prompt_attributes=prompt_attributes,

@@ -5,26 +5,20 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from .._config import MAX_PROMPT_OFFSET
 from .._convert import structure, structure_many
-from .._families import check_family
 from .._forms import Body
 from ..errors import PromptFailedError
 from ..models import Prompt, Tune, tune_refs
-from ..params import (
-    FileInput,
-    PromptParams,
-    PromptUpdateParams,
-    duplicate_payload,
-    expand_names,
-    with_extra,
-)
 from ..waiting.policy import WaitPolicy
 from ._base import Paginator, Resource, as_list, check_page, first_object, ident, query
+
+if TYPE_CHECKING:  # `params` and `_families` load on the first call that needs them (start-up)
+    from ..params import FileInput, PromptParams
 
 _NOT_FIELDS = ("self", "tune_id", "params", "extra")
 
@@ -123,6 +117,8 @@ class Prompts(Resource):
         """
         fields = {k: v for k, v in locals().items()
                   if k not in _NOT_FIELDS and v is not None and v != ()}
+        from ..params import PromptParams, with_extra
+
         base = params or PromptParams()
         if extra is not None:
             fields["extra"] = with_extra(base.extra, extra)
@@ -144,6 +140,8 @@ class Prompts(Resource):
         if route.routed:
             params = attrs.evolve(params, text=route.text)
         tid = route.tune_id
+        from .._families import check_family
+
         payload = params.to_payload()
         check_family(payload, tune_id=tid,
                      branch=target.branch if isinstance(target, Tune) else None,
@@ -228,6 +226,8 @@ class Prompts(Resource):
         prompts) and answers 404 otherwise (API notes §5.2), so the default is the flat one.
         `expand=["debug_images"]` adds the `debug_images` of the processing stages.
         """
+        from ..params import expand_names
+
         names = expand_names("expand", expand) or None
         reply = await self._transport.request("GET", self._path(prompt_id, tune_id),
                                               params=query(expand=names))
@@ -251,6 +251,8 @@ class Prompts(Resource):
         Raises:
             InvalidParamsError: no field given, or one is not a positive id; nothing was sent.
         """
+        from ..params import PromptUpdateParams
+
         payload = PromptUpdateParams(pack_id=pack_id, base_pack_id=base_pack_id,
                                      workspace_id=workspace_id,
                                      orig_prompt_id=orig_prompt_id).to_payload()
@@ -280,6 +282,8 @@ class Prompts(Resource):
             FairUseError: the copy would cross the tune's fair-use cap; nothing was sent.
         """
         pid = ident(prompt_id, "prompt_id")
+        from ..params import duplicate_payload
+
         payload = duplicate_payload(image_index, params, overrides)
         body = Body(None, payload)
         guard = self._services.fair_use
@@ -340,6 +344,8 @@ class Prompts(Resource):
         `expand=["debug_images"]` adds each prompt's debug images.
         """
         check_page(limit, offset, MAX_PROMPT_OFFSET)
+        from ..params import expand_names
+
         names = expand_names("expand", expand) or None
         path = "/prompts" if tune_id is None else f"/tunes/{ident(tune_id, 'tune_id')}/prompts"
         params = {"text": text, "pack_id": pack_id, "base_pack_id": base_pack_id,

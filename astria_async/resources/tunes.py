@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._config import GALLERY_PAGE_LIMIT, MAX_TUNE_OFFSET, PAGE_LIMIT
 from .._convert import structure, structure_many
-from .._families import check_family
 from .._forms import Body
 from ..models import Tune
-from ..params import FileInput, PromptParams, TuneParams, validate_update
 from ..waiting.policy import WaitPolicy
 from ._base import Paginator, Resource, as_list, check_page, first_object, ident, query
+
+if TYPE_CHECKING:  # `params` and `_families` load on the first call that needs them (start-up)
+    from ..params import FileInput, PromptParams, TuneParams
 
 
 class Tunes(Resource):
@@ -60,6 +61,8 @@ class Tunes(Resource):
             GatewayTimeoutError: Astria timed out and the tune may exist; it was not re-sent
                 unless the client is `idempotent=True`.
         """
+        from ..params import TuneParams
+
         params = TuneParams(
             title=title, name=name, images=images, image_urls=image_urls, branch=branch,
             callback=callback, base_tune_id=base_tune_id, model_type=model_type, token=token,
@@ -72,6 +75,8 @@ class Tunes(Resource):
 
     async def create_from(self, params: TuneParams) -> Tune:
         """Create a tune from a prepared `TuneParams`."""
+        from .._families import check_family
+
         payload = params.to_payload()
         if isinstance(payload.get("base_tune_id"), str):  # a model name: its tune id
             payload["base_tune_id"] = await self._tune_id(payload["base_tune_id"],
@@ -176,6 +181,8 @@ class Tunes(Resource):
         characteristics: Mapping[str, str | int | float] | None = None,
     ) -> Tune:
         """Change a tune's title, class name, auto-extend or characteristics (`PATCH`)."""
+        from ..params import validate_update
+
         payload = validate_update(title=title, name=name, auto_extend=auto_extend,
                                   characteristics=characteristics)
         reply = await self._transport.request("PATCH", f"/tunes/{ident(tune_id, 'tune_id')}",
