@@ -1,0 +1,148 @@
+"""The batch journal in Redis: several workers on one job file, each job created once."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _journal_contract import check_journal
+from _redisserver import SKIP, RedisServer, serve
+
+from astria_async import AstriaClient, WaitPolicy
+from astria_async.batch import BatchRunner, Job, Mark, SharedJournal, job_from_spec
+from astria_async.coordination import batch_journal, connect, parse_state
+from astria_async.coordination._journal import RedisJournal
+from astria_async.coordination._redis import RedisCoordination
+from astria_async.errors import ConfigurationError
+from astria_async.testing import FakeAstria
+
+pytestmark = SKIP
+
+FLUX = 1504944  # the gallery model the LoRA tunes are used through
+QUICK = WaitPolicy(interval=0.05, multiplier=1.5, max_interval=0.2, jitter=0.1, timeout=20)
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    yield from serve(tmp_path_factory.mktemp("redis"))
+
+
+@pytest.fixture
+def astria_fake_options() -> dict[str, float]:
+    return {"train_seconds": 0.3, "fast_train_seconds": 0.1, "prompt_seconds": 0.2}
+
+
+@pytest.fixture
+def namespace() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+@pytest.fixture
+async def coordination(redis_server: RedisServer,
+                       namespace: str) -> AsyncIterator[RedisCoordination]:
+    co = connect(redis_server.url, namespace=namespace, clock=asyncio.get_running_loop().time,
+                 cap=60.0)
+    try:
+        yield co
+    finally:
+        await co.aclose()
+
+
+def _client(fake: FakeAstria, server: RedisServer, namespace: str, **kw: Any) -> AstriaClient:
+    return AstriaClient(api_key=fake.api_key, base_url=fake.url, wait=QUICK,
+                        coordination=server.url, namespace=namespace, **kw)
+
+
+def _jobs(tunes: list[int], per_tune: int) -> list[Job]:
+    specs = [{"tune_id": FLUX, "text": f"<lora:{t}:1> ohwx man, shot {i}", "num_images": 1}
+             for t in tunes for i in range(per_tune)]
+    return [job_from_spec(spec, line=n + 1) for n, spec in enumerate(specs)]
+
+
+def _made(fake: FakeAstria) -> Counter[tuple[int, str]]:
+    return Counter((int(p["tune_id"]), str(p["text"])) for p in fake.prompts.values())
+
+
+async def test_redis_journal_keeps_the_journal_contract(
+        coordination: RedisCoordination) -> None:
+    name = uuid.uuid4().hex[:8]
+    await check_journal(lambda: RedisJournal(coordination, name))
+    assert isinstance(RedisJournal(coordination, name), SharedJournal)
+
+
+@pytest.mark.parametrize("workers", [2, 4])
+async def test_workers_on_one_job_file_create_each_job_exactly_once(
+        astria_fake: FakeAstria, redis_server: RedisServer, namespace: str, tmp_path: Path,
+        workers: int) -> None:
+    tunes = [int(astria_fake.add_tune(branch="flux1")["id"]) for _ in range(2)]
+    jobs = _jobs(tunes, 12)
+    state = f"{redis_server.url}/many?lease=1"
+    clients = [_client(astria_fake, redis_server, namespace) for _ in range(workers)]
+    try:
+        for client in clients:
+            await client.__aenter__()
+        runners = [BatchRunner(client, state, tmp_path / f"w{i}", concurrency=4)
+                   for i, client in enumerate(clients)]
+        summaries = await asyncio.gather(*(r.run(jobs) for r in runners))
+    finally:
+        for client in clients:
+            await client.aclose()
+    made = _made(astria_fake)
+    assert sorted(made.values()) == [1] * len(jobs)
+    for summary in summaries:  # each worker reports the whole batch done
+        assert summary.counts == {"done": len(jobs)}
+    on_disk = [j for j in jobs if any((tmp_path / f"w{i}" / j.dirname).is_dir()
+                                      for i in range(workers))]
+    assert len(on_disk) == len(jobs)
+    folders = {i for i in range(workers) if any((tmp_path / f"w{i}").iterdir())}
+    assert len(folders) > 1  # the work was shared, not done by one worker
+
+
+async def test_a_dead_workers_creating_job_is_looked_up_not_resent(
+        astria_fake: FakeAstria, redis_server: RedisServer, namespace: str,
+        tmp_path: Path) -> None:
+    tune = int(astria_fake.add_tune(branch="flux1")["id"])
+    jobs = _jobs([tune], 3)
+    state = f"{redis_server.url}/dead?lease=0.3"
+    async with _client(astria_fake, redis_server, namespace) as dead:
+        journal = batch_journal(dead, state)
+        await journal.claim()
+        await journal.add(jobs)
+        assert await journal.take(jobs[0].key) is not None
+        await journal.creating([Mark(jobs[0].key, 0)])
+        # The create reached Astria; then the worker died (no answer journaled, no close).
+        await dead.prompts.create(FLUX, text=jobs[0].params.text, num_images=1)
+        assert journal.coordination is dead.coordination
+        # A worker that dies stops renewing its lease (SIGKILL: nothing else runs).
+        assert journal._heartbeat is not None
+        journal._heartbeat.cancel()
+    async with _client(astria_fake, redis_server, namespace) as alive:
+        events: list[str] = []
+        runner = BatchRunner(alive, state, tmp_path, settle=0.1,
+                             on_event=lambda e: events.append(e.kind))
+        summary = await asyncio.wait_for(runner.run(jobs), 30)
+    assert summary.counts == {"done": 3}
+    assert "recovered" in events
+    assert sorted(_made(astria_fake).values()) == [1, 1, 1]
+
+
+def test_state_urls_are_checked() -> None:
+    assert parse_state("redis://h:6379/0/my-batch") == ("redis://h:6379/0", "my-batch", None)
+    assert parse_state("rediss://h/2/b.1?lease=2.5") == ("rediss://h/2", "b.1", 2.5)
+    for bad in ("redis://h:6379/my-batch", "redis://h/0/", "redis://h/0/a b", "http://h/0/x",
+                "redis://h/0/x?lease=0", "redis://h/0/x?lease=soon"):
+        with pytest.raises(ConfigurationError, match="--state"):
+            parse_state(bad)
+
+
+async def test_a_client_not_on_that_redis_is_refused(redis_server: RedisServer) -> None:
+    async with AstriaClient(api_key="k", coordination="") as client:
+        with pytest.raises(ConfigurationError, match="coordinating through the same Redis"):
+            batch_journal(client, f"{redis_server.url}/x")
+        with pytest.raises(ConfigurationError, match="coordinating through the same Redis"):
+            await BatchRunner(client, f"{redis_server.url}/x").run([])
