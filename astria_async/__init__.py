@@ -77,13 +77,22 @@ from .errors import (
 from .errors import (
     WaitTimeoutError as WaitTimeoutError,
 )
+from .models import CatalogModel as CatalogModel
+from .models import ImageInspection as ImageInspection
+from .models import ModelCatalog as ModelCatalog
 from .models import Pack as Pack
 from .models import PackRun as PackRun
 from .models import Prompt as Prompt
 from .models import Tune as Tune
+from .models import User as User
+from .models import Workspace as Workspace
+from .params import InspectParams as InspectParams
+from .params import PackParams as PackParams
 from .params import PackTuneParams as PackTuneParams
 from .params import PromptParams as PromptParams
+from .params import PromptUpdateParams as PromptUpdateParams
 from .params import TuneParams as TuneParams
+from .params import WorkspaceParams as WorkspaceParams
 from .waiting.policy import FairUsePolicy as FairUsePolicy
 from .waiting.policy import WaitPolicy as WaitPolicy
 

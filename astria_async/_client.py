@@ -20,6 +20,7 @@ from ._config import (
     DEFAULT_DOWNLOAD_CONCURRENCY,
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_MAX_RESPONSE_BYTES,
+    DOWNLOAD_MAX_BYTES,
     PROMPT_IMAGELESS_GRACE,
     resolve,
 )
@@ -30,8 +31,18 @@ from ._retry import RetryPolicy
 from .callbacks import callback_url
 from .coordination import connect, namespace_for
 from .download import Downloader
-from .models import Prompt, Tune, imageless_failure
-from .resources import ApiSource, Packs, Prompts, Services, Tunes
+from .models import ModelCatalog, Prompt, Tune, imageless_failure
+from .resources import (
+    ApiSource,
+    Gallery,
+    Images,
+    Packs,
+    Prompts,
+    Services,
+    Tunes,
+    Users,
+    Workspaces,
+)
 from .resources._base import ident
 from .waiting.board import Board
 from .waiting.fairuse import DEFAULT_FAIR_USE, FairUse, FairUsePolicy
@@ -55,10 +66,16 @@ class AstriaClient:
     """Async client for the Astria API; use one per application, inside `async with`.
 
     Args:
-        api_key: Bearer key; defaults to `ASTRIA_AUTH_TOKEN`, then `ASTRIA_API_KEY`.
-        base_url: defaults to `ASTRIA_BASE_URL`, then https://api.astria.ai.
+        api_key: Bearer key; defaults to `ASTRIA_AUTH_TOKEN`, then `ASTRIA_API_KEY`, then the
+            `api_key` of Astria's official CLI config (`~/.astria/config.json`, see `profile`).
+        base_url: defaults to `ASTRIA_BASE_URL`, then the CLI config's (when the key came from
+            it), then https://api.astria.ai.
         workspace_id: sent as `X-Workspace-Id` on every request ("all" lists across
-            workspaces); defaults to `WORKSPACE_ID`, then `ASTRIA_WORKSPACE_ID`.
+            workspaces); defaults to `WORKSPACE_ID`, then `ASTRIA_WORKSPACE_ID`, then the CLI
+            config's (when the key came from it).
+        profile: the official CLI profile whose config is read when no key is given or in the
+            environment: `config.PROFILE.json` in `$ASTRIA_CONFIG_DIR` (default `~/.astria`);
+            default `$ASTRIA_PROFILE`, then `config.json`.
         session: an aiohttp session to use; it is never closed by this client.
         timeout: seconds for one request (default 60; multipart uploads get at least 300).
         retry: the `RetryPolicy` (see its docstring for what is retried).
@@ -77,6 +94,8 @@ class AstriaClient:
             default: a random one per client (give one when callbacks may reach another
             process or outlive this client).
         download_concurrency: image downloads at once through this client.
+        download_max_bytes: the largest file a download writes (default 256 MiB); a bigger
+            one is a `DownloadError` and leaves no file.
         durable_downloads: also fsync each downloaded file and its directory, so that it
             survives a power loss or a kernel crash. Off by default: files are written to a
             temporary name and renamed when complete, so a file with its final name is whole
@@ -115,13 +134,15 @@ class AstriaClient:
         durable_downloads: bool = False,
         coordination: str | None = None,
         namespace: str | None = None,
+        download_max_bytes: int = DOWNLOAD_MAX_BYTES,
         clock: Clock | None = None,
         sleep: Sleep | None = None,
+        profile: str | None = None,
     ) -> None:
         self._settings = resolve(
             api_key=api_key, base_url=base_url, workspace_id=workspace_id, timeout=timeout,
             retry=retry, max_concurrency=max_concurrency, connector_limit=connector_limit,
-            idempotent=idempotent, max_response_bytes=max_response_bytes,
+            idempotent=idempotent, max_response_bytes=max_response_bytes, profile=profile,
         )
         if callback_secret is not None and not callback_secret:
             raise ValueError("callback_secret must not be empty")
@@ -166,7 +187,7 @@ class AstriaClient:
             ledger=None if self._coordination is None else self._coordination.ledger)
         self._prompt_board.listeners.append(self._fair_use.finished)
         self._downloader = Downloader(self._transport, download_concurrency,
-                                      durable=durable_downloads)
+                                      durable=durable_downloads, max_bytes=download_max_bytes)
         services = Services(
             transport=self._transport, tune_board=self._tune_board,
             prompt_board=self._prompt_board, tune_wait=self._tune_wait,
@@ -176,6 +197,24 @@ class AstriaClient:
         self.tunes = Tunes(services)
         self.prompts = Prompts(services)
         self.packs = Packs(services)
+        self.users = Users(services)
+        self.workspaces = Workspaces(services)
+        self.images = Images(services)
+        self.gallery = Gallery(services)
+
+    async def models(self, *, refresh: bool = False, offline_ok: bool = False) -> ModelCatalog:
+        """The model catalogue (`GET /cli/models`, API notes §10.6): named image models
+        ("gemini", "seedream", "gpt-image-2") with their tune ids, and the video models.
+
+        Read once per client and kept for the catalogue's `cache_ttl`; `refresh=True` reads
+        it again. The same catalogue resolves model names given where a tune id goes
+        (`client.prompts.create("gemini", ...)`, `tunes.create(base_tune_id="gemini")`).
+        With `offline_ok=True` a catalogue that cannot be read is replaced by the official
+        CLI's built-in ids (`source="builtin"`) instead of raising.
+        """
+        if offline_ok:
+            return await self._services.catalogue.get_or_builtin(refresh=refresh)
+        return await self._services.catalogue.get(refresh=refresh)
 
     async def _charged_to(self, tune_id: int) -> int:
         # Resolved at call time: the prompts resource is built after the fair-use guard.
@@ -190,6 +229,11 @@ class AstriaClient:
     def workspace_id(self) -> str | None:
         """The `X-Workspace-Id` sent on every request, if any."""
         return self._settings.workspace_id
+
+    @property
+    def key_source(self) -> str:
+        """Where the API key came from: "the api_key argument", a variable name or a file."""
+        return self._settings.key_source
 
     @property
     def idempotent(self) -> bool:
@@ -275,7 +319,7 @@ class AstriaClient:
             if item._client is None:
                 object.__setattr__(item, "_client", self)
             if isinstance(item, Tune):
-                self._fair_use.remember(item)
+                self._services.seen(item)
                 self._tune_board.feed(item)
                 self._feed_local(item.prompts)
             elif isinstance(item, Prompt):

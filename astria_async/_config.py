@@ -7,8 +7,10 @@ cited as "API notes §N" are `docs/astria-api.md` in the repository.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
+from pathlib import Path
 
 import attrs
 
@@ -38,6 +40,8 @@ BOARD_SHARE = 4
 # "use before_id" (API notes §3.1, §5.3).
 PAGE_LIMIT = 120
 MAX_TUNE_OFFSET = 200
+# API notes §3.2: the gallery tune list takes larger pages (Astria's CLI asks for 200).
+GALLERY_PAGE_LIMIT = 200
 MAX_PROMPT_OFFSET = 10_000
 
 # --- waits (see WaitPolicy for why these numbers) ---------------------------------------------
@@ -69,6 +73,10 @@ STATE_CAP = 4096
 RATE_PAUSE_BASE = 5.0
 RATE_PAUSE_MAX = 120.0
 
+# What a paid tune costs, for the CLI's confirmation: astria.ai/creators quotes roughly $2
+# per training (API notes §15); Astria does not quote a price before the create.
+TUNE_PRICE_MC = 200_000
+
 # --- fair use (API notes §15: ~14 prompts per tune, 8 images each, up to 7 automatic) -------
 FAIR_USE_PROMPTS_PER_TUNE = 14
 FAIR_USE_AUTOMATIC_PROMPTS = 7
@@ -91,12 +99,22 @@ BATCH_LOOKUP_TEXT_BYTES = 256
 # decide): a ceiling on tasks and open files, not a pace.
 BATCH_CONCURRENCY = 256
 
+# LoRA/FaceID tunes a client remembers so that a prompt on a bare id is routed to the base
+# model (API notes §5.1); a tune is ~1 KB, so this is a few MB at most.
+ROUTE_MEMORY = 4096
+# The base model a LoRA/FaceID tune without a `base_tune_id` runs on, by branch (API notes
+# §5.1: 1504944 Flux1.dev, 666678 SDXL 1.0).
+ROUTE_DEFAULT_BASE = {"flux1": 1504944, "sdxl1": 666678}
+
 # --- downloads ---------------------------------------------------------------------------
 DEFAULT_DOWNLOAD_CONCURRENCY = 8
 DOWNLOAD_CONNECT_TIMEOUT = 10.0
 # No total timeout for an image (a 4K image or an mp4 may take a while), but a stalled
 # connection fails after a minute.
 DOWNLOAD_READ_TIMEOUT = 60.0
+# The largest file a download writes: far above any image or the short videos Astria makes,
+# low enough that an endless stream cannot fill the disk.
+DOWNLOAD_MAX_BYTES = 256 * 1024 * 1024
 
 # Callback bodies: a prompt is a few KB, a pack's array of prompts stays far below 1 MiB.
 CALLBACK_MAX_BYTES = 1024 * 1024
@@ -105,6 +123,11 @@ CALLBACK_MAX_BYTES = 1024 * 1024
 API_KEY_VARS = ("ASTRIA_AUTH_TOKEN", "ASTRIA_API_KEY")
 BASE_URL_VAR = "ASTRIA_BASE_URL"
 WORKSPACE_VARS = ("WORKSPACE_ID", "ASTRIA_WORKSPACE_ID")
+# Astria's official CLI keeps `api_key`, `base_url` and `workspace_id` in
+# $ASTRIA_CONFIG_DIR/config.json (default ~/.astria), or config.NAME.json for --profile NAME.
+CONFIG_DIR_VAR = "ASTRIA_CONFIG_DIR"
+PROFILE_VAR = "ASTRIA_PROFILE"
+KEY_ARGUMENT = "the api_key argument"
 
 USER_AGENT = f"astria-async/{__version__}"
 
@@ -115,6 +138,70 @@ def _first_env(env: Mapping[str, str], names: tuple[str, ...]) -> str | None:
         if value:
             return value
     return None
+
+
+def config_path(env: Mapping[str, str], profile: str | None = None) -> Path:
+    """The official CLI's config file of `profile` (default: $ASTRIA_PROFILE, then "default")."""
+    name = profile or _first_env(env, (PROFILE_VAR,)) or "default"
+    if not name.replace("-", "").replace("_", "").replace(".", "").isalnum() or ".." in name:
+        raise ConfigurationError(f"profile must be a plain name (letters, digits, - _ .), "
+                                 f"got {name!r}")
+    root = _first_env(env, (CONFIG_DIR_VAR,))
+    directory = Path(root).expanduser() if root else Path.home() / ".astria"
+    return directory / ("config.json" if name == "default" else f"config.{name}.json")
+
+
+def read_config(path: Path) -> dict[str, str]:
+    """`api_key`, `base_url` and `workspace_id` from an official CLI config file ({} if none).
+
+    A missing or unreadable file counts as empty, as the official CLI treats it.
+    """
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {k: str(v).strip() for k in ("api_key", "base_url", "workspace_id")
+            if isinstance((v := data.get(k)), (str, int)) and not isinstance(v, bool)
+            and str(v).strip()}
+
+
+@attrs.frozen
+class KeySource:
+    """Where the API key came from, for error messages and `-v` (never the key itself)."""
+
+    key: str | None = attrs.field(repr=False)
+    source: str
+    config: dict[str, str] = attrs.field(factory=dict, repr=False)
+    others: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """`key from ASTRIA_AUTH_TOKEN; ASTRIA_API_KEY is also set and differs`."""
+        text = f"key from {self.source}"
+        if self.others:
+            verb = "is" if len(self.others) == 1 else "are"
+            text += f"; {' and '.join(self.others)} {verb} also set and differ"
+            text += "s" if len(self.others) == 1 else ""
+        return text
+
+
+def find_key(api_key: str | None, env: Mapping[str, str] | None = None,
+             profile: str | None = None) -> KeySource:
+    """The API key and its source: the argument, ASTRIA_AUTH_TOKEN, ASTRIA_API_KEY, then the
+    official CLI's config file (read only when none of the others is set)."""
+    env = os.environ if env is None else env
+    given = [(KEY_ARGUMENT, api_key.strip())] if api_key and api_key.strip() else []
+    given += [(name, env[name].strip()) for name in API_KEY_VARS if env.get(name, "").strip()]
+    if given:
+        source, key = given[0]
+        others = tuple(dict.fromkeys(name for name, value in given[1:] if value != key))
+        return KeySource(key, source, others=others)
+    path = config_path(env, profile)
+    config = read_config(path)
+    if config.get("api_key"):
+        return KeySource(config["api_key"], str(path), config)
+    return KeySource(None, "nowhere", config)
 
 
 @attrs.frozen(kw_only=True)
@@ -132,6 +219,8 @@ class Settings:
     connector_limit: int
     idempotent: bool
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    key_source: str = KEY_ARGUMENT
+    key_note: str = f"key from {KEY_ARGUMENT}"
 
     def headers(self) -> dict[str, str]:
         """Headers sent on every request."""
@@ -157,19 +246,27 @@ def resolve(
     idempotent: bool,
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     env: Mapping[str, str] | None = None,
+    profile: str | None = None,
 ) -> Settings:
-    """Merge explicit arguments with the environment into `Settings`."""
+    """Merge explicit arguments, the environment and the official CLI's config into `Settings`.
+
+    The config file (`config_path`) is read only when no key is given or in the environment;
+    its base URL and workspace then apply where no argument or variable sets them.
+    """
     env = os.environ if env is None else env
-    key = api_key or _first_env(env, API_KEY_VARS)
-    if not key:
+    found = find_key(api_key, env, profile)
+    if not found.key:
         raise ConfigurationError(
-            "no Astria API key: pass api_key=... or set ASTRIA_AUTH_TOKEN or ASTRIA_API_KEY "
-            "(find it at astria.ai -> account -> API settings)"
-        )
-    url = (base_url or _first_env(env, (BASE_URL_VAR,)) or DEFAULT_BASE_URL).rstrip("/")
+            "no Astria API key: pass api_key=... or set ASTRIA_AUTH_TOKEN or ASTRIA_API_KEY, "
+            f"or log in with Astria's CLI ({config_path(env, profile)}); find your key at "
+            "https://www.astria.ai/users/edit/api")
+    config = found.config
+    url = (base_url or _first_env(env, (BASE_URL_VAR,)) or config.get("base_url")
+           or DEFAULT_BASE_URL).rstrip("/")
     if not url.startswith(("http://", "https://")):
         raise ConfigurationError(f"base_url must start with http:// or https://, got {url!r}")
-    workspace = str(workspace_id) if workspace_id is not None else _first_env(env, WORKSPACE_VARS)
+    workspace = (str(workspace_id) if workspace_id is not None
+                 else _first_env(env, WORKSPACE_VARS) or config.get("workspace_id"))
     # Astria's CLI treats the literal "personal" as "no header" (API notes §1.3).
     if workspace is not None and workspace.strip().lower() in ("", "personal"):
         workspace = None
@@ -182,7 +279,9 @@ def resolve(
         raise ConfigurationError(
             f"max_response_bytes must be an integer >= 1, got {max_response_bytes!r}")
     return Settings(
-        api_key=key,
+        api_key=found.key,
+        key_source=found.source,
+        key_note=found.describe(),
         base_url=url,
         workspace_id=workspace,
         timeout=timeout or DEFAULT_TIMEOUT,
@@ -194,3 +293,18 @@ def resolve(
         idempotent=idempotent,
         max_response_bytes=max_response_bytes,
     )
+
+
+# API notes §1.4/§10.6: the model catalogue's names, the variables that override their tune
+# ids (as in Astria's CLI) and the CLI's built-in ids, used when the catalogue cannot be read.
+MODEL_ENV_VARS = {"gemini": "GEMINI_TUNE_ID", "seedream": "SEEDREAM_TUNE_ID",
+                  "gpt-image-2": "GPT_IMAGE_2_TUNE_ID"}
+BUILTIN_MODELS = {"gemini": 3618064, "seedream": 3691308, "gpt-image-2": 4665564}
+# Seconds the catalogue is kept when its answer names no `cache_ttl` (the CLI's default).
+MODELS_CACHE_TTL = 86400.0
+
+# API notes §1.5/§7: gallery models whose family rules are checked before sending.
+FLUX_TUNE_IDS = frozenset({1504944, 3063697})  # Flux1.dev, Krea Flux1.dev
+SEEDREAM_TUNE_IDS = frozenset({3225353, 3691308})  # Seedream 4.0, 4.5
+FLUX_MAX_CFG = 5  # Flux answers 422 "less than 5"
+SEEDREAM_MAX_IMAGES = 4

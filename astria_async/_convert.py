@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import attrs
 
@@ -232,9 +233,14 @@ def _structure_one(data: Any, cls: type[T], client: Binding | None) -> T:
     if "id" not in data:
         raise APIResponseValidationError(f"{kind} payload has no 'id'", field="id", body=data)
     try:
-        return _FAST[cls](data, client)  # type: ignore[no-any-return]
+        obj: T = _FAST[cls](data, client)
     except Exception:  # some field is not what Astria documents: the field by field path
-        return _lenient(data, cls, client, kind)
+        obj = _lenient(data, cls, client, kind)
+    if isinstance(obj, Tune) and "images" in data and not obj.orig_images:
+        # Older answers name the training images `images` (API notes §2); `raw` stays as sent.
+        with contextlib.suppress(ValueError):
+            return attrs.evolve(obj, orig_images=_urls(data["images"]))
+    return obj
 
 
 # (kind, id, field) already logged: a bad object on a page the board reads every tick is
@@ -302,3 +308,37 @@ def unwrap(data: Any, key: str) -> Any:
 def structure(data: Any, cls: type[T], client: Binding | None = None) -> T:
     """Structure one payload (flat or wrapped under its resource name) into `cls`."""
     return _structure_one(unwrap(data, _WRAP_KEYS[cls]), cls, client)
+
+
+P = TypeVar("P")
+
+
+def structure_plain(data: Any, cls: type[P], what: str) -> P:
+    """Structure a flat payload into one of the account models (`User`, `Workspace`, ...).
+
+    The same lenient field hooks as tunes and prompts; unknown keys stay in `raw`, and a
+    value that cannot be its field's type is an `APIResponseValidationError` naming it.
+    """
+    data = unwrap(data, what)
+    if not isinstance(data, Mapping):
+        raise APIResponseValidationError(
+            f"expected a {what} object, got {type(data).__name__}", body=data)
+    model: Any = cls
+    fields = attrs.fields(attrs.resolve_types(model))
+    values: dict[str, Any] = {}
+    for field in fields:
+        if field.name == "raw" or field.name not in data:
+            continue
+        try:
+            values[field.name] = _HOOKS[field.type](data[field.name], field.type)
+        except (ValueError, TypeError) as exc:
+            # As for tunes and prompts: only the id is essential; another unreadable field
+            # keeps its default, its value stays in `raw`, and it is logged once.
+            if field.name == "id":
+                raise APIResponseValidationError(
+                    f"{what} payload field 'id' is invalid: {exc}", field="id",
+                    body=data) from exc
+            _report(what, values.get("id", 0), field.name, data[field.name], exc)
+    if "id" not in values and any(f.name == "id" for f in fields):
+        raise APIResponseValidationError(f"{what} payload has no 'id'", field="id", body=data)
+    return cast(P, model(**values, raw=data))

@@ -12,6 +12,8 @@ from typing import Any, BinaryIO
 import aiohttp
 import anyio.to_thread
 
+from ._validators import image_kind
+
 CHUNK = 256 * 1024
 
 
@@ -53,13 +55,8 @@ def flatten(prefix: str, value: Any) -> Iterator[tuple[str, Any]]:
 
 
 def _sniff(head: bytes) -> str:
-    if head.startswith(b"\x89PNG"):
-        return "image/png"
-    if head.startswith(b"\xff\xd8"):
-        return "image/jpeg"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "image/webp"
-    return "application/octet-stream"
+    kind = image_kind(head)
+    return f"image/{kind}" if kind else "application/octet-stream"
 
 
 async def _chunks(file: BinaryIO) -> AsyncIterator[bytes]:

@@ -28,6 +28,7 @@ from .errors import (
     APIResponseValidationError,
     APIStatusError,
     APITimeoutError,
+    AuthenticationError,
     ClientClosedError,
     GatewayTimeoutError,
     RateLimitError,
@@ -135,6 +136,8 @@ class Transport:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._limiter: asyncio.Semaphore | None = None
         self._headers = settings.headers()
+        self._account_headers = {k: v for k, v in self._headers.items()
+                                 if k != "X-Workspace-Id"}
         self._proxies: dict[str, str | None] = {}
         self._env_proxies: dict[str, str] = {}
         self._base_proxy: str | None = None
@@ -245,6 +248,7 @@ class Transport:
         deadline: float | None = None,
         retries: int | None = None,
         raw: bool = False,
+        workspace: bool = True,
     ) -> Reply:
         """Send with retries; a success is a `Reply`, everything else an `AstriaError`.
 
@@ -257,6 +261,8 @@ class Transport:
             retries: retries allowed after the first attempt (default: the policy's); the
                 board passes 0, its next tick being the retry.
             raw: return a non-JSON success body as text instead of raising.
+            workspace: send `X-Workspace-Id`; account-wide endpoints (`/users`,
+                `/workspaces`, `/cli/models`) go without it, as Astria's CLI sends them.
 
         Raises:
             APIStatusError: a subclass per status (NotFoundError, ValidationError, ...).
@@ -276,7 +282,9 @@ class Transport:
             status = 0
             try:
                 async with limiter, self._send_once(
-                        method, url, params=params, headers=self._headers, timeout=timeout,
+                        method, url, params=params,
+                        headers=self._headers if workspace else self._account_headers,
+                        timeout=timeout,
                         proxy=self._base_proxy, what=path, origin=settings.base_url,
                         body=body) as response:
                     status = response.status
@@ -329,6 +337,9 @@ class Transport:
                               "method": method, "path": path}
         if cls is RateLimitError:
             kw["retry_after"] = _retry.parse_retry_after(headers.get("Retry-After"))
+        elif cls is AuthenticationError:
+            # Two variables holding different keys is the usual cause (API notes §1.4).
+            kw["note"] = self.settings.key_note
         elif cls is GatewayTimeoutError and method == "POST" and not self.settings.idempotent:
             # API notes §13: "probably processed"; say why it was not re-sent and what would.
             message += (" -- the create may have been processed; it was not re-sent. Enable "

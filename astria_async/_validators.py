@@ -55,7 +55,22 @@ def instance(kind: type[Any], what: str) -> Checker:
 
 # The form encoder writes real bools as true/false (API notes §1.1); 1 or "yes" would be sent as is.
 boolean = instance(bool, "True or False")
-string = instance(str, "a string")
+
+
+def string(field: str, value: Any) -> str:
+    """A str that can be sent: UTF-8 has no lone surrogates (e.g. from a bad decode)."""
+    if not isinstance(value, str):
+        fail(field, f"must be a string, got {value!r}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        fail(field, f"contains a lone surrogate {value[exc.start]!r} at index {exc.start}; it "
+                    "is not valid UTF-8 (decode the text with errors='replace')")
+    return value
+
+
+def _control(text: str) -> bool:
+    return any(ord(c) < 32 or ord(c) == 127 for c in text)
 
 
 def nonblank(field: str, value: Any) -> str:
@@ -116,7 +131,9 @@ def choice(values: str) -> Checker:
 
 def url(field: str, value: Any) -> str:
     """An absolute http(s) URL, made ASCII: IDNA host, the rest percent-encoded."""
-    if any(ord(c) < 32 or ord(c) == 127 for c in string(field, value)):
+    if not isinstance(value, str):
+        fail(field, f"must be a string, got {value!r}")
+    if _control(value):
         fail(field, f"must not contain control characters, got {value!r}")
     try:  # lone surrogates, bad IPv6 brackets and unencodable hosts all end up here
         parts = urlsplit(value.encode("utf-8").decode("utf-8"))
@@ -151,15 +168,77 @@ def file_input(url_twin: str) -> Checker:
         if hasattr(value, "read"):
             if getattr(value, "closed", False):
                 fail(field, "is a closed file")
+            name = getattr(value, "name", None)
+            # The name goes into the multipart part's header: CR/LF there would forge headers.
+            if isinstance(name, str) and _control(name):
+                fail(field, f"file name must not contain control characters, got {name!r}")
             return value
         if isinstance(value, str) and value.lower().startswith(("http://", "https://")):
             fail(field, f"is a URL; pass URLs in {url_twin} instead")
         if not isinstance(value, (str, os.PathLike)) or not isinstance(os.fspath(value), str):
             fail(field, f"must be a file path, bytes or a binary file object, got {value!r}")
         path = Path(value)
+        if _control(path.name):
+            fail(field, f"file name must not contain control characters, got {path.name!r}")
         if not path.is_file():
             fail(field, f"no such file: {str(path)!r}")
         return path
+
+    return check
+
+
+# ISO-BMFF brands of HEIC/HEIF and AVIF stills and sequences (bytes 8-12 after "ftyp").
+_BMFF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1",
+                          b"msf1", b"avif", b"avis"})
+
+
+def image_kind(head: bytes) -> str | None:
+    """The image format the leading bytes announce (None when not one Astria trains on)."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    if head[4:8] == b"ftyp" and head[8:12] in _BMFF_BRANDS:
+        return "avif" if head[8:12] in (b"avif", b"avis") else "heic"
+    return None
+
+
+IMAGE_KINDS = "JPEG, PNG, WebP, HEIC or AVIF"
+
+
+def _head(value: Any) -> bytes | None:
+    """The first 16 bytes of a file input, read without consuming it (None: cannot peek)."""
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value[:16])
+    if isinstance(value, Path):
+        with value.open("rb") as file:
+            return file.read(16)
+    seekable = getattr(value, "seekable", None)
+    if not (seekable() if callable(seekable) else hasattr(value, "seek")):
+        return None  # a pipe or socket: its bytes can be read only once, by the upload
+    try:
+        start = value.tell()
+        head = value.read(16)
+        value.seek(start)
+    except (OSError, ValueError):
+        return None
+    return head if isinstance(head, bytes) else None
+
+
+def image_file(url_twin: str) -> Checker:
+    """`file_input` whose leading bytes are an image Astria trains on (a text file is not)."""
+    as_file = file_input(url_twin)
+
+    def check(field: str, value: Any) -> Any:
+        value = as_file(field, value)
+        head = _head(value)
+        if head is not None and image_kind(head) is None:
+            name = getattr(value, "name", None) if not isinstance(value, Path) else value
+            what = f"{str(name)!r}" if name else "the data"
+            fail(field, f"{what} is not a {IMAGE_KINDS} image (it starts with {head[:8]!r})")
+        return value
 
     return check
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from ._aio import run_all
-from ._config import USER_AGENT
+from ._config import DOWNLOAD_MAX_BYTES, USER_AGENT
 from ._http import Transport
 from .errors import AstriaError, DownloadError
 from .models import Prompt
@@ -34,9 +34,9 @@ EXTENSIONS = {
     "video/mp4": ".mp4", "video/webm": ".webm", "video/quicktime": ".mov",
     "application/octet-stream": ".bin",
 }
-# An HTML error page or a JSON document is never an image (the prompt's `url` is JSON,
-# API notes §11).
-_NOT_MEDIA = ("text/", "application/json")
+# Only images and videos are saved: an HTML error page, a JSON document (the prompt's `url`,
+# API notes §11), a script or an SVG (XML that can carry scripts) never is.
+_NOT_IMAGES = frozenset({"image/svg+xml"})
 # Folders whose listing a Downloader remembers (least recently used ones are listed again).
 _FOLDERS = 256
 # `{tune}-{prompt}-{index}.{ext}` and its temp files `.{tune}-{prompt}-{index}.{random}.part`.
@@ -47,6 +47,25 @@ def extension(content_type: str | None) -> str:
     """The file extension for a Content-Type (`.bin` when unknown)."""
     mime = (content_type or "").split(";", 1)[0].strip().lower()
     return EXTENSIONS.get(mime) or mimetypes.guess_extension(mime) or ".bin"
+
+
+def is_media(content_type: str | None) -> bool:
+    """True for `image/*` (but SVG) and `video/*`: the only types a download saves."""
+    mime = (content_type or "").split(";", 1)[0].strip().lower()
+    return mime.startswith("video/") or (mime.startswith("image/") and mime not in _NOT_IMAGES)
+
+
+def _length(value: str | None) -> int | None:
+    """A Content-Length header as an int (None when absent or not a number)."""
+    value = (value or "").strip()
+    return int(value) if value.isdigit() else None
+
+
+def _not_a_link(path: str, url: str) -> None:
+    """Refuse a symlink at a file's final name: it would be taken for (or replace) our file."""
+    if os.path.islink(path):
+        raise DownloadError(f"{path} is a symbolic link; refusing to save {url} there "
+                            "(remove the link to download it)", url=url)
 
 
 def _stem_base(prompt: Prompt) -> str:
@@ -93,15 +112,22 @@ class _Folder:
         if extension not in self.extensions:
             self.extensions.append(extension)
 
-    def complete(self, folder: str, name: str) -> Path | None:
-        """The complete file of `name`, if any (a few stats: cheap enough for the loop)."""
+    def complete(self, folder: str, name: str, url: str) -> Path | None:
+        """The complete file of `name`, if any (a few stats: cheap enough for the loop).
+
+        Raises:
+            DownloadError: a symlink is there: it is not a file this library wrote.
+        """
         for ext in self.extensions:
             path = os.path.join(folder, name + ext)
             try:
-                if stat.S_ISREG(os.stat(path).st_mode):
-                    return Path(path)
+                mode = os.lstat(path).st_mode
             except OSError:
-                pass
+                continue
+            if stat.S_ISLNK(mode):
+                _not_a_link(path, url)
+            if stat.S_ISREG(mode):
+                return Path(path)
         return None
 
 
@@ -119,12 +145,16 @@ class Downloader:
     written by another process meanwhile is fetched again and replaced (atomically).
     """
 
-    def __init__(self, transport: Transport, concurrency: int, *, durable: bool = False) -> None:
+    def __init__(self, transport: Transport, concurrency: int, *, durable: bool = False,
+                 max_bytes: int = DOWNLOAD_MAX_BYTES) -> None:
         if concurrency < 1:
             raise ValueError(f"download_concurrency must be >= 1, got {concurrency!r}")
+        if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
+            raise ValueError(f"download_max_bytes must be a positive int, got {max_bytes!r}")
         self._transport = transport
         self._concurrency = concurrency
         self._durable = durable
+        self._max_bytes = max_bytes
         self._limit: asyncio.Semaphore | None = None
         # Paths as str inside (pathlib objects cost microseconds each, several per file).
         self._busy: dict[str, asyncio.Lock] = {}
@@ -144,8 +174,14 @@ class Downloader:
             state = f"failed: {prompt.user_error}" if prompt.is_failed else "has no images yet"
             raise DownloadError(f"prompt {prompt.id} {state}; nothing to download "
                                 "(wait with wait_images() first)")
-        folder, known = await self._folder(directory)
         urls = [u for u in prompt.images if u != prompt.url]
+        try:
+            folder, known = await self._folder(directory)
+        except OSError as exc:  # e.g. a file (an earlier, incomplete download) has that name
+            url = urls[0] if urls else prompt.images[0]
+            raise DownloadError(f"cannot save {url} (prompt {prompt.id}) into "
+                                f"{os.fspath(directory)!r}: {exc.strerror or exc}",
+                                url=url) from exc
         base = _stem_base(prompt)
         jobs = [self._one(url, folder, f"{base}{i}", known) for i, url in enumerate(urls)]
         if len(jobs) == 1:
@@ -181,7 +217,7 @@ class Downloader:
         lock = self._busy.setdefault(key, asyncio.Lock())
         try:
             async with lock:  # the same file twice at once: the second one finds it complete
-                done = known.complete(folder, name)
+                done = known.complete(folder, name, url)
                 if done is not None:
                     logger.debug("download: %s already complete", done.name)
                     return done
@@ -202,31 +238,49 @@ class Downloader:
         if url.partition(":")[0].lower() not in ("http", "https"):
             raise DownloadError(f"not an http(s) image URL: {url!r}", url=url)
         # Only a User-Agent: the API key must never reach an image host.
-        headers = {"User-Agent": USER_AGENT, "Accept": "image/*,video/*,*/*;q=0.5"}
+        headers = {"User-Agent": USER_AGENT, "Accept": "image/*,video/*;q=0.9"}
         tmp: str | None = None
         try:
             async with self._transport.stream(url, headers) as resp:
                 if resp.status >= 400:
                     raise DownloadError(f"GET {url} answered HTTP {resp.status}", url=url)
                 ctype = resp.headers.get("Content-Type", "")
-                if ctype.lower().startswith(_NOT_MEDIA):
-                    raise DownloadError(f"GET {url} returned {ctype!r}, not an image", url=url)
+                if not is_media(ctype):
+                    raise DownloadError(f"GET {url} returned {ctype or 'no Content-Type'!r}, "
+                                        "not an image or a video; nothing was saved", url=url)
+                expected = _length(resp.headers.get("Content-Length"))
+                if expected is not None and expected > self._max_bytes:
+                    raise self._too_big(url, f"its Content-Length is {expected}")
                 filename = name + extension(ctype)
                 final = os.path.join(folder, filename)
-                handle, part = await _create_temp(folder, name)
-                tmp = part
+                _not_a_link(final, url)
+                # Created on the loop: mkstemp is a few syscalls, and a thread hop per file
+                # cost more than it saved (issue #16: ~0.5 ms a file).
+                handle, tmp = _open_temp(folder, name)
+                size = 0
                 with handle:
                     # Written on the loop: a write of <= CHUNK bytes lands in the page cache
                     # and returns in microseconds, where a thread hop per chunk halved the
                     # throughput. Only fsync waits for the disk; it runs in a thread.
                     async for chunk in resp.content.iter_chunked(CHUNK):
+                        size += len(chunk)
+                        if size > self._max_bytes:
+                            raise self._too_big(url, f"it sent more than {size - len(chunk)}")
                         handle.write(chunk)
                     handle.flush()
+                    if not size:
+                        raise DownloadError(f"GET {url} returned an empty body; nothing was "
+                                            "saved", url=url)
+                    if expected is not None and size != expected:
+                        raise DownloadError(f"GET {url} ended after {size} of its {expected} "
+                                            "bytes (Content-Length); nothing was saved", url=url)
                     if self._durable:
                         await asyncio.to_thread(os.fsync, handle.fileno())
                 # One rename, inline too: a thread still renaming after a cancellation would
-                # leave a final file behind the caller's back.
-                os.replace(part, final)
+                # leave a final file behind the caller's back. A link planted meanwhile is
+                # refused rather than silently replaced.
+                _not_a_link(final, url)
+                os.replace(tmp, final)
                 tmp = None
                 if self._durable:
                     await asyncio.to_thread(_sync_dir, folder)
@@ -243,6 +297,12 @@ class Downloader:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
 
+    def _too_big(self, url: str, what: str) -> DownloadError:
+        return DownloadError(
+            f"GET {url} is larger than the download cap of {self._max_bytes} bytes ({what}); "
+            "nothing was saved (raise the cap with AstriaClient(download_max_bytes=...))",
+            url=url)
+
 
 def _ready(directory: str | os.PathLike[str]) -> str:
     """`mkdir -p`, then the absolute path with symlinks resolved."""
@@ -254,38 +314,6 @@ def _ready(directory: str | os.PathLike[str]) -> str:
     except FileNotFoundError:
         os.makedirs(directory, exist_ok=True)
     return os.path.realpath(directory)
-
-
-async def _create_temp(folder: str, name: str) -> tuple[IO[bytes], str]:
-    """`_open_temp` in a thread: creating a file is the slow call of a download (0.8 ms on
-    the ext4 of a 2-core VM, a round trip on a network filesystem), too long for the loop.
-
-    Shielded, so that a cancellation cannot lose the file the thread creates: it is closed
-    and removed before the cancellation goes on.
-    """
-    created = asyncio.get_running_loop().run_in_executor(None, _open_temp, folder, name)
-    try:
-        return await asyncio.shield(created)
-    except asyncio.CancelledError:
-        # Let the thread finish (mkstemp is quick) and remove its file before giving up, so
-        # that nothing is left by the time the caller sees the failure that cancelled us.
-        try:
-            await asyncio.wait({created})
-        finally:
-            if created.done():
-                _discard(created)
-            else:  # cancelled again while waiting: clean up when the thread is done
-                created.add_done_callback(_discard)
-        raise
-
-
-def _discard(created: asyncio.Future[tuple[IO[bytes], str]]) -> None:
-    if created.cancelled() or created.exception() is not None:
-        return
-    handle, path = created.result()
-    handle.close()
-    with contextlib.suppress(OSError):
-        os.unlink(path)
 
 
 def _open_temp(folder: str, name: str) -> tuple[IO[bytes], str]:

@@ -66,15 +66,17 @@ class APIStatusError(AstriaError):
         headers: Mapping[str, str] | None = None,
         method: str = "",
         path: str = "",
+        note: str = "",
     ) -> None:
         self.status = status
-        self.message = message
+        self.message = message  # the server's own words
         self.body = body
         self.headers: Mapping[str, str] = dict(headers or {})
         self.method = method
         self.path = path
         where = f" ({method} {path})" if method else ""
-        super().__init__(f"HTTP {status}{where}: {message}")
+        # `note`: what this side adds, e.g. where the key of a 401 came from.
+        super().__init__(f"HTTP {status}{where}: {message}" + (f" ({note})" if note else ""))
 
 
 class BadRequestError(APIStatusError):

@@ -31,6 +31,21 @@ def _redacted(url: str | None) -> str:
     return repr(_SECRET.sub(r"\1***", url) if url else url)
 
 
+def _short(text: str | None, limit: int = 40) -> str | None:
+    """A text cut to `limit` characters for a repr (the full value stays on the object)."""
+    if text is None or len(text) <= limit:
+        return text
+    return text[: limit - 1] + "…"
+
+
+def _repr(obj: object, fields: list[tuple[str, Any]], callback: str | None) -> str:
+    """`Kind(a=1, b='x')` of the fields that are set, the callback last and redacted."""
+    parts = [f"{name}={value!r}" for name, value in fields if value not in (None, "", ())]
+    if callback:
+        parts.append(f"callback={_redacted(callback)}")
+    return f"{type(obj).__name__}({', '.join(parts)})"
+
+
 class TuneWaits(Protocol):
     """What `Tune.wait_trained` needs of `client.tunes`."""
 
@@ -71,7 +86,7 @@ def _bound(obj: Tune | Prompt, method: str) -> Binding:
     return client
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Tune:
     """A fine-tune or reference (API notes §2). Trained when `trained_at` is set."""
 
@@ -80,7 +95,7 @@ class Tune:
     name: str | None = None
     token: str | None = None
     is_api: bool | None = None
-    callback: str | None = attrs.field(default=None, repr=_redacted)
+    callback: str | None = None
     branch: str | None = None
     model_type: str | None = None
     base_tune_id: int | None = None
@@ -103,6 +118,8 @@ class Tune:
     auto_extend: bool | None = None
     preset: str | None = None
     prompts: tuple[Prompt, ...] = ()
+    base_pack_id: int | None = None
+    prompts_callback: str | None = attrs.field(default=None, repr=_redacted)
     raw: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False, hash=False)
     _client: Binding | None = attrs.field(default=None, eq=False, repr=False, hash=False)
 
@@ -110,6 +127,16 @@ class Tune:
     def is_trained(self) -> bool:
         """True once training finished (or at once for FaceID/Gemini references)."""
         return self.trained_at is not None
+
+    def __repr__(self) -> str:
+        # One line: what identifies the tune and where it stands (not ~1,000 characters of
+        # every field; `raw` never).
+        state = "trained" if self.is_trained else "training" if self.started_training_at \
+            else "queued"
+        return _repr(self, [("id", self.id), ("title", _short(self.title)), ("name", self.name),
+                            ("branch", self.branch), ("model_type", self.model_type),
+                            ("base_tune_id", self.base_tune_id), ("state", state)],
+                     self.callback)
 
     @property
     def is_fast(self) -> bool:
@@ -146,7 +173,7 @@ class Tune:
         return structure(data, cls, client)
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Prompt:
     """One generation job (API notes §4). Finished when it has images or a `user_error`."""
 
@@ -154,7 +181,7 @@ class Prompt:
     tune_id: int | None = None
     text: str | None = None
     negative_prompt: str | None = None
-    callback: str | None = attrs.field(default=None, repr=_redacted)
+    callback: str | None = None
     cfg_scale: float | None = None
     steps: int | None = None
     seed: int | None = None
@@ -189,6 +216,16 @@ class Prompt:
     orig_prompt_id: int | None = None
     cost_mc: int | None = None
     tunes: tuple[Mapping[str, Any], ...] = ()
+    # Video prompts (API notes §4, §5.1): the inputs as stored, the references in order.
+    input_video: str | None = None
+    image_references: tuple[str, ...] = ()
+    video_model: str | None = None
+    video_prompt: str | None = None
+    video_duration: int | None = None
+    liked: bool | None = None
+    prompt_likes_count: int | None = None
+    # Only with `expand=["debug_images"]` on get/list (API notes §4).
+    debug_images: tuple[str, ...] = ()
     raw: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False, hash=False)
     _client: Binding | None = attrs.field(default=None, eq=False, repr=False, hash=False)
 
@@ -196,6 +233,14 @@ class Prompt:
     def is_failed(self) -> bool:
         """True when Astria set a `user_error` (API notes §11)."""
         return bool(self.user_error)
+
+    def __repr__(self) -> str:
+        state = (f"failed: {_short(self.user_error, 30)}" if self.is_failed
+                 else "done" if self.images else "pending")
+        return _repr(self, [("id", self.id), ("tune_id", self.tune_id),
+                            ("text", _short(self.text)), ("num_images", self.num_images),
+                            ("images", len(self.images) or None), ("state", state)],
+                     self.callback)
 
     @property
     def succeeded(self) -> bool:
@@ -274,6 +319,10 @@ class Pack:
     costs: Mapping[str, Any] | None = None
     cost_mc_hash: Mapping[str, Any] | None = None
     prompts_per_class: Mapping[str, Any] | None = None
+    logo: str | None = None
+    multiplier_api: float | None = None
+    # API notes §8.2: the pack's template prompts (`id`, `cost_mc`, ...).
+    template_prompts: tuple[Mapping[str, Any], ...] = ()
     raw: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False, hash=False)
 
     @classmethod
@@ -299,6 +348,123 @@ class PackRun:
     tune_ids: tuple[int, ...] = ()
     prompt_ids: tuple[int, ...] = ()
     raw: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False, hash=False)
+
+
+def _raw() -> Any:
+    return attrs.field(factory=dict, eq=False, repr=False, hash=False)
+
+
+@attrs.frozen(kw_only=True)
+class User:
+    """The account behind the API key: `GET /users` (API notes §10.1)."""
+
+    id: int
+    name: str | None = None
+    email: str | None = None
+    usd_balance_mc: int | None = None
+    auto_extend_tunes: bool | None = None
+    top_off_amount: float | None = None
+    purchased_plugin_at: datetime | None = None
+    raw: Mapping[str, Any] = _raw()
+
+    @property
+    def balance_usd(self) -> float | None:
+        """The balance in dollars: `usd_balance_mc` is in milli-cents (API notes §15)."""
+        return None if self.usd_balance_mc is None else self.usd_balance_mc / 100_000
+
+
+@attrs.frozen(kw_only=True)
+class Workspace:
+    """A workspace (API notes §1.3, §10.2): scopes tunes, prompts and billing."""
+
+    id: int
+    title: str | None = None
+    slug: str | None = None
+    brief: str | None = None
+    landing_page_html: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    raw: Mapping[str, Any] = _raw()
+
+
+@attrs.frozen(kw_only=True)
+class CatalogModel:
+    """One named model of the catalogue: the tune id to post prompts to (API notes §10.6)."""
+
+    name: str
+    tune_id: int
+    resolutions: tuple[str, ...] = ()
+    raw: Mapping[str, Any] = _raw()
+
+
+@attrs.frozen(kw_only=True)
+class ModelCatalog:
+    """`GET /cli/models`: image models by name, video models, defaults (API notes §10.6).
+
+    `source` is "api" when read from Astria, "builtin" when Astria could not be reached and
+    the official CLI's built-in ids stand in.
+    """
+
+    default: str | None = None
+    default_video_model: str | None = None
+    models: Mapping[str, CatalogModel] = attrs.field(factory=dict)
+    video_models: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
+    cache_ttl: float | None = None
+    source: str = "api"
+    raw: Mapping[str, Any] = _raw()
+
+    def tune_id(self, name: str) -> int | None:
+        """The tune id of a model name (case-insensitive), or None if the catalogue lacks it."""
+        found = self.models.get(name) or self.models.get(name.strip().lower())
+        return found.tune_id if found else None
+
+
+# The described attributes of an inspection (API notes §9), in Astria's order.
+INSPECTED = ("body_type", "ethnicity", "age", "glasses", "eye_color", "hair_color",
+             "hair_length", "hair_style", "facial_hair", "is_bald", "headcover")
+
+
+@attrs.frozen(kw_only=True)
+class ImageInspection:
+    """What `POST /images/inspect` saw in a picture (API notes §9).
+
+    String attributes are None when Astria answered "NONE" or ""; `characteristics()` gives
+    the ones present, ready for a tune's `characteristics`.
+    """
+
+    name: str | None = None
+    body_type: str | None = None
+    ethnicity: str | None = None
+    age: str | None = None
+    glasses: str | None = None
+    eye_color: str | None = None
+    hair_color: str | None = None
+    hair_length: str | None = None
+    hair_style: str | None = None
+    facial_hair: str | None = None
+    is_bald: str | None = None
+    headcover: str | None = None
+    funny_face: bool | None = None
+    wearing_sunglasses: bool | None = None
+    wearing_hat: bool | None = None
+    blurry: bool | None = None
+    includes_multiple_people: bool | None = None
+    full_body_image_or_longshot: bool | None = None
+    selfie: bool | None = None
+    low_resolution: bool | None = None
+    low_quality: bool | None = None
+    raw: Mapping[str, Any] = _raw()
+
+    def characteristics(self) -> dict[str, str]:
+        """The string attributes that were seen (not "NONE"), `name` left out."""
+        return {key: value for key in INSPECTED if (value := getattr(self, key)) is not None}
+
+    @property
+    def usable(self) -> bool:
+        """False when the picture is a poor training image: blurry, several people, low
+        resolution or quality, sunglasses or a funny face."""
+        return not any((self.blurry, self.includes_multiple_people, self.low_resolution,
+                        self.low_quality, self.wearing_sunglasses, self.funny_face))
 
 
 IMAGELESS_FAILURE = ("finished without images: Astria set trained_at but returned no images and "

@@ -375,6 +375,28 @@ def remote_fake(**options: Any) -> Iterator[RemoteFake]:
             proc.wait()
 
 
+@contextlib.contextmanager
+def fixed_server() -> Iterator[str]:
+    """`_fixed_server.py` in a child process (one fixed tune body); yields its URL."""
+    proc = subprocess.Popen([sys.executable, str(HERE / "_fixed_server.py")],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        hello = proc.stdout.readline()
+        if not hello:
+            raise RuntimeError("the fixed-body server exited before it was ready")
+        yield str(json.loads(hello)["url"])
+    finally:
+        if proc.stdin is not None:
+            with contextlib.suppress(BrokenPipeError):
+                proc.stdin.close()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 # ---- the fake in this process ----
 
 @contextlib.asynccontextmanager

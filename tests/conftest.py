@@ -29,6 +29,14 @@ if _NEEDS_WRITER:
     setattr(aioresponses.core, "ClientResponse", _CompatResponse)  # noqa: B010 (not re-exported)
 
 
+@pytest.fixture(autouse=True)
+def _no_user_cli_config(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory,
+                        ) -> None:
+    """Keep the developer's ~/.astria (Astria's CLI config, read when no key is set) out."""
+    monkeypatch.setenv("ASTRIA_CONFIG_DIR", str(tmp_path_factory.mktemp("astria-config")))
+    monkeypatch.delenv("ASTRIA_PROFILE", raising=False)
+
+
 @pytest.fixture
 def fake_options() -> dict[str, Any]:
     """Options of the `fake` fixture beyond a manual clock; a test module overrides it."""

@@ -68,6 +68,17 @@ def test_dry_run_prints_count_and_cost(fake: FakeThread, tmp_path: Path) -> None
     assert fake.count("POST", "*") == 0
 
 
+def test_dry_run_names_the_lines_that_run_on_a_base_model(fake: FakeThread,
+                                                          tmp_path: Path) -> None:
+    lora = fake.call(lambda f: f.add_tune(branch="flux1", model_type="lora",
+                                          base_tune_id=1504944))["id"]
+    jobs = write_jobs(tmp_path / "jobs.jsonl", lora, 2)
+    result = fake.invoke("batch", "run", str(jobs), "--dry-run")
+    assert result.exit_code == 0, result.stderr
+    assert "2 job(s) run on a base model" in result.stdout
+    assert f"line 1: lora tune {lora} runs on its base model 1504944" in result.stdout
+
+
 def test_max_cost_stops_with_a_clear_message(fake: FakeThread, tmp_path: Path) -> None:
     paid = fake.call(lambda f: f.add_tune(branch="sd15"))["id"]
     jobs = write_jobs(tmp_path / "jobs.jsonl", paid, 4, num_images=1)

@@ -112,7 +112,7 @@ def test_prompts_create_get_list_delete(fake: FakeThread) -> None:
     created = fake.invoke("--json", "prompts", "create", str(tune_id), "ohwx man", "-n", "2",
                           "--seed", "7", "-p", "style=Cinematic", "-p", "film_grain=true")
     assert created.exit_code == 0, created.stderr
-    prompt = stdout_json(created)[0]
+    prompt = stdout_json(created)
     assert (prompt["num_images"], prompt["seed"], prompt["style"]) == (2, 7, "Cinematic")
     assert prompt["film_grain"] is True
     got = stdout_json(fake.invoke("--json", "prompts", "get", str(prompt["id"])))
@@ -190,9 +190,9 @@ def test_gen_waits_and_downloads(fake: FakeThread, tmp_path: Path) -> None:
     assert "/mock" in result.stdout  # the image URLs are printed under the table
     assert "download 3/3" in result.stderr
     failed = quick(fake, "--json", "gen", str(tune_id), "FAIL this")
-    assert failed.exit_code == 1 and stdout_json(failed)[0]["user_error"]
+    assert failed.exit_code == 1 and stdout_json(failed)["user_error"]
     only = quick(fake, "--json", "gen", str(tune_id), "later", "--no-wait")
-    assert stdout_json(only)[0]["images"] == []
+    assert stdout_json(only)["images"] == []
     assert quick(fake, "gen", str(tune_id), "x", "--no-wait", "-o", "d").exit_code == 2
 
 
@@ -267,7 +267,7 @@ def test_prompt_with_an_input_image_file(fake: FakeThread) -> None:
                          "--input-image", str(sample_images()[1]), "-p",
                          "denoising_strength=0.6")
     assert result.exit_code == 0, result.stderr
-    prompt = stdout_json(result)[0]
+    prompt = stdout_json(result)
     assert prompt["input_image"].startswith(fake.url) and prompt["denoising_strength"] == 0.6
 
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from test_cli_support import CLEAN_ENV, run_cli, stdout_json
 
@@ -67,3 +68,50 @@ def _check_fake_server(proc: subprocess.Popen[str]) -> None:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def _without_click(tmp_path: Path) -> dict[str, str]:
+    """An environment whose `import click` fails, as after `pip install astria-async`."""
+    shadow = tmp_path / "shadow" / "click"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'click'\", name='click')\n")
+    return {**clean_env(), "PYTHONPATH": str(shadow.parent)}
+
+
+def test_the_astria_script_without_the_cli_extra_says_what_to_install(tmp_path: Path) -> None:
+    from test_cli_support import ASTRIA
+
+    env = _without_click(tmp_path)
+    for args in (["tunes", "list"], ["--help"], []):
+        done = subprocess.run([str(ASTRIA), *args], env=env, capture_output=True, text=True,
+                              timeout=60)
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.strip() == ("astria: the astria command needs the CLI extra: pip "
+                                       "install 'astria-async[cli]' (the offline demo runs "
+                                       "without it: astria demo)")
+    demo = subprocess.run([str(ASTRIA), "demo", "--prompts", "1", "-o", "d"], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert demo.returncode == 0, demo.stderr
+    assert len(list((tmp_path / "d").glob("*.png"))) == 2
+
+
+def test_the_astria_script_runs_the_cli() -> None:
+    from test_cli_support import ASTRIA
+
+    done = subprocess.run([str(ASTRIA), "--version"], env=clean_env(), capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0 and "astria" in done.stdout
+
+
+def test_script_in_process_without_the_extra(monkeypatch: Any, tmp_path: Path,
+                                             capsys: Any) -> None:
+    from astria_async.__main__ import main, script
+
+    monkeypatch.setitem(sys.modules, "rich", None)
+    assert script(["tunes", "list"]) == 2
+    assert main(["tunes", "list"]) == 2
+    assert "pip install 'astria-async[cli]'" in capsys.readouterr().err
+    monkeypatch.chdir(tmp_path)
+    assert script(["demo", "--prompts", "1"]) == 0
+    assert "astria-demo" in capsys.readouterr().out

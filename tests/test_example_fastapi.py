@@ -14,7 +14,7 @@ from _examples import serve
 
 from astria_async.callbacks import SECRET_PARAM
 from astria_async.testing import FakeAstria
-from astria_async.testing._png import gradient  # a valid tiny image for the upload
+from astria_async.testing._png import encode_png, gradient
 
 SECRET = "example-secret-never-logged-0123456789"
 FLOOR = 1.0  # the fake's prompt time: 20 orders at once should all finish at about this
@@ -45,8 +45,9 @@ async def test_fastapi_backend(astria_fake: FakeAstria, tmp_path: Path) -> None:
             aiohttp.ClientSession(app.url) as http:
         # Upload photos -> a tune; its callback ends the wait.
         form = aiohttp.FormData()
+        photo = encode_png(8, 8, gradient(8, 8))  # a valid tiny PNG: uploads are checked
         for i in range(3):
-            form.add_field("photos", io.BytesIO(gradient(8, 8)), filename=f"p{i}.png",
+            form.add_field("photos", io.BytesIO(photo), filename=f"p{i}.png",
                            content_type="image/png")
         form.add_field("name", "man")
         async with http.post("/tunes", data=form) as resp:

@@ -97,6 +97,26 @@ def test_max_response_bytes_is_checked() -> None:
             AstriaClient(api_key="k", max_response_bytes=bad)  # type: ignore[arg-type]
 
 
+def test_the_accelerator_and_the_reference_decode_alike(monkeypatch: pytest.MonkeyPatch) -> None:
+    from astria_async import _json
+
+    body = b'{"id": 1, "big": 123456789012345678901234567890, "images": ["u"]}'
+    calls: list[object] = []
+
+    def refusing(data: bytes | str) -> object:
+        calls.append(data)
+        raise ValueError("integer exceeds 64-bit range")  # as orjson does
+
+    monkeypatch.setattr(_json, "_fast", refusing)
+    assert _json.loads(body)["big"] == 123456789012345678901234567890 and calls == [body]
+    monkeypatch.setattr(_json, "_fast", lambda data: {"fast": True})
+    assert _json.loads(body) == {"fast": True}
+    monkeypatch.setattr(_json, "_fast", None)
+    assert _json.loads(body)["images"] == ["u"]
+    with pytest.raises(errors.APIResponseValidationError, match="not JSON"):
+        _json.loads(b"{")
+
+
 async def test_a_nested_answer_to_a_board_refresh_does_not_end_the_waits(
         fake: FakeAstria) -> None:
     tune = fake.add_tune(branch="sd15")["id"]

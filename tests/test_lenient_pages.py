@@ -57,12 +57,12 @@ async def test_waits_on_many_prompts_survive_a_malformed_object_on_the_page(
         mocked: aioresponses, ft: FakeTime, client: AstriaClient) -> None:
     ids = [5, 4, 3, 2, 1]  # more than SINGLE_MAX: the board reads the list page
     page = [prompt(i, **(BAD_FIELDS if i == 3 else {})) for i in ids]
-    mocked.get(f"{API}/prompts?limit=120", payload=page, repeat=True)
+    mocked.get(f"{API}/prompts?before_id=6&limit=120", payload=page, repeat=True)
     tasks = [asyncio.ensure_future(client.prompts.wait_images(i)) for i in ids]
     await ft.advance(0.1)
     assert all(t.done() for t in tasks)
     assert [t.result().id for t in tasks] == ids
-    assert len(mocked.requests[("GET", URL(f"{API}/prompts?limit=120"))]) == 1
+    assert len(mocked.requests[("GET", URL(f"{API}/prompts?before_id=6&limit=120"))]) == 1
 
 
 async def test_a_bad_field_on_the_users_own_object_keeps_the_object(

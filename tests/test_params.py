@@ -27,6 +27,8 @@ from astria_async.params import (
 )
 
 URL = "https://example.com/a.jpg"
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF"
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
 TUNE: dict[str, Any] = {"title": "job-7f3c", "name": "man", "image_urls": [URL]}
 
 
@@ -51,7 +53,7 @@ def prompt(**kw: Any) -> dict[str, Any]:
 @pytest.fixture
 def photo(tmp_path: Path) -> Path:
     path = tmp_path / "face.jpg"
-    path.write_bytes(b"\xff\xd8jpeg")
+    path.write_bytes(JPEG)
     return path
 
 
@@ -202,8 +204,8 @@ def test_cross_field_rules(kw: dict[str, Any], field: str, problem: str) -> None
 
 
 def test_text_is_required_unless_a_first_frame_is_given() -> None:
-    assert "required" in refused("text", PromptParams().validate).problem
-    refused("text", PromptParams(text="").validate)
+    assert "required" in refused("text", lambda: PromptParams().validate()).problem
+    refused("text", lambda: PromptParams(text="").validate())
     frame = "https://example.com/first.png"
     assert PromptParams(video_first_frame_url=frame).to_payload() == {
         "video_first_frame_url": frame
@@ -256,14 +258,14 @@ def test_closed_file_is_refused(photo: Path) -> None:
 
 
 def test_tune_images_are_checked_by_index(photo: Path) -> None:
-    stream = io.BytesIO(b"jpeg")
-    payload = TuneParams(title="t", name="man", images=[str(photo), b"raw", stream]).to_payload()
-    assert payload["images"] == [photo, b"raw", stream]
+    stream = io.BytesIO(JPEG)
+    payload = TuneParams(title="t", name="man", images=[str(photo), PNG, stream]).to_payload()
+    assert payload["images"] == [photo, PNG, stream]
     assert payload["images"][2] is stream
     err = refused("images[0]", lambda: TuneParams(title="t", name="man", images=[URL]).validate())
     assert "image_urls" in err.problem
     missing = photo.parent / "nope.jpg"
-    refused("images[1]", TuneParams(title="t", name="man", images=[photo, missing]).validate)
+    refused("images[1]", lambda: TuneParams(title="t", name="man", images=[photo, missing]))
     refused("images", lambda: TuneParams(**{**TUNE, "images": photo}).validate())
 
 
@@ -279,8 +281,8 @@ def test_non_ascii_image_urls_are_percent_encoded() -> None:
     assert url("u", "https://bücher.example/x") == "https://xn--bcher-kva.example/x"
     ascii_url = "https://example.com/a%20b.jpg?x=1&y=%C3%BC#frag"
     assert url("u", ascii_url) == ascii_url
-    refused("image_urls[1]", TuneParams(**{**TUNE, "image_urls": [URL, "nope"]}).validate)
-    refused("image_urls", TuneParams(**{**TUNE, "image_urls": URL}).validate)
+    refused("image_urls[1]", lambda: TuneParams(**{**TUNE, "image_urls": [URL, "nope"]}).validate())
+    refused("image_urls", lambda: TuneParams(**{**TUNE, "image_urls": URL}).validate())
 
 
 PATH_TEXT = st.text(st.characters(exclude_categories=("Cc", "Cs"), exclude_characters="%"))
@@ -326,7 +328,8 @@ INVALID_TUNES: list[tuple[dict[str, Any], str]] = [
     ({"characteristics": {1: "x"}}, "characteristics"),
     ({"characteristics": {"age": None}}, "characteristics.age"),
     ({"characteristics": {"smiling": True}}, "characteristics.smiling"),
-    ({"prompts": [PromptParams(text="a"), PromptParams(text="b", seed=-1)]}, "prompts[1].seed"),
+    ({"prompts": [PromptParams(text="a"), PromptParams(text="b", hires_fix=True)]},
+     "prompts[1].hires_fix"),
     ({"prompts": [PromptParams()]}, "prompts[0].text"),
     ({"prompts": [PromptParams(text="a", controlnet="canny")]}, "prompts[0].controlnet"),
     ({"prompts": [{"text": "a"}]}, "prompts[0]"),
@@ -336,7 +339,7 @@ INVALID_TUNES: list[tuple[dict[str, Any], str]] = [
 
 @pytest.mark.parametrize(("kw", "field"), INVALID_TUNES)
 def test_invalid_tunes_are_refused(kw: dict[str, Any], field: str) -> None:
-    refused(field, tune(**kw).validate)
+    refused(field, lambda: tune(**kw).validate())
 
 
 def test_tune_payload_shape() -> None:
@@ -395,7 +398,8 @@ INVALID_PACKS: list[tuple[dict[str, Any], str]] = [
     ({"prompts_callback": "not a url"}, "prompts_callback"),
     ({"brief": "  "}, "brief"),
     ({"preset": "flux-lora-high"}, "preset"),
-    ({"prompt_attributes": PromptParams(num_images=9)}, "prompt_attributes.num_images"),
+    ({"prompt_attributes": PromptParams(w=512, aspect_ratio="1:1")},
+     "prompt_attributes.aspect_ratio"),
     ({"prompt_attributes": PromptParams(lora_scale=1.0)}, "prompt_attributes.lora_scale"),
     ({"prompt_attributes": {"num_images": 2}}, "prompt_attributes"),
     ({"name": ""}, "name"),
@@ -404,7 +408,7 @@ INVALID_PACKS: list[tuple[dict[str, Any], str]] = [
 
 @pytest.mark.parametrize(("kw", "field"), INVALID_PACKS)
 def test_invalid_pack_tunes_are_refused(kw: dict[str, Any], field: str) -> None:
-    refused(field, PackTuneParams(**{**TUNE, **kw}).validate)
+    refused(field, lambda: PackTuneParams(**{**TUNE, **kw}).validate())
 
 
 # --- update --------------------------------------------------------------------------------
@@ -519,7 +523,7 @@ def test_tune_positive_ints(field: str, data: st.DataObject) -> None:
     good = data.draw(st.integers(min_value=1))
     assert tune(**{field: good}).to_payload()[field] == good
     bad = data.draw(st.integers(max_value=0) | st.floats() | st.booleans())
-    refused(field, tune(**{field: bad}).validate)
+    refused(field, lambda: tune(**{field: bad}).validate())
 
 
 # --- property tests: enums and booleans ------------------------------------------------------
@@ -570,7 +574,7 @@ def test_tune_enums(field: str, values: list[str], data: st.DataObject) -> None:
     good = data.draw(st.sampled_from(values))
     assert tune(**{field: good}).to_payload()[field] == good
     bad = data.draw(st.text(min_size=1).filter(lambda s: s not in values))
-    assert repr(values[0]) in refused(field, tune(**{field: bad}).validate).problem
+    assert repr(values[0]) in refused(field, lambda: tune(**{field: bad}).validate()).problem
 
 
 BOOL_FIELDS = [

@@ -10,7 +10,15 @@ from typing import Any
 import attrs
 import pytest
 
-from astria_async.params import PackTuneParams, PromptParams, TuneParams
+from astria_async.params import (
+    InspectParams,
+    PackParams,
+    PackTuneParams,
+    PromptParams,
+    PromptUpdateParams,
+    TuneParams,
+)
+from astria_async.resources.images import Images
 from astria_async.resources.packs import Packs
 from astria_async.resources.prompts import Prompts
 from astria_async.resources.tunes import Tunes
@@ -21,6 +29,9 @@ CASES: list[tuple[type[Any], Callable[..., Any], set[str], set[str]]] = [
     (PromptParams, Prompts.create, {"lora_scale"}, {"tune_id", "params"}),
     (TuneParams, Tunes.create, set(), set()),
     (PackTuneParams, Packs.create_tune, set(), {"pack_id_or_slug"}),
+    (PromptUpdateParams, Prompts.update, set(), {"prompt_id", "tune_id"}),
+    (PackParams, Packs.create, set(), set()),
+    (InspectParams, Images.inspect, set(), set()),
 ]
 
 

@@ -14,6 +14,7 @@ from _faketime import FakeTime
 from astria_async import WaitPolicy
 from astria_async._config import PAGE_LIMIT
 from astria_async.errors import (
+    APIResponseValidationError,
     AuthenticationError,
     ClientClosedError,
     NotFoundError,
@@ -73,6 +74,8 @@ class Source:
         return items if self.rewrite is None else self.rewrite(items)
 
     def build(self, item: Any) -> Prompt:
+        if item.get("created_at") == "not a time":  # what a strict source cannot read
+            raise APIResponseValidationError("bad created_at", field="created_at", body=item)
         return Prompt.from_dict(item)
 
     def count(self, kind: str | None = None) -> int:

@@ -60,7 +60,7 @@ async def test_on_by_default_and_off_with_none() -> None:
     async with AstriaClient("k") as on, AstriaClient("k", fair_use=None) as off:
         assert on.fair_use.enabled and on.fair_use.policy == FairUsePolicy()
         assert not off.fair_use.enabled
-        assert off.fair_use.check(1, PromptParams(text="x", num_images=99)) == ()
+        assert off.fair_use.check(1, PromptParams(text="x", num_images=8)) == ()
 
 
 # --- caps: refused before anything is sent -------------------------------------------------

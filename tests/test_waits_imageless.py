@@ -95,3 +95,19 @@ async def test_as_completed_yields_the_image_less_prompt_as_failed(
     await ft.advance(6.1)
     [prompt] = task.result()
     assert prompt.is_failed and not prompt.succeeded
+
+
+async def test_image_less_prompts_seen_on_list_pages_fail_after_the_grace(
+        mocked: aioresponses, ft: FakeTime, client: AstriaClient) -> None:
+    # More than 3 waits read list pages; the unchanged item must still count toward the grace
+    # (the board skips building models for unchanged items, but not for these).
+    items = [{**EMPTY, "id": i} for i in range(5, 0, -1)]
+    mocked.get(f"{API}/prompts?before_id=6&limit=120", payload=items, repeat=True)
+    tasks = [asyncio.ensure_future(client.prompts.wait_images(i)) for i in range(1, 6)]
+    await ft.advance(PROMPT_IMAGELESS_GRACE + 0.9)
+    assert not any(t.done() for t in tasks)
+    await ft.advance(0.2)
+    assert all(t.done() for t in tasks)
+    for task in tasks:
+        with pytest.raises(PromptFailedError, match="finished without images"):
+            await task

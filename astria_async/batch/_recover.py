@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from .._config import BATCH_LOOKUP_TEXT_BYTES as LOOKUP_TEXT_BYTES
+from .._routing import Route
 from ..errors import AstriaError
 from ..models import Prompt
 from ._journal import CREATING, Row
@@ -85,38 +86,45 @@ that kept the lookup from being made (the job then stays `creating`: never re-se
 
 
 async def recover(client: AstriaClient, rows: Iterable[Row], *, skew: float,
-                  route: Callable[[int, str | None], int] = lambda tune, text: tune,
+                  route: Callable[[int, str | None], Route] = Route,
                   claimed: set[int] | None = None) -> dict[str, Found]:
     """Map each `creating` job to the prompt its create made (see `Found`).
 
     `skew` widens the time window by the clock difference allowed between here and Astria;
-    `route` gives the tune a job's prompt was posted to; `claimed` holds the prompt ids
-    already tied to a job (updated with the ones found).
+    `route` gives the tune a job's prompt was posted to and the text sent (a LoRA job's runs
+    on the base model with `<lora:ID:1>` added), or raises the `AstriaError` that keeps that
+    from being known; `claimed` holds the prompt ids already tied to a job (updated with the
+    ones found).
     """
     rows = list(rows)
     if claimed is None:
         claimed = set()
     claimed.update(r.prompt_id for r in rows if r.prompt_id is not None)
-    groups: dict[tuple[int, str | None], list[Row]] = {}
+    result: dict[str, Found] = {}
+    groups: dict[tuple[int, str | None], list[tuple[Row, dict[str, Any]]]] = {}
     for row in rows:
         if row.status == CREATING:
-            text = json.loads(row.spec).get("text")
-            target = route(row.tune_id, text)
-            groups.setdefault((target, lookup_text(text)), []).append(row)
-    result: dict[str, Found] = {}
+            spec = json.loads(row.spec)
+            try:
+                target = route(row.tune_id, spec.get("text"))
+            except AstriaError as exc:
+                result[row.key] = exc
+                continue
+            spec["text"] = target.text  # what was sent, and so what the prompt shows
+            groups.setdefault((target.tune_id, lookup_text(target.text)), []).append(
+                (row, spec))
     for (tune_id, text), group in groups.items():
-        group.sort(key=lambda r: r.creating_at or 0.0)
-        since = (group[0].creating_at or 0.0) - skew
+        group.sort(key=lambda item: item[0].creating_at or 0.0)
+        since = (group[0][0].creating_at or 0.0) - skew
         try:
             pool = await candidates(client, tune_id, text, since, claimed)
         except AstriaError as exc:
-            for row in group:
+            for row, _ in group:
                 result[row.key] = exc
             continue
         # Oldest journal entry takes the oldest matching prompt: creates were sent in that order.
-        for row in group:
+        for row, spec in group:
             start = (row.creating_at or 0.0) - skew
-            spec = json.loads(row.spec)
             hit = next((p for p in pool if matches(spec, p)
                         and (_created(p) is None or (_created(p) or 0.0) >= start)), None)
             if hit is not None:

@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
+import attrs
 
 from .._config import BATCH_CONCURRENCY, BATCH_SETTLE
+from .._routing import Route, route
 from ..errors import (
     APIConnectionError,
     APIStatusError,
@@ -25,7 +27,7 @@ from ..errors import (
     PromptFailedError,
     maybe_processed,
 )
-from ..models import Prompt
+from ..models import Prompt, Tune
 from ._cost import PriceTable
 from ._group import GroupCommit
 from ._jobs import Job, canonical
@@ -133,7 +135,8 @@ class BatchRunner:
         self._lookups = asyncio.Lock()
         self._per_tune: dict[int, anyio.Semaphore] = {}
         self._fast: frozenset[int] = frozenset()
-        self._branches: dict[int, bool] = {}  # tune id -> is a fast mock, looked up once
+        # tune id -> the tune (or why it could not be read), looked up once per runner
+        self._tunes: dict[int, Tune | AstriaError] = {}
         self._spent = 0
         self._budget_hit = False
 
@@ -147,19 +150,35 @@ class BatchRunner:
         assert self._journal is not None, "the journal is only open inside run()"
         return self._journal
 
-    def route(self, tune_id: int, text: str | None) -> int:
-        """The tune a job's prompt is posted to (and looked up on after a crash).
+    def route(self, tune_id: int, text: str | None) -> Route:
+        """Where a job's prompt is posted (and looked up after a lost answer).
 
-        The job file's `tune_id` as it is; the one place to send, say, a LoRA tune's prompts
-        to its base model instead.
+        A LoRA or FaceID tune's prompts run on its base model with `<lora:ID:1>` in the text
+        (API notes §5.1); `_routing.route` decides from the tune, which the runner looked
+        up before sending. A tune that could not be looked up is posted to as given.
         """
-        return tune_id
+        tune = self._tunes.get(tune_id)
+        return route(tune if isinstance(tune, Tune) else tune_id, text)
+
+    def recovery_route(self, tune_id: int, text: str | None) -> Route:
+        """`route`, for a create already sent: raises when the tune could not be read.
+
+        Looking a LoRA job up on the tune itself would find nothing and so re-send it; not
+        knowing where it went keeps the job `creating` (looked up again next run).
+        """
+        tune = self._tunes.get(tune_id)
+        if isinstance(tune, AstriaError):
+            raise tune
+        return self.route(tune_id, text)
 
     async def post(self, job: Job) -> Prompt:
         """Send a job's create (after its "creating" mark is durable)."""
         assert self.client is not None
-        return await self.client.prompts.create_from(self.route(job.tune_id, job.params.text),
-                                                     job.params)
+        where = self.route(job.tune_id, job.params.text)
+        params = job.params
+        if where.routed:
+            params = attrs.evolve(params, text=where.text)
+        return where.mark(await self.client.prompts.create_from(where.tune_id, params))
 
     def in_flight(self) -> int:
         """Jobs run at once: `concurrency`, or what fair use lets be in flight."""
@@ -194,20 +213,24 @@ class BatchRunner:
         for job in jobs:
             ids.add(job.tune_id)
             ids.update(Prompt(id=0, text=job.params.text).referenced_tune_ids)
-        client = self.client
-
         async def probe(tune_id: int) -> int | None:
-            if tune_id not in self._branches:
-                try:
-                    self._branches[tune_id] = (await client.tunes.get(tune_id)).is_fast
-                except _FATAL:
-                    raise
-                except AstriaError:
-                    self._branches[tune_id] = False  # e.g. a gallery model: the table prices it
-            return tune_id if self._branches[tune_id] else None
+            tune = await self._tune(tune_id)
+            return tune_id if isinstance(tune, Tune) and tune.is_fast else None
 
         found = await asyncio.gather(*(probe(i) for i in sorted(ids)))
         return frozenset(i for i in found if i is not None)
+
+    async def _tune(self, tune_id: int) -> Tune | AstriaError:
+        """The tune, looked up once (a gallery model or an error: why it could not be read)."""
+        assert self.client is not None
+        if tune_id not in self._tunes:
+            try:
+                self._tunes[tune_id] = await self.client.tunes.get(tune_id)
+            except _FATAL:
+                raise
+            except AstriaError as exc:  # e.g. a gallery model: the table prices it
+                self._tunes[tune_id] = exc
+        return self._tunes[tune_id]
 
     async def _seed_fair_use(self, jobs: Sequence[Job]) -> None:
         """Count the prompts the jobs' tunes already have (earlier runs included)."""
@@ -256,7 +279,9 @@ class BatchRunner:
         return BatchPlan(total=len(jobs), done=values.count(DONE), failed=values.count(FAILED),
                          to_create=len(todo), to_resume=values.count(CREATED),
                          estimated_mc=sum(costs), spent_mc=spent, max_cost=self.max_cost,
-                         fits=fits, not_in_file=sum(1 for k in rows if k not in keys))
+                         fits=fits, not_in_file=sum(1 for k in rows if k not in keys),
+                         routed=tuple(f"line {j.line}: {where.describe()}" for j in todo
+                                      if (where := self.route(j.tune_id, j.params.text)).routed))
 
     async def run(self, jobs: Sequence[Job]) -> BatchSummary:
         """Run every job not yet done; returns the summary of all of them.
@@ -332,7 +357,9 @@ class BatchRunner:
             self._emit("settling", "*", message=f"waiting {wait:.1f} s for creates of the "
                        "interrupted run to land before looking them up")
             await anyio.sleep(wait)
-        found = await recover(self.client, waiting, skew=self.skew, route=self.route,
+        # Where each was posted depends on its tune (LoRA tunes run on their base model).
+        await asyncio.gather(*(self._tune(t) for t in sorted({r.tune_id for r in waiting})))
+        found = await recover(self.client, waiting, skew=self.skew, route=self.recovery_route,
                               claimed=self._claimed)
         self._looked.update(found)
         for key, prompt in found.items():
@@ -414,6 +441,7 @@ class BatchRunner:
     async def _taken_over(self, job: Job, row: Row, slots: anyio.Semaphore) -> None:
         """A job whose worker died between its "creating" mark and the answer."""
         try:
+            await self._tune(job.tune_id)  # where it was posted (see `recovery_route`)
             found = await self._reconcile(job.key, row.creating_at or 0.0)
             if found is None:  # provably never reached Astria: it is pending again
                 cost = self.prices.job_cost(job, self._fast)
@@ -491,7 +519,8 @@ class BatchRunner:
             # Other workers of a shared journal tie prompts to jobs meanwhile.
             self._claimed.update(r.prompt_id for r in rows.values() if r.prompt_id is not None)
             row = rows[key]
-            found = await recover(self.client, [row], skew=self.skew, route=self.route,
+            found = await recover(self.client, [row], skew=self.skew,
+                                  route=self.recovery_route,
                                   claimed=self._claimed)
             prompt_id = await self._settled(key, found[key])
         if prompt_id is not None:

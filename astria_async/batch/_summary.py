@@ -135,6 +135,9 @@ class BatchPlan:
     max_cost: int | None
     fits: int  # how many of `to_create` fit under max_cost
     not_in_file: int = 0  # journaled jobs the job file no longer has
+    # One line per job posted elsewhere than its tune: a LoRA/FaceID tune's prompts run on
+    # its base model with `<lora:ID:1>` in the text ("line 3: lora tune 12 runs on ...").
+    routed: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""

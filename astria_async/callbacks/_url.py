@@ -12,6 +12,8 @@ import hmac
 from collections.abc import Mapping
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
+from ..errors import InvalidParamsError
+
 SECRET_PARAM = "astria_secret"
 DEFAULT_PATH = "/astria/callback"
 
@@ -31,14 +33,15 @@ def callback_url(base: str, secret: str, *, secret_in_path: bool = False,
         context: extra query parameters handed back to the receiver's `on_object`.
 
     Raises:
-        ValueError: `base` is not an absolute http(s) URL, or `context` uses the reserved
-            `astria_secret` name.
+        InvalidParamsError: `base` is not an absolute http(s) URL, or `context` uses the
+            reserved `astria_secret` name.
     """
     parts = urlsplit(base)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"callback base must be an absolute http(s) URL, got {base!r}")
+        raise InvalidParamsError("base", "a callback URL must be absolute http(s), since "
+                                 f"Astria calls it from outside, got {base!r}")
     if SECRET_PARAM in context:
-        raise ValueError(f"{SECRET_PARAM!r} is reserved for the callback secret")
+        raise InvalidParamsError(SECRET_PARAM, "is reserved for the callback secret")
     pairs = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
              if k != SECRET_PARAM]
     pairs += [(k, str(v)) for k, v in context.items()]

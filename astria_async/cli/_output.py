@@ -44,6 +44,7 @@ class Output:
 
     def __init__(self, *, as_json: bool = False) -> None:
         self.json = as_json
+        self.emitted = False  # a JSON document is on stdout: an error then goes to stderr
         self._out: Console | None = None
         self._err: Console | None = None
 
@@ -78,6 +79,7 @@ class Output:
         """Machine-readable result: one JSON document on stdout."""
         sys.stdout.write(json.dumps(data, indent=2, default=_default, ensure_ascii=False) + "\n")
         sys.stdout.flush()
+        self.emitted = True
 
     def result(self, data: Any, table: Table | None = None, text: str | None = None) -> None:
         """JSON in --json mode, else the table or text."""

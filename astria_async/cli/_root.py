@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -18,12 +19,14 @@ from ._output import Output
 
 if TYPE_CHECKING:
     from .._client import AstriaClient
+    from .._config import KeySource
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 
-KEY_HELP = ("no Astria API key: pass --api-key KEY or set ASTRIA_API_KEY (or ASTRIA_AUTH_TOKEN); "
-            "find your key at https://www.astria.ai/users/edit/api")
+KEY_HELP = ("no Astria API key: pass --api-key KEY, set ASTRIA_API_KEY (or ASTRIA_AUTH_TOKEN), "
+            "or log in with Astria's CLI ({path}); find your key at "
+            "https://www.astria.ai/users/edit/api")
 
 
 @dataclass
@@ -33,22 +36,35 @@ class State:
     api_key: str | None = None
     base_url: str | None = None
     workspace: str | None = None
+    profile: str | None = None
     verbose: int = 0
     poll_interval: float | None = None
     out: Output = field(default_factory=Output)
 
-    def has_key(self) -> bool:
-        """True when an API key is given or in the environment."""
-        from .._config import API_KEY_VARS
+    def key(self) -> KeySource:
+        """The API key and where it came from (a bad --profile is a usage error)."""
+        from .._config import find_key
 
-        return bool(self.api_key or any(os.environ.get(v, "").strip() for v in API_KEY_VARS))
+        try:
+            return find_key(self.api_key, profile=self.profile)
+        except AstriaError as exc:
+            raise click.BadParameter(str(exc), param_hint="--profile") from None
+
+    def has_key(self) -> bool:
+        """True when an API key is given, in the environment or in the CLI config."""
+        return self.key().key is not None
 
     def client(self, **kw: Any) -> AstriaClient:
         """A client for these options (imported here: aiohttp is slow to import)."""
         from .._client import AstriaClient
+        from .._config import config_path
+        from ..errors import ConfigurationError
 
-        if not self.has_key():
-            raise click.ClickException(KEY_HELP)
+        found = self.key()
+        if not found.key:
+            raise ConfigurationError(KEY_HELP.format(path=config_path(os.environ, self.profile)))
+        if self.verbose:
+            self.out.log(cli_terms(found.describe()))
         if self.poll_interval is not None:
             from ..waiting.policy import WaitPolicy
 
@@ -58,7 +74,7 @@ class State:
             kw.setdefault("prompt_wait", WaitPolicy.for_prompts(interval=first,
                                                                 max_interval=max(first, 10.0)))
         return AstriaClient(self.api_key, base_url=self.base_url, workspace_id=self.workspace,
-                            **kw)
+                            profile=self.profile, **kw)
 
     def run(self, fn: Callable[[AstriaClient], Awaitable[T]], **client_kw: Any) -> T:
         """Run `fn(client)` in a fresh event loop with a client that is closed afterwards."""
@@ -70,23 +86,136 @@ class State:
         return asyncio.run(go())
 
 
+# Library hints that name Python calls, and the command that does the same.
+_CLI_TERMS = (
+    (re.compile(r"client\.prompts\.wait_images\((\d+)\)"), r"astria prompts wait \1"),
+    (re.compile(r"client\.tunes\.wait_trained\((\d+)\)"), r"astria tunes get \1"),
+)
+
+
+def cli_terms(text: str) -> str:
+    """A library message in the CLI's words (`--api-key`, not `the api_key argument`;
+    `astria prompts wait 1`, not `client.prompts.wait_images(1)`)."""
+    from .._config import KEY_ARGUMENT
+
+    text = text.replace(KEY_ARGUMENT, "--api-key")
+    for pattern, command in _CLI_TERMS:
+        text = pattern.sub(command, text)
+    return text
+
+
+class PositiveId(click.types.IntParamType):
+    """An object id: a positive integer (`-5` and `0` are refused with a reason)."""
+
+    name = "id"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> int:
+        """The id as an int."""
+        if isinstance(value, bool) or not (isinstance(value, int)
+                                           or str(value).strip().lstrip("-").isdigit()):
+            self.fail(f"an id is a positive integer, got {value!r}", param, ctx)
+        number = int(value)
+        if number < 1:
+            self.fail(f"an id must be positive, got {number}", param, ctx)
+        return number
+
+
+ID = PositiveId()
+
+
 def one_line(exc: BaseException) -> str:
     """An error as one line: the first line of its message, named by its class."""
-    text = str(exc).strip().splitlines()
+    text = cli_terms(str(exc)).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
+def error_object(exc: BaseException, message: str) -> dict[str, Any]:
+    """`{"error": {"type", "message", "status", "field"}}`: an error for `--json` readers."""
+    field = getattr(exc, "field", None)
+    if isinstance(exc, click.BadParameter):
+        field = exc.param_hint if isinstance(exc.param_hint, str) else (
+            exc.param.opts[0] if exc.param is not None and exc.param.opts else None)
+    status = getattr(exc, "status", None)
+    return {"error": {"type": type(exc).__name__, "message": message,
+                      "status": status if isinstance(status, int) else None,
+                      "field": field if isinstance(field, str) else None}}
+
+
+class JsonError(click.ClickException):
+    """An error shown as one JSON object on stdout (`--json`), keeping its exit status."""
+
+    def __init__(self, payload: dict[str, Any]) -> None:
+        super().__init__(payload["error"]["message"])
+        self.payload = payload
+
+    def show(self, file: Any = None) -> None:
+        """On stdout, where a script reading the result looks (logs stay on stderr)."""
+        sys.stdout.write(json.dumps(self.payload, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+
+
+class JsonUsageError(JsonError):
+    """A usage error (exit status 2) shown as JSON."""
+
+    exit_code = 2
+
+
 class Group(click.Group):
-    """A group that turns library errors into one clear line and exit status 1."""
+    """A group that turns library errors into one clear line and exit status 1 (or, with
+    --json, one JSON object on stdout)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
+            return self._invoke(ctx)
+        except click.NoSuchOption as exc:
+            # `astria prompts get -5`: click takes a negative number for an option.
+            if not re.fullmatch(r"-\d+", exc.option_name):
+                raise self._as_json(ctx, exc) from None
+            bad = click.BadParameter(f"an id must be positive, got {exc.option_name}",
+                                     ctx=exc.ctx, param_hint="ID")
+            raise self._as_json(ctx, bad) from None
+        except click.ClickException as exc:
+            raise self._as_json(ctx, exc) from None
+
+    @staticmethod
+    def _as_json(ctx: click.Context, exc: click.ClickException) -> click.ClickException:
+        """`exc` as a JSON object on stdout in --json mode (unless a result is out already)."""
+        obj = ctx.find_object(State)
+        if obj is None or not obj.out.json or obj.out.emitted or isinstance(exc, JsonError):
+            return exc
+        cause = exc.__cause__ if isinstance(exc.__cause__, (AstriaError, OSError)) else exc
+        message = (cli_terms(str(cause)) if isinstance(cause, AstriaError)
+                   else exc.format_message())
+        kind = JsonUsageError if exc.exit_code == 2 else JsonError
+        return kind(error_object(cause, message))
+
+    def _invoke(self, ctx: click.Context) -> Any:
+        try:
             return super().invoke(ctx)
         except AstriaError as exc:
-            raise click.ClickException(one_line(exc)) from None
+            raise click.ClickException(one_line(exc)) from exc
         except OSError as exc:  # unreadable files, full disks: no traceback for those
             raise click.ClickException(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(
-                ": ")) from None
+                ": ")) from exc
+
+
+def stdin_is_terminal() -> bool:
+    """True when a person can answer a question (scripts and pipes are never asked)."""
+    return sys.stdin.isatty()
+
+
+def confirm_paid(out: Output, yes: bool, price: str | None = None) -> None:
+    """Say what a paid tune costs; on a terminal, ask first (unless `yes`)."""
+    from .._config import TUNE_PRICE_MC
+
+    price = price or (f"a paid tune: about ${TUNE_PRICE_MC / 100_000:.2f} (Astria's published "
+                      "price for a training; your plan may differ); --fast makes a free mock "
+                      "tune for testing")
+    if yes or not stdin_is_terminal():
+        out.log(f"creating {price}")
+        return
+    click.confirm(f"This creates {price}. Create it?", abort=True, err=True)
 
 
 def state(ctx: click.Context) -> State:

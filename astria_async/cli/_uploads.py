@@ -12,6 +12,9 @@ import click
 
 from ._progress import Progress, Task
 
+# What a folder argument picks up; each file's leading bytes are checked before the upload.
+SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif", ".avif")
+
 
 def split_images(values: Sequence[str]) -> tuple[list[Path], list[str]]:
     """Arguments that are URLs go to image_urls, the rest must be files."""
@@ -23,10 +26,9 @@ def split_images(values: Sequence[str]) -> tuple[list[Path], list[str]]:
         elif Path(value).is_file():
             paths.append(Path(value))
         elif Path(value).is_dir():
-            found = sorted(p for p in Path(value).iterdir()
-                           if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".webp"))
+            found = sorted(p for p in Path(value).iterdir() if p.suffix.lower() in SUFFIXES)
             if not found:
-                raise click.BadParameter(f"no .jpg/.png/.webp images in {value}",
+                raise click.BadParameter(f"no {'/'.join(SUFFIXES)} images in {value}",
                                          param_hint="IMAGES")
             paths.extend(found)
         else:

@@ -27,6 +27,10 @@ def dollars(mc: int) -> str:
     return f"{mc:,} mc (${mc / 100_000:,.2f})"
 
 
+# Routed lines a dry run prints before it summarises the rest.
+ROUTED_SHOWN = 20
+
+
 def _default_state(jobs: Path) -> Path:
     return jobs.with_name(jobs.stem + ".state.db")
 
@@ -40,6 +44,11 @@ def show_plan(out: Output, plan: BatchPlan) -> None:
         lines.append(f"already spent by this state file: {dollars(plan.spent_mc)}")
     if plan.not_in_file:
         lines.append(f"{plan.not_in_file} journaled job(s) not in the job file (left as they are)")
+    if plan.routed:
+        lines.append(f"{len(plan.routed)} job(s) run on a base model (LoRA/FaceID tunes):")
+        lines += [f"  {line}" for line in plan.routed[:ROUTED_SHOWN]]
+        if len(plan.routed) > ROUTED_SHOWN:
+            lines.append(f"  … and {len(plan.routed) - ROUTED_SHOWN} more (--json lists all)")
     if plan.max_cost is not None:
         fit = "all fit" if plan.fits == plan.to_create else f"only {plan.fits} fit"
         lines.append(f"--max-cost {plan.max_cost:,} mc: {fit}")

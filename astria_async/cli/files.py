@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
 from ._progress import Progress
-from ._root import json_option, state
+from ._root import ID, json_option, state
+from ._targets import gather_ids
 from ._waits import DOWNLOAD_CONCURRENCY, download_prompts, wait_prompts
 
 if TYPE_CHECKING:
@@ -22,17 +23,22 @@ OUT = click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Pat
 
 
 @click.command(short_help="Download prompts' images (skips complete files).")
-@click.argument("prompt_ids", type=int, nargs=-1, required=True)
+@click.argument("prompt_ids", type=ID, nargs=-1)
+@click.option("--prompts-file", type=click.File("r"), metavar="FILE",
+              help="Read ids from FILE ('-': stdin): numbers, or the JSON `--json` prints.")
 @OUT
 @click.option("--wait", is_flag=True, help="Wait for prompts that are not finished yet.")
 @click.option("--timeout", type=float, help="Seconds --wait may take.")
 @json_option
 @click.pass_context
-def download(ctx: click.Context, prompt_ids: tuple[int, ...], out: Path, wait: bool,
-             timeout: float | None) -> None:
-    """Download the images of prompts; files already complete are skipped."""
+def download(ctx: click.Context, prompt_ids: tuple[int, ...], prompts_file: TextIO | None,
+             out: Path, wait: bool, timeout: float | None) -> None:
+    """Download the images of prompts; files already complete are skipped.
+
+    Ids come from the arguments, --prompts-file, or stdin when it is not a terminal.
+    """
     st = state(ctx)
-    ids = list(dict.fromkeys(prompt_ids))
+    ids = gather_ids(prompt_ids, prompts_file)
 
     async def go(client: AstriaClient) -> tuple[list[Prompt], list[Path]]:
         if wait:
@@ -68,7 +74,7 @@ async def _walk(client: AstriaClient, tune_ids: tuple[int, ...],
 
 
 @click.command("download-all", short_help="Download all images of tunes or the account.")
-@click.option("--tune", "tune_ids", type=int, multiple=True,
+@click.option("--tune", "tune_ids", type=ID, multiple=True,
               help="Only this tune's prompts (repeatable) [default: the whole account].")
 @click.option("--limit", type=click.IntRange(1), help="At most this many prompts.")
 @click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path),

@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from . import _root
 from ._output import jsonable, when
 from ._progress import Progress
-from ._root import json_option, key_values, state
+from ._root import ID, confirm_paid, json_option, key_values, state
 from ._uploads import reading, split_images
 from ._waits import wait_prompts
 
@@ -55,10 +56,11 @@ def get_pack(ctx: click.Context, pack: str) -> None:
 @click.argument("pack")
 @click.argument("images", nargs=-1)
 @click.option("--name", required=True, help="Class noun supported by the pack (man, woman...).")
-@click.option("--title", help="Job title (idempotency key) [default: a new UUID].")
-@click.option("--tune-id", "tune_ids", type=int, multiple=True,
+@click.option("--title", help="Job title [default: a new UUID]; the idempotency key only when "
+                               "idempotency is on in your Astria API settings.")
+@click.option("--tune-id", "tune_ids", type=ID, multiple=True,
               help="Run on this existing tune instead of training (repeatable).")
-@click.option("--prompt-id", "prompt_ids", type=int, multiple=True,
+@click.option("--prompt-id", "prompt_ids", type=ID, multiple=True,
               help="Only this template prompt (repeatable).")
 @click.option("-n", "--num-images", type=int, help="Images per prompt (override).")
 @click.option("--callback", metavar="URL", help="Per-prompt callback.")
@@ -66,13 +68,17 @@ def get_pack(ctx: click.Context, pack: str) -> None:
 @click.option("--characteristic", "characteristics", multiple=True, metavar="KEY=VALUE")
 @click.option("--wait", is_flag=True, help="Wait for training and for the returned prompts.")
 @click.option("--timeout", type=float, help="Seconds --wait may take.")
+@click.option("-y", "--yes", is_flag=True,
+              help="Do not ask before the paid run (only asked on a terminal).")
 @json_option
 @click.pass_context
 def run_pack(ctx: click.Context, pack: str, images: tuple[str, ...], name: str,
              title: str | None, tune_ids: tuple[int, ...], prompt_ids: tuple[int, ...],
              num_images: int | None, callback: str | None, brief: str | None,
-             characteristics: tuple[str, ...], wait: bool, timeout: float | None) -> None:
-    """Run a pack: train a tune from IMAGES (or use --tune-id) and create its prompts (paid)."""
+             characteristics: tuple[str, ...], wait: bool, timeout: float | None,
+             yes: bool) -> None:
+    """Run a pack: train a tune from IMAGES (or use --tune-id) and create its prompts (paid:
+    on a terminal, the pack's price for the class is shown and confirmed first)."""
     from ..params import PromptParams
 
     st = state(ctx)
@@ -83,6 +89,14 @@ def run_pack(ctx: click.Context, pack: str, images: tuple[str, ...], name: str,
     chars = dict(key_values(characteristics, "--characteristic")) or None
 
     async def go(client: AstriaClient) -> tuple[PackRun, Any]:
+        price = None
+        if not yes and _root.stdin_is_terminal():  # the price costs a request: when asked
+            found = await client.packs.get(int(pack) if pack.isdigit() else pack)
+            cost = (found.cost_mc_hash or {}).get(name)
+            if isinstance(cost, int) and not isinstance(cost, bool):
+                price = (f"a paid run of pack {found.slug or found.id} for {name!r}: "
+                         f"${cost / 100_000:.2f} (the pack's price)")
+        confirm_paid(st.out, yes, price or f"a paid run of pack {pack}")
         with Progress(st.out, transfer=True) as progress, reading(paths, progress) as files:
             run = await client.packs.create_tune(
                 int(pack) if pack.isdigit() else pack, title=title or f"astria-cli-{uuid.uuid4()}",

@@ -10,7 +10,8 @@ import click
 
 from ._output import jsonable, when
 from ._progress import Progress
-from ._root import json_option, key_values, state
+from ._root import ID, confirm_paid, json_option, key_values, state
+from ._targets import TUNE_REF
 from ._uploads import reading, split_images
 
 if TYPE_CHECKING:
@@ -57,20 +58,26 @@ def tunes() -> None:
 @click.option("--limit", type=click.IntRange(1), default=20, show_default=True,
               help="How many tunes, newest first.")
 @click.option("--title", help="Only titles containing this text.")
+@click.option("--name", "names", multiple=True, help="Only this class (man, woman...; "
+              "repeatable).")
 @click.option("--branch", help="Only this branch (flux1, sd15, sdxl1, fast...).")
 @click.option("--model-type", help="Only this model type (lora, pti, faceid).")
+@click.option("--offset", type=click.IntRange(0), help="Skip this many first.")
 @click.option("--gallery", is_flag=True, help="Public gallery models instead of yours.")
 @json_option
 @click.pass_context
-def list_tunes(ctx: click.Context, limit: int, title: str | None, branch: str | None,
-               model_type: str | None, gallery: bool) -> None:
+def list_tunes(ctx: click.Context, limit: int, title: str | None, names: tuple[str, ...],
+               branch: str | None, model_type: str | None, offset: int | None,
+               gallery: bool) -> None:
     """List your tunes, newest first."""
     st = state(ctx)
 
     async def go(client: AstriaClient) -> list[Tune]:
         found: list[Tune] = []
-        async for tune in client.tunes.list(title=title, branch=branch, model_type=model_type,
-                                            gallery=gallery, limit=min(limit, 120)):
+        page = min(limit, 200 if gallery else 120)
+        async for tune in client.tunes.list(title=title, name=list(names) or None,
+                                            branch=branch, model_type=model_type,
+                                            offset=offset, gallery=gallery, limit=page):
             found.append(tune)
             if len(found) >= limit:
                 break
@@ -82,7 +89,7 @@ def list_tunes(ctx: click.Context, limit: int, title: str | None, branch: str | 
 
 
 @tunes.command("get")
-@click.argument("tune_id", type=int)
+@click.argument("tune_id", type=ID)
 @json_option
 @click.pass_context
 def get_tune(ctx: click.Context, tune_id: int) -> None:
@@ -94,10 +101,16 @@ def get_tune(ctx: click.Context, tune_id: int) -> None:
 @tunes.command("create")
 @click.argument("images", nargs=-1, required=True)
 @click.option("--name", required=True, help="Class noun: man, woman, dog, ring, style...")
-@click.option("--title", help="Job title; it is the idempotency key [default: a new UUID].")
+@click.option("--title", help="Job title [default: a new UUID]. Only when idempotency is on in "
+                               "your Astria API settings is it also the idempotency key: a "
+                               "second create with the same title returns the first tune.")
 @click.option("--fast", is_flag=True, help="branch=fast: a free mock tune for testing.")
+@click.option("-y", "--yes", is_flag=True,
+              help="Do not ask before creating a paid tune (only asked on a terminal).")
 @click.option("--branch", type=click.Choice(["flux1", "sd15", "sdxl1", "fast"]))
-@click.option("--base-tune-id", type=int, help="Gallery model to train on (e.g. 1504944).")
+@click.option("--base-tune-id", "--model", "base_tune_id", **TUNE_REF,
+              help="Gallery model to train on or to reference: a tune id (e.g. 1504944) or a "
+                   "model name (gemini, seedream...).")
 @click.option("--model-type", type=click.Choice(["lora", "pti", "faceid"]))
 @click.option("--preset", type=click.Choice(["flux-lora-focus", "flux-lora-portrait",
                                              "flux-lora-fast"]))
@@ -107,19 +120,27 @@ def get_tune(ctx: click.Context, tune_id: int) -> None:
 @click.option("--face-crop/--no-face-crop", default=None)
 @click.option("--characteristic", "characteristics", multiple=True, metavar="KEY=VALUE",
               help="For {{key}} in prompt texts; repeatable.")
+@click.option("--description", help="A short description (characteristic short_description, "
+                                    "as Astria's CLI sends it).")
 @click.option("--wait", is_flag=True, help="Wait until the tune is trained.")
 @click.option("--timeout", type=float, help="Seconds --wait may take.")
 @json_option
 @click.pass_context
 def create_tune(ctx: click.Context, /, images: tuple[str, ...], fast: bool, branch: str | None,
-                characteristics: tuple[str, ...], wait: bool, timeout: float | None,
-                title: str | None, **options: Any) -> None:
-    """Create a tune from image files, folders or URLs (paid unless --fast)."""
+                characteristics: tuple[str, ...], description: str | None, wait: bool,
+                timeout: float | None, title: str | None, yes: bool, **options: Any) -> None:
+    """Create a tune from image files, folders or URLs (paid unless --fast: on a terminal, the
+    price is shown and confirmed first; -y skips the question)."""
     st = state(ctx)
     if fast and branch not in (None, "fast"):
         raise click.UsageError("--fast is branch=fast; do not combine it with --branch")
     paths, urls = split_images(images)
-    chars = dict(key_values(characteristics, "--characteristic")) or None
+    if not fast and branch != "fast":
+        confirm_paid(st.out, yes)
+    given = dict(key_values(characteristics, "--characteristic"))
+    if description is not None:
+        given["short_description"] = description
+    chars = given or None
     title = title or f"astria-cli-{uuid.uuid4()}"
 
     async def go(client: AstriaClient) -> Tune:
@@ -136,7 +157,7 @@ def create_tune(ctx: click.Context, /, images: tuple[str, ...], fast: bool, bran
 
 
 @tunes.command("update")
-@click.argument("tune_id", type=int)
+@click.argument("tune_id", type=ID)
 @click.option("--title")
 @click.option("--name")
 @click.option("--auto-extend/--no-auto-extend", default=None,
@@ -155,7 +176,7 @@ def update_tune(ctx: click.Context, tune_id: int, title: str | None, name: str |
 
 
 @tunes.command("delete")
-@click.argument("tune_ids", type=int, nargs=-1, required=True)
+@click.argument("tune_ids", type=ID, nargs=-1, required=True)
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 @json_option
 @click.pass_context

@@ -10,12 +10,14 @@ import attrs
 from .._config import PAGE_LIMIT
 from .._convert import structure
 from .._http import Transport
+from .._routing import TuneRoutes
 from ..download import Downloader
 from ..errors import APIResponseValidationError, InvalidParamsError
 from ..models import Binding, Prompt, Tune
 from ..waiting.board import Board
 from ..waiting.fairuse import FairUse
 from ..waiting.policy import WaitPolicy
+from ._catalogue import Catalogue
 
 T = TypeVar("T")
 M = TypeVar("M")
@@ -33,10 +35,23 @@ class Services:
     fair_use: FairUse
     downloader: Downloader
     binding: Binding  # what returned models are bound to (the client), for `tune.wait_trained()`
+    # The model catalogue of this client (model names where a tune id goes).
+    catalogue: Catalogue = attrs.field(
+        default=attrs.Factory(lambda self: Catalogue(self.transport), takes_self=True))
+    routes: TuneRoutes = attrs.field(factory=TuneRoutes)
+
+    def seen(self, tune: Tune, *, gallery: bool = False) -> None:
+        """Note a tune from the API: fair use (fast, gallery) and prompt routing (LoRA/FaceID)."""
+        self.fair_use.remember(tune, gallery=gallery)
+        self.routes.remember(tune)
 
     def wait_policy(self, kind: str, policy: WaitPolicy | None,
                     timeout: float | None) -> WaitPolicy:
         """The policy of one wait: `policy` or the kind's default, with `timeout` if given."""
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(
+                timeout, (int, float)) or not timeout > 0):
+            raise InvalidParamsError("timeout", f"must be a number of seconds > 0, got "
+                                                f"{timeout!r}")
         base = policy or (self.tune_wait if kind == "tune" else self.prompt_wait)
         return base.with_timeout(timeout)
 
@@ -48,6 +63,12 @@ class Resource:
         self._services = services
         self._transport = services.transport
         self._binding = services.binding
+
+    async def _tune_id(self, value: Any, field: str = "tune_id") -> int:
+        """A tune id from an int, a model with `.id`, or a catalogue name such as "gemini"."""
+        if isinstance(value, str):
+            return await self._services.catalogue.resolve(field, value)
+        return ident(value, field)
 
     def _wait_target(self, obj: Any, model: type[M], kind: str, policy: WaitPolicy | None,
                      timeout: float | None) -> tuple[int, WaitPolicy, M | None]:
@@ -134,11 +155,12 @@ def query(**params: Any) -> list[tuple[str, str]]:
     return pairs
 
 
-def check_page(limit: int | None, offset: int | None, max_offset: int) -> None:
+def check_page(limit: int | None, offset: int | None, max_offset: int,
+               max_limit: int = PAGE_LIMIT) -> None:
     """Refuse page sizes and offsets the server would reject, before sending."""
-    if limit is not None and (isinstance(limit, bool) or not 1 <= limit <= PAGE_LIMIT):
+    if limit is not None and (isinstance(limit, bool) or not 1 <= limit <= max_limit):
         raise InvalidParamsError(
-            "limit", f"must be an integer from 1 to {PAGE_LIMIT}, got {limit!r}")
+            "limit", f"must be an integer from 1 to {max_limit}, got {limit!r}")
     if offset is not None and (isinstance(offset, bool) or not 0 <= offset <= max_offset):
         raise InvalidParamsError(
             "offset", f"must be from 0 to {max_offset} (Astria answers 400 beyond it); "

@@ -1,7 +1,8 @@
-"""`client.packs`: list, get, create_tune."""
+"""`client.packs`: list, get, create, create_tune."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -9,8 +10,8 @@ from .._convert import _ints, structure, structure_many
 from .._forms import Body
 from ..errors import APIResponseValidationError, InvalidParamsError
 from ..models import Pack, PackRun, Tune
-from ..params import FileInput, PackTuneParams, PromptParams
-from ._base import Paginator, Resource, as_list, query
+from ..params import FileInput, PackParams, PackTuneParams, PromptParams
+from ._base import Paginator, Resource, as_list, first_object, query
 
 
 class Packs(Resource):
@@ -36,6 +37,27 @@ class Packs(Resource):
         """One pack by id or slug (`GET /p/:id_or_slug`)."""
         reply = await self._transport.request("GET", f"/p/{_pack_ref(pack_id_or_slug)}")
         return structure(reply.data, Pack)
+
+    async def create(self, *, title: str, base_tune_id: int | str,
+                     model_type: str | None = None, subtitle: str | None = None) -> Pack:
+        """Create an empty pack on a base model (`POST /packs`, API notes §8.4).
+
+        Add template prompts to it with `client.prompts.update(prompt_id, pack_id=pack.id)`.
+
+        Args:
+            title: the pack's title.
+            base_tune_id: the base model's tune id, or a catalogue name such as "gemini".
+            model_type: `lora`, `pti` or `faceid` (the tunes the pack trains).
+            subtitle: a one-line description.
+
+        Raises:
+            InvalidParamsError: a parameter is invalid; nothing was sent.
+        """
+        payload = PackParams(title=title, base_tune_id=base_tune_id, model_type=model_type,
+                             subtitle=subtitle).to_payload()
+        payload["base_tune_id"] = await self._tune_id(payload["base_tune_id"], "base_tune_id")
+        reply = await self._transport.request("POST", "/packs", body=Body("pack", payload))
+        return structure(first_object(reply.data, "pack"), Pack)
 
     async def create_tune(
         self,
@@ -69,8 +91,8 @@ class Packs(Resource):
         params = PackTuneParams(
             title=title, name=name, images=images, image_urls=image_urls, callback=callback,
             characteristics=characteristics, preset=preset, prompt_attributes=prompt_attributes,
-            prompts_callback=prompts_callback, tune_ids=tuple(tune_ids),
-            prompt_ids=tuple(prompt_ids), brief=brief, extra=dict(extra or {}),
+            prompts_callback=prompts_callback, tune_ids=tune_ids,
+            prompt_ids=prompt_ids, brief=brief, extra=extra or {},
         )
         path = f"/p/{_pack_ref(pack_id_or_slug)}/tunes"
         reply = await self._transport.request("POST", path,
@@ -91,6 +113,7 @@ class Packs(Resource):
                            prompt_ids=_ints(data.get("prompt_ids")), raw=data)
         if "id" in data or isinstance(data.get("tune"), Mapping):
             tune = structure(data, Tune, self._binding)
+            self._services.seen(tune)
             return PackRun(kind="tune", tune=tune, raw=data)
         message = data.get("message")
         if isinstance(message, str):
@@ -99,10 +122,20 @@ class Packs(Resource):
         raise APIResponseValidationError("unrecognised answer from POST /p/:id/tunes", body=data)
 
 
+# A slug is one URL path segment of letters, digits, '-' and '_' (e.g. corporate-headshots):
+# '..', '%2e%2e' or 'x#y' would post somewhere else, e.g. to /tunes, and buy a plain tune.
+_SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+
+
 def _pack_ref(value: int | str) -> str:
-    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip():
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise InvalidParamsError("pack_id", f"must be a pack id or slug, got {value!r}")
-    text = str(value).strip()
-    if "/" in text or "?" in text:
-        raise InvalidParamsError("pack_id", f"a slug cannot contain '/' or '?', got {text!r}")
+    if isinstance(value, int):
+        if value <= 0:
+            raise InvalidParamsError("pack_id", f"must be a positive id, got {value!r}")
+        return str(value)
+    text = value.strip()
+    if not _SLUG.fullmatch(text):
+        raise InvalidParamsError("pack_id", "a slug is letters, digits, '-' and '_' (e.g. "
+                                 f"'corporate-headshots'), got {value!r}")
     return text

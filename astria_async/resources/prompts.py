@@ -1,4 +1,4 @@
-"""`client.prompts`: create, get, list, delete."""
+"""`client.prompts`: create, get, list, update, duplicate, like, delete."""
 
 from __future__ import annotations
 
@@ -11,10 +11,18 @@ import attrs
 
 from .._config import MAX_PROMPT_OFFSET
 from .._convert import structure, structure_many
+from .._families import check_family
 from .._forms import Body
 from ..errors import PromptFailedError
 from ..models import Prompt, Tune, tune_refs
-from ..params import FileInput, PromptParams
+from ..params import (
+    FileInput,
+    PromptParams,
+    PromptUpdateParams,
+    duplicate_payload,
+    expand_names,
+    with_extra,
+)
 from ..waiting.policy import WaitPolicy
 from ._base import Paginator, Resource, as_list, check_page, first_object, ident, query
 
@@ -26,7 +34,7 @@ class Prompts(Resource):
 
     async def create(
         self,
-        tune_id: int | Tune,
+        tune_id: int | str | Tune,
         *,
         text: str | None = None,
         negative_prompt: str | None = None,
@@ -70,25 +78,35 @@ class Prompts(Resource):
         video_prompt: str | None = None,
         video_duration: int | None = None,
         video_audio: bool | None = None,
+        generate_audio: bool | None = None,
+        video_first_frame: FileInput | None = None,
         video_first_frame_url: str | None = None,
+        video_last_frame: FileInput | None = None,
         video_last_frame_url: str | None = None,
         source_image_url: str | None = None,
+        input_video: FileInput | None = None,
         input_video_url: str | None = None,
+        audio_reference: FileInput | None = None,
         audio_reference_url: str | None = None,
         video_upscale_model: str | None = None,
         video_upscale_target_resolution: str | None = None,
         video_fps_model: str | None = None,
+        image_references: Sequence[FileInput] = (),
         image_reference_urls: Sequence[str] = (),
         params: PromptParams | None = None,
         extra: Mapping[str, Any] | None = None,
     ) -> Prompt:
         """Create a prompt on a tune (`POST /tunes/:tune_id/prompts`); it costs money.
 
-        For Flux/SDXL LoRA and FaceID tunes, post to the base model (e.g. 1504944 Flux1.dev)
-        with `<lora:YOUR_TUNE_ID:1>` or `<faceid:ID:1>` in `text` (API notes §5.1).
+        Astria runs prompts for Flux/SDXL LoRA and FaceID tunes on the base model (e.g.
+        1504944 Flux1.dev) with `<lora:YOUR_TUNE_ID:1>` or `<faceid:ID:1>` in `text` (API notes
+        §5.1). When the tune is known to be one (a `Tune` is passed, or this client has seen
+        it), the prompt is posted there and the token put first unless the text has it; the
+        returned prompt's `tunes` names your tune, and fair use counts against it.
 
         Args:
-            tune_id: the tune (or base model) to run on; a `Tune` works too.
+            tune_id: the tune (or base model) to run on; a `Tune` works too, and so does a
+                model name of the catalogue ("gemini", "seedream", "gpt-image-2").
             params: a prepared `PromptParams`; keyword arguments given here override it.
                 Every other keyword is a field of `PromptParams` (see there what each allows).
             extra: API parameters this library does not know yet, sent as given.
@@ -97,33 +115,45 @@ class Prompts(Resource):
             The new prompt (images arrive later: see `wait_images`).
 
         Raises:
-            InvalidParamsError: a parameter is invalid; nothing was sent.
+            InvalidParamsError: a parameter is invalid, or one the target model's family is
+                known to refuse (Flux: `negative_prompt`, `cfg_scale` >= 5; Seedream: more
+                than 4 images; Seedance 2: frames with reference media); nothing was sent.
             GatewayTimeoutError: Astria timed out and the prompt may exist; it was not re-sent
                 unless the client is `idempotent=True`.
         """
         fields = {k: v for k, v in locals().items()
                   if k not in _NOT_FIELDS and v is not None and v != ()}
-        if "image_reference_urls" in fields:
-            fields["image_reference_urls"] = tuple(image_reference_urls)
         base = params or PromptParams()
-        if extra:
-            fields["extra"] = {**base.extra, **extra}
+        if extra is not None:
+            fields["extra"] = with_extra(base.extra, extra)
         return await self.create_from(tune_id, attrs.evolve(base, **fields))
 
-    async def create_from(self, tune_id: int | Tune, params: PromptParams) -> Prompt:
+    async def create_from(self, tune_id: int | str | Tune, params: PromptParams) -> Prompt:
         """Create a prompt from a prepared `PromptParams` (batch files use this).
 
         The fair-use guard (`client.fair_use`) checks it first: a cap it would cross raises
         `FairUseError` with nothing sent, and a full in-flight bound makes it wait for a place.
         """
-        tid = ident(tune_id, "tune_id")
-        body = Body("prompt", params.to_payload())
+        # A model name ("gemini") is looked up in the catalogue first.
+        target = await self._tune_id(tune_id) if isinstance(tune_id, str) else tune_id
+        ident(target, "tune_id")
+        if isinstance(target, Tune):
+            self._services.seen(target)
+        # LoRA/FaceID tunes run on their base model with a <lora:ID:1> token (API notes §5.1).
+        route = self._services.routes.route(target, params.text)
+        if route.routed:
+            params = attrs.evolve(params, text=route.text)
+        tid = route.tune_id
+        payload = params.to_payload()
+        check_family(payload, tune_id=tid,
+                     branch=target.branch if isinstance(target, Tune) else None,
+                     name=tune_id if isinstance(tune_id, str) else None)
+        body = Body("prompt", payload)
         guard = self._services.fair_use
-        if isinstance(tune_id, Tune):
-            guard.remember(tune_id)
         async with guard.reserve(tid, params) as place:
             reply = await self._transport.request("POST", f"/tunes/{tid}/prompts", body=body)
             prompt = structure(first_object(reply.data, "prompt"), Prompt, self._binding)
+            prompt = route.mark(prompt)
             guard.created(place, prompt)
         self._services.prompt_board.feed(prompt)
         return prompt
@@ -190,14 +220,78 @@ class Prompts(Resource):
             prompt = await self.get(oid)
         return await self._services.downloader.prompt(prompt, directory)
 
-    async def get(self, prompt_id: int | Prompt, *, tune_id: int | Tune | None = None) -> Prompt:
+    async def get(self, prompt_id: int | Prompt, *, tune_id: int | Tune | None = None,
+                  expand: Sequence[str] = ()) -> Prompt:
         """Fetch one prompt: `GET /prompts/:id`, or the nested route when `tune_id` is given.
 
         The nested route needs the tune the prompt was posted to (the base model for LoRA
         prompts) and answers 404 otherwise (API notes §5.2), so the default is the flat one.
+        `expand=["debug_images"]` adds the `debug_images` of the processing stages.
         """
-        reply = await self._transport.request("GET", self._path(prompt_id, tune_id))
+        names = expand_names("expand", expand) or None
+        reply = await self._transport.request("GET", self._path(prompt_id, tune_id),
+                                              params=query(expand=names))
         return structure(reply.data, Prompt, self._binding)
+
+    async def update(
+        self,
+        prompt_id: int | Prompt,
+        *,
+        tune_id: int | Tune | None = None,
+        pack_id: int | None = None,
+        base_pack_id: int | None = None,
+        workspace_id: int | None = None,
+        orig_prompt_id: int | None = None,
+    ) -> Prompt:
+        """Assign a prompt to a pack (as a template, `pack_id`), record its pack provenance
+        (`base_pack_id`) or move it to a workspace: `PATCH /prompts/:id` (API notes §5.4).
+
+        A template (`pack_id`) must use a fine-tuned model, else Astria answers 422.
+
+        Raises:
+            InvalidParamsError: no field given, or one is not a positive id; nothing was sent.
+        """
+        payload = PromptUpdateParams(pack_id=pack_id, base_pack_id=base_pack_id,
+                                     workspace_id=workspace_id,
+                                     orig_prompt_id=orig_prompt_id).to_payload()
+        reply = await self._transport.request("PATCH", self._path(prompt_id, tune_id),
+                                              body=Body("prompt", payload))
+        prompt = structure(first_object(reply.data, "prompt"), Prompt, self._binding)
+        self._services.prompt_board.feed(prompt)
+        return prompt
+
+    async def duplicate(self, prompt_id: int | Prompt, *, image_index: int | None = None,
+                        params: PromptParams | None = None, **overrides: Any) -> Prompt:
+        """Clone a prompt with some parameters changed: `POST /prompts/:id/duplicate`
+        (API notes §5.5); it costs money like any create.
+
+        The documented way to animate an image: `duplicate(p, image_index=0,
+        video_model="kling", video_prompt="...")` starts the video from image 0 of `p`.
+
+        Args:
+            image_index: which image of the original (from 0) the copy starts from.
+            params: a prepared `PromptParams` of overrides; keywords given here override it.
+            overrides: any `PromptParams` field; the original keeps the rest (text included).
+
+        Raises:
+            InvalidParamsError: an unknown or invalid override; nothing was sent.
+        """
+        pid = ident(prompt_id, "prompt_id")
+        body = Body(None, duplicate_payload(image_index, params, overrides))
+        reply = await self._transport.request("POST", f"/prompts/{pid}/duplicate", body=body)
+        prompt = structure(first_object(reply.data, "prompt"), Prompt, self._binding)
+        self._services.prompt_board.feed(prompt)
+        return prompt
+
+    async def like(self, prompt_id: int | Prompt) -> None:
+        """Like a prompt (`POST /prompts/:id/like`); a pack prompt's template is liked too
+        (API notes §9). Liked prompts are listed with `list(liked=True)`."""
+        await self._transport.request("POST", f"{self._path(prompt_id, None)}/like", raw=True)
+
+    async def unlike(self, prompt_id: int | Prompt) -> None:
+        """Take a like back (`DELETE /prompts/:id/like`, API notes §9)."""
+        await self._transport.request("DELETE", f"{self._path(prompt_id, None)}/like",
+                                      raw=True)
 
     def list(
         self,
@@ -213,6 +307,7 @@ class Prompts(Resource):
         today: bool | None = None,
         is_video: bool | None = None,
         is_api: bool | None = None,
+        expand: Sequence[str] = (),
         before_id: int | None = None,
         limit: int | None = None,
         offset: int | None = None,
@@ -221,13 +316,17 @@ class Prompts(Resource):
         """Prompts newest first: a tune's (`GET /tunes/:id/prompts`) or all of yours (`/prompts`).
 
         `await` the result for one page; `async for` it to walk all pages with `before_id`.
+        The flags (`liked`, `today`, `is_video`, `is_api`) filter when True (API notes §5.3);
+        `expand=["debug_images"]` adds each prompt's debug images.
         """
         check_page(limit, offset, MAX_PROMPT_OFFSET)
+        names = expand_names("expand", expand) or None
         path = "/prompts" if tune_id is None else f"/tunes/{ident(tune_id, 'tune_id')}/prompts"
         params = {"text": text, "pack_id": pack_id, "base_pack_id": base_pack_id,
                   "user_id": user_id, "orig_prompt_id": orig_prompt_id, "order_id": order_id,
                   "liked": liked, "today": today, "is_video": is_video, "is_api": is_api,
-                  "before_id": before_id, "limit": limit, "offset": offset, **(extra or {})}
+                  "expand": names, "before_id": before_id, "limit": limit, "offset": offset,
+                  **(extra or {})}
 
         async def fetch(page: dict[str, Any]) -> list[Prompt]:
             reply = await self._transport.request("GET", path, params=query(**page))

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
-from .._config import MAX_TUNE_OFFSET
+from .._config import GALLERY_PAGE_LIMIT, MAX_TUNE_OFFSET, PAGE_LIMIT
 from .._convert import structure, structure_many
+from .._families import check_family
 from .._forms import Body
 from ..models import Tune
 from ..params import FileInput, PromptParams, TuneParams, validate_update
@@ -26,7 +27,7 @@ class Tunes(Resource):
         image_urls: Sequence[str] = (),
         branch: str | None = None,
         callback: str | None = None,
-        base_tune_id: int | None = None,
+        base_tune_id: int | str | None = None,
         model_type: str | None = None,
         token: str | None = None,
         steps: int | None = None,
@@ -35,6 +36,8 @@ class Tunes(Resource):
         preset: str | None = None,
         characteristics: Mapping[str, str | int | float] | None = None,
         auto_extend: bool | None = None,
+        base_pack_id: int | None = None,
+        prompts_callback: str | None = None,
         prompts: Sequence[PromptParams] = (),
         extra: Mapping[str, Any] | None = None,
     ) -> Tune:
@@ -62,13 +65,23 @@ class Tunes(Resource):
             callback=callback, base_tune_id=base_tune_id, model_type=model_type, token=token,
             steps=steps, face_crop=face_crop, training_face_correct=training_face_correct,
             preset=preset, characteristics=characteristics, auto_extend=auto_extend,
-            prompts=tuple(prompts), extra=dict(extra or {}),
+            base_pack_id=base_pack_id, prompts_callback=prompts_callback,
+            prompts=prompts, extra=extra or {},
         )
         return await self.create_from(params)
 
     async def create_from(self, params: TuneParams) -> Tune:
         """Create a tune from a prepared `TuneParams`."""
-        body = Body("tune", params.to_payload())
+        payload = params.to_payload()
+        if isinstance(payload.get("base_tune_id"), str):  # a model name: its tune id
+            payload["base_tune_id"] = await self._tune_id(payload["base_tune_id"],
+                                                          "base_tune_id")
+        # The tune's own prompts run on its base model: its family's rules apply to them.
+        for index, prompt in enumerate(payload.get("prompts_attributes", ())):
+            check_family(prompt, tune_id=payload.get("base_tune_id"), branch=params.branch,
+                         name=params.base_tune_id if isinstance(params.base_tune_id, str)
+                         else None, where=f"prompts[{index}].")
+        body = Body("tune", payload)
         reply = await self._transport.request("POST", "/tunes", body=body)
         tune = self._seen(first_object(reply.data, "tune"))
         if params.prompts:  # they run once it is trained and count against it (fair use)
@@ -81,9 +94,9 @@ class Tunes(Resource):
         return self._seen(reply.data)
 
     def _seen(self, data: Any) -> Tune:
-        # The fair-use guard remembers which tunes are free `fast` ones or shared gallery models.
+        # Fair use remembers free `fast` tunes; routing, LoRA/FaceID tunes.
         tune = structure(data, Tune, self._binding)
-        self._services.fair_use.remember(tune)
+        self._services.seen(tune)
         return tune
 
     async def wait_trained(self, tune_id: int | Tune, *, timeout: float | None = None,
@@ -137,7 +150,8 @@ class Tunes(Resource):
 
         `await` the result for one page; `async for` it to walk all pages with `before_id`.
         """
-        check_page(limit, offset, MAX_TUNE_OFFSET)
+        check_page(limit, offset, MAX_TUNE_OFFSET,
+                   GALLERY_PAGE_LIMIT if gallery else PAGE_LIMIT)
         names = [name] if isinstance(name, str) else list(name) if name else None
         params = {"title": title, "name": names, "model_type": model_type, "branch": branch,
                   "before_id": before_id, "limit": limit, "offset": offset, **(extra or {})}
@@ -147,7 +161,7 @@ class Tunes(Resource):
             reply = await self._transport.request("GET", path, params=query(**page))
             tunes = structure_many(as_list(reply.data, "tune"), Tune, self._binding)
             for tune in tunes:
-                self._services.fair_use.remember(tune, gallery=gallery)
+                self._services.seen(tune, gallery=gallery)
             return tunes
 
         return Paginator(fetch, params, id_of=lambda t: t.id)

@@ -27,7 +27,7 @@ from .policy import WaitPolicy
 class Watcher:
     """One waiter's registration: its ids, its pace, its deadline, and how it is woken."""
 
-    ids: frozenset[int]
+    ids: tuple[int, ...]  # distinct
     policy: WaitPolicy
     interval: float
     due: float
