@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -11,7 +12,8 @@ from typing import Any
 
 import pytest
 from _journal_contract import check_journal
-from _redisserver import SKIP, RedisServer, serve
+from _redisserver import SKIP, RedisServer, free_port, serve
+from test_cli_support import FakeThread
 
 from astria_async import AstriaClient, WaitPolicy
 from astria_async.batch import BatchRunner, Job, Mark, SharedJournal, job_from_spec
@@ -121,6 +123,9 @@ async def test_a_dead_workers_creating_job_is_looked_up_not_resent(
         # A worker that dies stops renewing its lease (SIGKILL: nothing else runs).
         assert journal._heartbeat is not None
         journal._heartbeat.cancel()
+        assert [w.alive for w in await journal.workers()] == [True]
+        await asyncio.sleep(0.35)
+        assert [w.alive for w in await journal.workers()] == [False]
     async with _client(astria_fake, redis_server, namespace) as alive:
         events: list[str] = []
         runner = BatchRunner(alive, state, tmp_path, settle=0.1,
@@ -146,3 +151,56 @@ async def test_a_client_not_on_that_redis_is_refused(redis_server: RedisServer) 
             batch_journal(client, f"{redis_server.url}/x")
         with pytest.raises(ConfigurationError, match="coordinating through the same Redis"):
             await BatchRunner(client, f"{redis_server.url}/x").run([])
+
+
+@pytest.fixture
+def fake_thread() -> Iterator[FakeThread]:
+    with FakeThread() as running:
+        yield running
+
+
+def _jobs_file(path: Path, fake: FakeThread, count: int) -> Path:
+    tune = fake.call(lambda f: int(f.add_tune(branch="flux1")["id"]))
+    path.write_text("".join(json.dumps({"tune_id": FLUX, "num_images": 1,
+                                        "text": f"<lora:{tune}:1> shot {i}"}) + "\n"
+                            for i in range(count)))
+    return path
+
+
+def test_cli_runs_a_redis_state_and_shows_it(fake_thread: FakeThread,
+                                             redis_server: RedisServer, tmp_path: Path) -> None:
+    jobs = _jobs_file(tmp_path / "jobs.jsonl", fake_thread, 3)
+    state = f"{redis_server.url}/cli-{uuid.uuid4().hex[:6]}"
+    ran = fake_thread.invoke("--poll-interval", "0.05", "batch", "run", str(jobs), "--state",
+                             state, "-o", str(tmp_path / "out"))
+    assert ran.exit_code == 0, ran.output
+    shown = fake_thread.invoke("--json", "batch", "status", state)
+    assert shown.exit_code == 0, shown.output
+    found = json.loads(shown.stdout)
+    assert found["counts"] == {"done": 3} and found["images"] == 3
+    assert found["workers"] == []  # the worker left when its run ended
+    table = fake_thread.invoke("batch", "status", state)
+    assert table.exit_code == 0 and "done" in table.output
+    assert len(list((tmp_path / "out").iterdir())) == 3
+
+
+def test_cli_errors_are_one_line(fake_thread: FakeThread, tmp_path: Path) -> None:
+    jobs = _jobs_file(tmp_path / "jobs.jsonl", fake_thread, 1)
+    for state, message in ((f"redis://127.0.0.1:{free_port()}/0/x", "unreachable"),
+                           ("redis://127.0.0.1:1/db/x", "is not a Redis batch state")):
+        for args in (("batch", "run", str(jobs), "--state", state), ("batch", "status", state)):
+            result = fake_thread.invoke(*args)
+            assert result.exit_code != 0
+            assert message in result.output and "Traceback" not in result.output
+    missing = fake_thread.invoke("batch", "status", str(tmp_path / "nope.db"))
+    assert missing.exit_code == 2 and "does not exist" in missing.output
+
+
+def test_cli_refuses_a_redis_without_its_append_only_file(
+        fake_thread: FakeThread, tmp_path: Path) -> None:
+    jobs = _jobs_file(tmp_path / "jobs.jsonl", fake_thread, 1)
+    for server in serve(tmp_path, appendonly=False):
+        result = fake_thread.invoke("batch", "run", str(jobs), "--state", f"{server.url}/x")
+        assert result.exit_code == 1
+        assert "append-only file" in result.output and "Traceback" not in result.output
+    assert fake_thread.call(lambda f: len(f.prompts)) == 0
