@@ -6,7 +6,7 @@ import asyncio
 import json
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,15 @@ from _redisserver import SKIP, RedisServer, free_port, serve
 from test_cli_support import FakeThread
 
 from astria_async import AstriaClient, WaitPolicy
-from astria_async.batch import BatchRunner, Job, Mark, SharedJournal, job_from_spec
+from astria_async.batch import (
+    BatchRunner,
+    Job,
+    Mark,
+    SharedJournal,
+    StateFileError,
+    StateLockedError,
+    job_from_spec,
+)
 from astria_async.coordination import batch_journal, connect, parse_state
 from astria_async.coordination._journal import RedisJournal
 from astria_async.coordination._redis import RedisCoordination
@@ -204,3 +212,92 @@ def test_cli_refuses_a_redis_without_its_append_only_file(
         assert result.exit_code == 1
         assert "append-only file" in result.output and "Traceback" not in result.output
     assert fake_thread.call(lambda f: len(f.prompts)) == 0
+
+
+async def test_a_journal_joins_once_and_knows_its_jobs(coordination: RedisCoordination) -> None:
+    journal = RedisJournal(coordination, uuid.uuid4().hex[:8])
+    await journal.claim()
+    try:
+        with pytest.raises(StateLockedError, match="already joined"):
+            await journal.claim()
+        with pytest.raises(StateFileError, match="not journaled"):
+            await journal.take("nope")
+    finally:
+        await journal.close()
+
+
+async def test_marks_wait_out_the_account_pause(coordination: RedisCoordination) -> None:
+    journal = RedisJournal(coordination, uuid.uuid4().hex[:8])
+    jobs = _jobs([1], 1)
+    await journal.claim()
+    try:
+        await journal.add(jobs)
+        await journal.take(jobs[0].key)
+        # A 429 another worker saw: the pause key every worker reads before sending.
+        await coordination.redis.set(coordination.key("pause"), "1", px=300)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        await journal.creating([Mark(jobs[0].key, 0)])
+        assert loop.time() - start >= 0.25
+        assert (await journal.rows())[jobs[0].key].status == "creating"
+    finally:
+        await journal.close()
+
+
+async def test_a_dead_workers_unsent_create_is_sent_once_by_the_next(
+        astria_fake: FakeAstria, redis_server: RedisServer, namespace: str,
+        tmp_path: Path) -> None:
+    tune = int(astria_fake.add_tune(branch="flux1")["id"])
+    jobs = _jobs([tune], 2)
+    state = f"{redis_server.url}/unsent?lease=0.3"
+    async with _client(astria_fake, redis_server, namespace) as dead:
+        journal = batch_journal(dead, state)
+        await journal.claim()
+        await journal.add(jobs)
+        await journal.take(jobs[0].key)
+        await journal.creating([Mark(jobs[0].key, 0)])
+        assert journal._heartbeat is not None
+        journal._heartbeat.cancel()  # died before sending the create
+    async with _client(astria_fake, redis_server, namespace) as alive:
+        events: list[str] = []
+        runner = BatchRunner(alive, state, tmp_path, settle=0.1,
+                             on_event=lambda e: events.append(e.kind))
+        summary = await asyncio.wait_for(runner.run(jobs), 30)
+    assert summary.counts == {"done": 2} and "resend" in events
+    assert sorted(_made(astria_fake).values()) == [1, 1]
+
+
+class _Stolen(RedisJournal):
+    """Another live worker takes the job between this worker's take and its mark."""
+
+    other: RedisJournal | None = None
+
+    async def creating(self, marks: Sequence[Mark]) -> float:
+        self.other = RedisJournal(self.coordination, self.name)
+        await self.other.claim()
+        await self.coordination.redis.hset(self._prefix + "job:" + marks[0].key, "owner",
+                                           self.other.worker)
+        return await super().creating(marks)
+
+
+async def test_a_job_taken_over_before_its_mark_is_left_alone(
+        astria_fake: FakeAstria, redis_server: RedisServer, namespace: str,
+        tmp_path: Path) -> None:
+    tune = int(astria_fake.add_tune(branch="flux1")["id"])
+    jobs = _jobs([tune], 1)
+    async with _client(astria_fake, redis_server, namespace) as client:
+        journal = _Stolen(client.coordination or _never(), uuid.uuid4().hex[:8])
+        events: list[str] = []
+        runner = BatchRunner(client, "shared", tmp_path, journal=journal,
+                             on_event=lambda e: events.append(e.kind))
+        try:
+            summary = await runner.run(jobs)
+        finally:
+            if journal.other is not None:
+                await journal.other.close()
+    assert summary.counts == {"pending": 1} and events == ["held"]
+    assert _made(astria_fake) == Counter()
+
+
+def _never() -> RedisCoordination:
+    raise AssertionError("the client has no coordination")

@@ -163,7 +163,8 @@ class SharedJournal(Journal, Protocol):
     - `creating(marks)` may mark only part of a group: it raises `MarkRefused` naming the
       jobs it refused (no longer this worker's) with the time the others were marked.
     - Writes to a job this worker no longer holds are dropped: the worker that took it over
-      decides (a `creating` job taken over is looked up, never re-sent blindly).
+      decides (a `creating` job taken over is looked up, never re-sent blindly). Only
+      progress the job has not made yet (`created`, `done`) is kept: those are facts.
     """
 
     retry_after: float

@@ -202,15 +202,17 @@ class RedisJournal:
             raise MarkRefused(refused, at)
         return at
 
-    async def _set(self, key: str, values: dict[str, Any], drop: Sequence[str] = ()) -> None:
-        args: list[Any] = [self.worker, len(values)]
+    async def _set(self, key: str, values: dict[str, Any], drop: Sequence[str] = (), *,
+                   progress: int | None = None) -> None:
+        args: list[Any] = [self.worker, "" if progress is None else progress, len(values)]
         for name, value in values.items():
             args += [name, value]
         await self._script("JOB_SET", [self._key("job:") + key], [*args, *drop])
 
     async def created(self, key: str, prompt_id: int, cost_mc: int | None = None) -> None:
         extra = {} if cost_mc is None else {"cost_mc": cost_mc}
-        await self._set(key, {"status": "created", "prompt_id": prompt_id, **extra}, ["error"])
+        await self._set(key, {"status": "created", "prompt_id": prompt_id, **extra}, ["error"],
+                        progress=2)
 
     async def unsent(self, key: str, error: str) -> None:
         await self._set(key, {"status": "pending", "cost_mc": 0, "error": error})
@@ -220,7 +222,8 @@ class RedisJournal:
 
     async def done(self, key: str, images: int, cost_mc: int | None = None) -> None:
         extra = {} if cost_mc is None else {"cost_mc": cost_mc}
-        await self._set(key, {"status": "done", "images": images, **extra}, ["error"])
+        await self._set(key, {"status": "done", "images": images, **extra}, ["error"],
+                        progress=3)
 
     async def failed(self, key: str, error: str, cost_mc: int | None = None) -> None:
         extra = {} if cost_mc is None else {"cost_mc": cost_mc}

@@ -236,12 +236,19 @@ end
 return out
 """
 
-# KEYS: the job hash. ARGV: me, n, then n field/value pairs to set, then fields to delete.
-# Only the worker holding the job writes it (1), others' writes are dropped (0).
+# KEYS: the job hash. ARGV: me, progress (the rank of a status it moves forward to, or ''),
+# n, then n field/value pairs to set, then fields to delete. The worker holding the job
+# writes it (1). Another's write is dropped (0) unless it is progress the job has not made
+# yet (a worker that lost its lease still finished it: created, then done, are facts).
 JOB_SET = """
-if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
-local n = tonumber(ARGV[2])
-for i = 3, 2 + 2 * n, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-for i = 3 + 2 * n, #ARGV do redis.call('HDEL', KEYS[1], ARGV[i]) end
+if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then
+  if ARGV[2] == '' then return 0 end
+  local ranks = {pending = 0, creating = 1, created = 2, done = 3, failed = 3}
+  local now = ranks[redis.call('HGET', KEYS[1], 'status') or 'pending'] or 0
+  if tonumber(ARGV[2]) <= now then return 0 end
+end
+local n = tonumber(ARGV[3])
+for i = 4, 3 + 2 * n, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+for i = 4 + 2 * n, #ARGV do redis.call('HDEL', KEYS[1], ARGV[i]) end
 return 1
 """
