@@ -144,15 +144,21 @@ async def test_batch_workers_killed_at_random_create_each_job_once(
         workers[i] = await spawn(i)
     astria_fake.clear_faults()
     rounds = 0
-    while True:  # the batch is finished by workers run again, as a user would
-        for worker in workers:
-            await asyncio.wait_for(worker.wait(), 120)
-        statuses = await _rows(astria_fake, server.url)
-        left = [s for s in statuses.values() if s not in ("done", "failed")]
-        if not left or rounds == 5:
-            break
-        rounds += 1
-        workers = [await spawn(i) for i in range(WORKERS)]
+    try:
+        while True:  # the batch is finished by workers run again, as a user would
+            for worker in workers:
+                await asyncio.wait_for(worker.wait(), 120)
+            statuses = await _rows(astria_fake, server.url)
+            left = [s for s in statuses.values() if s not in ("done", "failed")]
+            if not left or rounds == 5:
+                break
+            rounds += 1
+            workers = [await spawn(i) for i in range(WORKERS)]
+    finally:
+        for worker in workers:  # a worker that hangs fails the test, never outlives it
+            if worker.returncode is None:
+                worker.kill()
+                await worker.wait()
     problems = _problems(astria_fake, jobs, tunes, statuses,
                          [folder / "images" for folder in folders])
     made = Counter(str(p["text"]) for p in astria_fake.prompts.values())

@@ -519,6 +519,10 @@ class BatchRunner:
             # Other workers of a shared journal tie prompts to jobs meanwhile.
             self._claimed.update(r.prompt_id for r in rows.values() if r.prompt_id is not None)
             row = rows[key]
+            if row.status != CREATING:
+                # A shared journal: the worker that lost this job got its answer meanwhile
+                # (its prompt is claimed now, so a lookup would wrongly find nothing).
+                return row.prompt_id if row.status == CREATED and row.prompt_id else False
             found = await recover(self.client, [row], skew=self.skew,
                                   route=self.recovery_route,
                                   claimed=self._claimed)

@@ -107,7 +107,7 @@ class _Reporter:
         elif event.kind == "downloaded" and self.images is not None:
             self.images.set_total((self.images.total or 0) + event.images)
             self.images.advance(event.images, note=note)
-        elif event.kind in ("unsent", "stalled", "lookup_failed"):
+        elif event.kind in ("unsent", "stalled", "lookup_failed", "held"):
             self._reason(event.kind, event.message or "")
         elif event.kind == "resend":
             self._reason(event.kind, "the create never reached Astria; sent again")

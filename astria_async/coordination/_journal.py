@@ -215,7 +215,9 @@ class RedisJournal:
                         progress=2)
 
     async def unsent(self, key: str, error: str) -> None:
-        await self._set(key, {"status": "pending", "cost_mc": 0, "error": error})
+        # Given up for this run (e.g. a 429): free for any worker still running (each skips
+        # jobs held by a live worker, so keeping it would make them wait for this one).
+        await self._set(key, {"status": "pending", "cost_mc": 0, "error": error}, ["owner"])
 
     async def note(self, key: str, error: str) -> None:
         await self._set(key, {"error": error})

@@ -213,7 +213,8 @@ return all
 
 # KEYS: the account pause. ARGV: job hash prefix, me, then key, cost for each job. While the
 # account is paused (a 429 any worker saw) marks nothing: {'pause', ms left}. Otherwise marks
-# the jobs this worker holds as creating at the server's time: {'ok', time, refused key,
+# the jobs this worker holds (or that nobody holds: given back as unsent, taken again here)
+# as creating at the server's time: {'ok', time, refused key,
 # its holder…}.
 JOB_MARK = """
 local left = redis.call('PTTL', KEYS[1])
@@ -224,8 +225,9 @@ local out = {'ok', at}
 for i = 3, #ARGV, 2 do
   local k = ARGV[1] .. ARGV[i]
   local owner = redis.call('HGET', k, 'owner')
-  if owner == ARGV[2] then
-    redis.call('HSET', k, 'status', 'creating', 'creating_at', at, 'cost_mc', ARGV[i + 1])
+  if owner == ARGV[2] or not owner then
+    redis.call('HSET', k, 'owner', ARGV[2], 'status', 'creating', 'creating_at', at,
+               'cost_mc', ARGV[i + 1])
     redis.call('HINCRBY', k, 'creates', 1)
     redis.call('HDEL', k, 'error')
   else
