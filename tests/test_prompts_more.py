@@ -7,7 +7,13 @@ from collections.abc import AsyncIterator
 import pytest
 from test_resources_wire import PNG, Recorder, client, server
 
-from astria_async import AstriaClient, InvalidParamsError, PromptParams
+from astria_async import (
+    AstriaClient,
+    FairUseError,
+    FairUsePolicy,
+    InvalidParamsError,
+    PromptParams,
+)
 from astria_async.testing import FakeAstria
 
 __all__ = ["client", "server"]  # fixtures used below
@@ -115,3 +121,17 @@ async def test_duplicate_like_and_expand_end_to_end(fake: FakeAstria,
     got = await fake_client.prompts.get(made["id"], expand=["debug_images"])
     assert got.debug_images
     assert not (await fake_client.prompts.get(made["id"])).debug_images
+
+
+async def test_a_duplicate_counts_against_the_tunes_fair_use(fake: FakeAstria) -> None:
+    tune = fake.add_tune(branch="sd15")["id"]
+    policy = FairUsePolicy(prompts_per_tune=2, automatic_prompts=0)
+    async with AstriaClient(fake.api_key, base_url=fake.url, fair_use=policy) as client:
+        first = await client.prompts.create(tune, text="ohwx man")
+        await client.prompts.duplicate(first.id, seed=1)  # a bare id: counted from the answer
+        assert client.fair_use.count(tune) == 2
+        sent = fake.count("POST", "*")
+        with pytest.raises(FairUseError) as info:  # the Prompt says its tune: refused first
+            await client.prompts.duplicate(first, seed=2)
+    assert info.value.tune_id == tune and info.value.used == 2
+    assert fake.count("POST", "*") == sent

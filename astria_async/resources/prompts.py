@@ -263,7 +263,9 @@ class Prompts(Resource):
     async def duplicate(self, prompt_id: int | Prompt, *, image_index: int | None = None,
                         params: PromptParams | None = None, **overrides: Any) -> Prompt:
         """Clone a prompt with some parameters changed: `POST /prompts/:id/duplicate`
-        (API notes §5.5); it costs money like any create.
+        (API notes §5.5); it costs money like any create, and counts against the tune's fair
+        use like one: checked before sending when a `Prompt` (which names its tune) is given,
+        counted from the answer when only an id is.
 
         The documented way to animate an image: `duplicate(p, image_index=0,
         video_model="kling", video_prompt="...")` starts the video from image 0 of `p`.
@@ -275,11 +277,29 @@ class Prompts(Resource):
 
         Raises:
             InvalidParamsError: an unknown or invalid override; nothing was sent.
+            FairUseError: the copy would cross the tune's fair-use cap; nothing was sent.
         """
         pid = ident(prompt_id, "prompt_id")
-        body = Body(None, duplicate_payload(image_index, params, overrides))
-        reply = await self._transport.request("POST", f"/prompts/{pid}/duplicate", body=body)
-        prompt = structure(first_object(reply.data, "prompt"), Prompt, self._binding)
+        payload = duplicate_payload(image_index, params, overrides)
+        body = Body(None, payload)
+        guard = self._services.fair_use
+        original = prompt_id if isinstance(prompt_id, Prompt) else None
+        if original is None or original.tune_id is None:
+            # Its tune is unknown until the answer: the copy is counted when it comes back.
+            reply = await self._transport.request("POST", f"/prompts/{pid}/duplicate",
+                                                  body=body)
+            prompt = structure(first_object(reply.data, "prompt"), Prompt, self._binding)
+            if prompt.tune_id is not None:
+                for tune in guard.charged_tunes(prompt.tune_id, prompt.text):
+                    guard.record(tune)
+        else:  # the copy runs on the original's tune: checked before anything is sent
+            copy = _Copy(payload.get("prompt", {}).get("text") or original.text,
+                         payload.get("prompt", {}).get("num_images") or original.num_images)
+            async with guard.reserve(original.tune_id, copy) as place:
+                reply = await self._transport.request("POST", f"/prompts/{pid}/duplicate",
+                                                      body=body)
+                prompt = structure(first_object(reply.data, "prompt"), Prompt, self._binding)
+                guard.created(place, prompt)
         self._services.prompt_board.feed(prompt)
         return prompt
 
@@ -362,3 +382,11 @@ class Prompts(Resource):
             if tid in tune_refs(prompt.text):
                 seen.add(prompt.id)
         return len(seen)
+
+
+@attrs.frozen
+class _Copy:
+    """What the fair-use guard reads of a duplicate: the copy's text and image count."""
+
+    text: str | None
+    num_images: int | None
