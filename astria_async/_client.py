@@ -9,7 +9,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from types import TracebackType
-from typing import Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import aiohttp
 
@@ -49,6 +49,9 @@ from .waiting.fairuse import DEFAULT_FAIR_USE, FairUse, FairUsePolicy
 from .waiting.paging import Source
 from .waiting.pause import LocalPause, Pause
 from .waiting.policy import PROMPT_WAIT, TUNE_WAIT, WaitPolicy
+
+if TYPE_CHECKING:
+    from .coordination._redis import RedisCoordination
 
 
 def _trained(tune: Tune) -> bool:
@@ -268,6 +271,11 @@ class AstriaClient:
         if self._coordination is not None:
             await self._coordination.aclose()
         await self._transport.aclose()
+
+    @property
+    def coordination(self) -> RedisCoordination | None:
+        """The Redis coordination shared with other workers (`coordination=`), or None."""
+        return self._coordination
 
     @property
     def fair_use(self) -> FairUse:

@@ -6,7 +6,12 @@ await them all at once. Fair use is shared (`max_in_flight` across all workers),
 physical limit of the makespan is `ceil(jobs / max_in_flight)` prompt durations. Polls are
 the fake's `GET /prompts…` requests: one board per account should keep N workers near what
 one worker polls. Redis operations are the server's `total_commands_processed` delta (all
-clients, pub/sub included). A single client without Redis is the baseline. Needs
+clients, pub/sub included). A single client without Redis is the baseline.
+
+Then the batch journal: 1, 2 and 4 `BatchRunner` workers on one job file against one
+`redis://…/<name>` state (every worker runs the whole file; each job is taken by one), against
+one worker with the SQLite journal: makespan, creates (each job once) and Redis round trips
+and commands per job. Needs
 `redis-server` on PATH (Debian: `apt-get install redis-server`); skipped without it.
 """
 
@@ -54,6 +59,35 @@ async def main() -> None:
         ended = time.time()
         ops = client._coordination.ops if client._coordination is not None else 0
     print(json.dumps({"started": started, "ended": ended, "jobs": len(share), "ops": ops}))
+
+asyncio.run(main())
+"""
+
+BATCH_WORKER = """
+import asyncio, json, sys, tempfile, time
+from astria_async import AstriaClient, FairUsePolicy, WaitPolicy
+from astria_async.batch import BatchRunner, job_from_spec
+base, key, url, tunes, jobs, in_flight, interval = sys.argv[1:8]
+tunes = json.loads(tunes)
+
+async def main() -> None:
+    policy = FairUsePolicy(max_in_flight=int(in_flight), max_in_flight_per_tune=8,
+                           prompts_per_tune=1000)
+    wait = WaitPolicy(interval=float(interval), multiplier=1.0, jitter=0.0, timeout=600)
+    specs = [{"tune_id": 1504944, "num_images": 1,
+              "text": f"<lora:{tunes[i % len(tunes)]}:1> ohwx man {i}"} for i in range(int(jobs))]
+    job_list = [job_from_spec(spec, line=i + 1) for i, spec in enumerate(specs)]
+    with tempfile.TemporaryDirectory() as folder:
+        state = f"{url}/bench" if url != "-" else f"{folder}/state.db"
+        async with AstriaClient(api_key=key, base_url=base, fair_use=policy, wait=wait,
+                                coordination=url if url != "-" else "") as client:
+            started = time.time()
+            summary = await BatchRunner(client, state, None, settle=1.0).run(job_list)
+            ended = time.time()
+            co = client.coordination
+            ops = co.ops if co is not None else 0
+    assert summary.ok, summary.counts
+    print(json.dumps({"started": started, "ended": ended, "jobs": len(job_list), "ops": ops}))
 
 asyncio.run(main())
 """
@@ -112,8 +146,9 @@ class Redis:
 
 
 def scenario(fake: Any, redis: Redis | None, workers: int, jobs: int, interval: float,
-             ) -> dict[str, Any]:
-    """One run: `workers` processes share `jobs`; polls, makespan and Redis commands."""
+             *, batch: bool = False) -> dict[str, Any]:
+    """One run: `workers` processes share `jobs` (dealt round-robin, or with `batch` one job
+    file and one batch state they all run); polls, makespan and Redis commands."""
     fake.ask("clear")
     before = 0
     if redis is not None:
@@ -121,9 +156,10 @@ def scenario(fake: Any, redis: Redis | None, workers: int, jobs: int, interval: 
         before = redis.commands()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     procs = [subprocess.Popen(
-        [sys.executable, "-c", WORKER, fake.url, fake.api_key,
+        [sys.executable, "-c", BATCH_WORKER if batch else WORKER, fake.url, fake.api_key,
          redis.url if redis is not None else "-", json.dumps(fake.tunes),
-         json.dumps(list(range(w, jobs, workers))), str(IN_FLIGHT), str(interval)],
+         str(jobs) if batch else json.dumps(list(range(w, jobs, workers))), str(IN_FLIGHT),
+         str(interval)],
         stdout=subprocess.PIPE, text=True, env=env) for w in range(workers)]
     reports = []
     for proc in procs:
@@ -157,10 +193,14 @@ def run(quick: bool) -> Outcome:
     with remote_fake(tunes=tunes, prompts=0, prompt_seconds=seconds) as fake, \
             tempfile.TemporaryDirectory() as folder:
         plain = scenario(fake, None, 1, jobs, interval)
+        sqlite = scenario(fake, None, 1, jobs, interval, batch=True)
+        batches: list[dict[str, Any]] = []
         redis = Redis(binary, folder)
         try:
             for n in sizes:
                 results.append(scenario(fake, redis, n, jobs, interval))
+            for n in (1, 2, 4):
+                batches.append(scenario(fake, redis, n, jobs, interval, batch=True))
         finally:
             redis.stop()
     one = results[0]["polls"]
@@ -173,6 +213,15 @@ def run(quick: bool) -> Outcome:
     table(f"Scale-out ({jobs} jobs; physical limit {limit:.0f} s)",
           ["workers", "creates", "polls", "polls vs 1", "makespan s", "vs limit",
            "Redis commands/job", "round trips/job"], rows)
+    rows = [("1 (SQLite journal)", sqlite["creates"], f"{sqlite['makespan']:.1f}",
+             f"{sqlite['makespan'] / limit:.2f}", "-", "-")]
+    for r in batches:
+        rows.append((r["workers"], r["creates"], f"{r['makespan']:.1f}",
+                     f"{r['makespan'] / limit:.2f}", f"{r['redis_ops'] / r['jobs']:.1f}",
+                     f"{r['client_ops'] / r['jobs']:.1f}"))
+    table(f"Batch journal in Redis ({jobs} jobs, one job file, one state)",
+          ["workers", "creates", "makespan s", "vs limit", "Redis commands/job",
+           "round trips/job"], rows)
     four = next((r for r in results if r["workers"] == 4), results[-1])
     ratio = four["polls"] / one
     checks = [
@@ -187,8 +236,14 @@ def run(quick: bool) -> Outcome:
         Check(NAME, "  every job created once",
               str(all(r["creates"] == r["jobs"] for r in [plain, *results])), "True",
               all(r["creates"] == r["jobs"] for r in [plain, *results])),
+        Check(NAME, "  batch journal: Redis round trips per job (4 workers)",
+              f"{batches[-1]['client_ops'] / batches[-1]['jobs']:.1f}"),
+        Check(NAME, "  batch journal: every job created once",
+              str(all(r["creates"] == r["jobs"] for r in [sqlite, *batches])), "True",
+              all(r["creates"] == r["jobs"] for r in [sqlite, *batches])),
     ]
     return Outcome(NAME, checks, {"physical_limit": limit, "plain": plain, "runs": results,
+                                  "batch_sqlite": sqlite, "batch_runs": batches,
                                   "folder": str(Path(folder).name)})
 
 

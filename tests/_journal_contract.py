@@ -13,23 +13,55 @@ from collections.abc import Callable
 
 import pytest
 
-from astria_async.batch import Journal, Mark, StateLockedError, job_from_spec
+from astria_async.batch import (
+    Journal,
+    Mark,
+    MarkRefused,
+    SharedJournal,
+    StateLockedError,
+    job_from_spec,
+)
+
+
+async def _shared_rules(journal: SharedJournal, other: SharedJournal, keys: list[str]) -> None:
+    """Workers of a shared journal: each job is held by one; a held job is neither taken nor
+    marked by another, and a worker's writes to a job it does not hold are dropped."""
+    for key in keys:
+        assert (await journal.take(key)) is not None
+    await other.claim()
+    try:
+        assert await other.take(keys[0]) is None
+        with pytest.raises(MarkRefused) as refused:
+            await other.creating([Mark(keys[0], 1)])
+        assert set(refused.value.refused) == {keys[0]}
+        assert isinstance(refused.value.refused[keys[0]], StateLockedError)
+        await other.failed(keys[0], "not mine")
+        assert (await other.rows())[keys[0]].status == "pending"
+    finally:
+        await other.close()
 
 
 async def check_journal(make: Callable[[], Journal]) -> None:
-    """Claims exclude each other; every step keeps the field rules of `Journal`."""
+    """Claims exclude each other (a `SharedJournal`: jobs are held by one worker each);
+    every step keeps the field rules of `Journal`."""
     jobs = [job_from_spec({"tune_id": 1, "text": t}, line=i + 1)
             for i, t in enumerate(("a", "b", "c", "d"))]
     a, b, c, d = (j.key for j in jobs)
     journal = make()
     await journal.claim()
     try:
-        with pytest.raises(StateLockedError):
-            await make().claim()
+        shared = isinstance(journal, SharedJournal)
+        if not shared:
+            with pytest.raises(StateLockedError):
+                await make().claim()
         await journal.add(jobs)
         rows = await journal.rows()
         assert set(rows) == {a, b, c, d}
         assert all(r.status == "pending" and r.creates == 0 for r in rows.values())
+        if isinstance(journal, SharedJournal):
+            other = make()
+            assert isinstance(other, SharedJournal)
+            await _shared_rules(journal, other, [a, b, c, d])
         at = await journal.creating([Mark(a, 3000), Mark(b, 3000), Mark(c, 3000)])
         rows = await journal.rows()
         assert {rows[k].status for k in (a, b, c)} == {"creating"}

@@ -10,7 +10,16 @@ with the same state file resumes and never creates a job twice.
 
 from ._cost import DEFAULT_PER_IMAGE_MC, PriceTable
 from ._jobs import Job, JobFileError, LineError, job_from_spec, load_jobs, parse_jobs
-from ._journal import Journal, Mark, Row, StateFileError, StateLockedError, Status
+from ._journal import (
+    Journal,
+    Mark,
+    MarkRefused,
+    Row,
+    SharedJournal,
+    StateFileError,
+    StateLockedError,
+    Status,
+)
 from ._runner import BatchRunner
 from ._state import SqliteJournal
 from ._summary import (
@@ -22,6 +31,7 @@ from ._summary import (
     JobResult,
     StateStatus,
     read_status,
+    status_of,
 )
 
 __all__ = [
@@ -38,8 +48,10 @@ __all__ = [
     "Journal",
     "LineError",
     "Mark",
+    "MarkRefused",
     "PriceTable",
     "Row",
+    "SharedJournal",
     "SqliteJournal",
     "StateFileError",
     "StateLockedError",
@@ -49,4 +61,5 @@ __all__ = [
     "load_jobs",
     "parse_jobs",
     "read_status",
+    "status_of",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 
-from ._journal import Mark
+from ._journal import Mark, MarkRefused
 
 Write = Callable[[Sequence[Mark]], Awaitable[float]]
 
@@ -31,8 +31,11 @@ class GroupCommit:
         async with self._lock:
             if not mine.done():
                 group, self._queue = self._queue, []
+                refused: dict[str, BaseException] = {}
                 try:
                     at = await self._write([m for m, _ in group])
+                except MarkRefused as exc:  # a shared journal: only those jobs are not marked
+                    at, refused = exc.at, dict(exc.refused)
                 except asyncio.CancelledError:
                     # Only this job was cancelled: the others go to the next writer.
                     self._queue[:0] = [entry for entry in group if entry[1] is not mine]
@@ -43,6 +46,9 @@ class GroupCommit:
                             future.set_exception(exc)
                     raise
                 self.groups += 1
-                for _, future in group:
-                    future.set_result(at)
+                for mark, future in group:
+                    if mark.key in refused:
+                        future.set_exception(refused[mark.key])
+                    else:
+                        future.set_result(at)
         return mine.result()

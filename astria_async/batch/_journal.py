@@ -20,8 +20,8 @@ Status of a job (the `Status` literal; `JobResult.status` uses the same names):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Literal, Protocol
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 import attrs
 
@@ -52,6 +52,17 @@ class StateFileError(AstriaError):
 
     Raised before anything is sent, or stops a run with what was journaled kept as it was.
     """
+
+
+class MarkRefused(AstriaError):
+    """A shared journal marked only part of a group: `refused` maps each key it did not mark
+    to why (another worker holds the job now). Nothing of those jobs may be sent; the others
+    were marked at `at` as usual."""
+
+    def __init__(self, refused: Mapping[str, AstriaError], at: float) -> None:
+        self.refused = dict(refused)
+        self.at = at
+        super().__init__(f"{len(self.refused)} job(s) held by another worker")
 
 
 @attrs.frozen
@@ -88,7 +99,8 @@ class Journal(Protocol):
 
     - `claim()`: open the store and take exclusive ownership of it, so that no other run
       (another process, another alias of the same file or key) can write it meanwhile.
-      Raises `StateLockedError` naming the holder, or `StateFileError`.
+      Raises `StateLockedError` naming the holder, or `StateFileError`. (A `SharedJournal`
+      is owned job by job instead: see there.)
     - `close()`: release ownership; idempotent.
     - `add(jobs, retry_failed)`: record jobs not seen before as pending (keyed by `Job.key`);
       a pending one takes the job file's spec, a sent one keeps the spec it was sent with.
@@ -134,3 +146,27 @@ class Journal(Protocol):
     async def done(self, key: str, images: int, cost_mc: int | None = None) -> None: ...
 
     async def failed(self, key: str, error: str, cost_mc: int | None = None) -> None: ...
+
+
+@runtime_checkable
+class SharedJournal(Journal, Protocol):
+    """A `Journal` several workers (processes, machines) run one job file against at once.
+
+    Differences from a `Journal` (the runner checks `isinstance(journal, SharedJournal)`):
+
+    - `claim()` joins the store as one more worker; it excludes nobody (a second `claim`
+      of a handle already claimed, or a store that cannot be used, still raises).
+    - `take(key)`: before any step on a job, the runner takes it for this worker: the job
+      is this worker's until it closes or dies (its lease lapses). Returns the job's row as
+      it is now, or None while another live worker holds it (the runner then skips it and
+      tries again after `retry_after` seconds, until it is finished or free).
+    - `creating(marks)` may mark only part of a group: it raises `MarkRefused` naming the
+      jobs it refused (no longer this worker's) with the time the others were marked.
+    - Writes to a job this worker no longer holds are dropped: the worker that took it over
+      decides (a `creating` job taken over is looked up, never re-sent blindly). Only
+      progress the job has not made yet (`created`, `done`) is kept: those are facts.
+    """
+
+    retry_after: float
+
+    async def take(self, key: str) -> Row | None: ...

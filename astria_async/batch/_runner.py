@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import anyio.abc
 import attrs
 
 from .._config import BATCH_CONCURRENCY, BATCH_SETTLE
@@ -30,7 +31,19 @@ from ..models import Prompt, Tune
 from ._cost import PriceTable
 from ._group import GroupCommit
 from ._jobs import Job, canonical
-from ._journal import CREATED, CREATING, DONE, FAILED, PENDING, SENT, Journal, Row, Status
+from ._journal import (
+    CREATED,
+    CREATING,
+    DONE,
+    FAILED,
+    PENDING,
+    SENT,
+    Journal,
+    Row,
+    SharedJournal,
+    StateLockedError,
+    Status,
+)
 from ._recover import recover
 from ._state import SqliteJournal, read_rows
 from ._summary import BatchBudgetError, BatchEvent, BatchPlan, BatchSummary, EventKind, JobResult
@@ -71,7 +84,10 @@ class BatchRunner:
 
     Args:
         client: the client to use (None only for `plan` without tune look-ups).
-        state_path: the SQLite journal; re-run with the same file to resume.
+        state_path: the SQLite journal; re-run with the same file to resume. Or
+            `redis://host:6379/0/<job-name>`: a journal in Redis that several workers run
+            one job file against at once (the client must coordinate through that Redis:
+            `AstriaClient(coordination="redis://host:6379/0")`, see `coordination`).
         out_dir: images go to `out_dir/<job key>/`; None skips downloads.
         concurrency: jobs in flight at once (create, wait and download); None lets the
             client's fair-use in-flight bounds decide (`BATCH_CONCURRENCY` at most).
@@ -98,6 +114,8 @@ class BatchRunner:
         if max_cost is not None and max_cost < 0:
             raise ConfigurationError("max_cost must be >= 0 milli-cents")
         self.client = client
+        self.state_url = (state_path if isinstance(state_path, str)
+                          and state_path.startswith(("redis://", "rediss://")) else None)
         self.state_path = Path(state_path)
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.concurrency = concurrency
@@ -112,6 +130,8 @@ class BatchRunner:
         self._journal: Journal | None = None
         self._marks: GroupCommit | None = None
         self._claimed: set[int] = set()
+        self._shared: SharedJournal | None = None
+        self._looked: set[str] = set()  # creating jobs looked up in this run
         self._lookups = asyncio.Lock()
         self._per_tune: dict[int, anyio.Semaphore] = {}
         self._fast: frozenset[int] = frozenset()
@@ -241,7 +261,7 @@ class BatchRunner:
     async def plan(self, jobs: Sequence[Job]) -> BatchPlan:
         """What `run` would do, without sending anything (reads the journal if there is one)."""
         rows: dict[str, Row] = {}
-        if self._custom_journal is None and self.state_path.exists():
+        if self._custom_journal is None and self.state_url is None and self.state_path.exists():
             rows = read_rows(self.state_path)
         status = self._status(jobs, rows)
         todo = [j for j in jobs if status[j.key] in (PENDING, CREATING)]
@@ -274,9 +294,16 @@ class BatchRunner:
         """
         if self.client is None:
             raise ConfigurationError("BatchRunner.run needs a client")
-        journal = self._custom_journal or SqliteJournal(self.state_path)
+        journal = self._custom_journal
+        if journal is None and self.state_url is not None:
+            from ..coordination import batch_journal
+
+            journal = batch_journal(self.client, self.state_url)
+        journal = journal or SqliteJournal(self.state_path)
         await journal.claim()
         self._journal = journal
+        self._shared = journal if isinstance(journal, SharedJournal) else None
+        self._looked = set()
         try:
             summary = await self._run(jobs)
         finally:
@@ -319,6 +346,9 @@ class BatchRunner:
         """Creates an interrupted run journaled but never saw answered: find them."""
         assert self.client is not None
         waiting = [r for r in rows.values() if r.status == CREATING]
+        if self._shared is not None:  # only the ones no live worker holds (it settles them)
+            taken = [await self._shared.take(r.key) for r in waiting]
+            waiting = [r for r in taken if r is not None and r.status == CREATING]
         if not waiting:
             return
         youngest = max(r.creating_at or 0.0 for r in waiting)
@@ -331,6 +361,7 @@ class BatchRunner:
         await asyncio.gather(*(self._tune(t) for t in sorted({r.tune_id for r in waiting})))
         found = await recover(self.client, waiting, skew=self.skew, route=self.recovery_route,
                               claimed=self._claimed)
+        self._looked.update(found)
         for key, prompt in found.items():
             await self._settled(key, prompt)
 
@@ -360,24 +391,67 @@ class BatchRunner:
     async def _dispatch_all(self, jobs: Sequence[Job], rows: dict[str, Row]) -> None:
         slots = anyio.Semaphore(self.in_flight())
         async with anyio.create_task_group() as tg:
-            for job in jobs:
+            held = await self._start_all(tg, jobs, rows, slots)
+            while held and self._shared is not None:
+                # Held by live workers: wait for them to finish, or to die and free them.
+                await anyio.sleep(self._shared.retry_after)
+                held = await self._start_all(tg, held, {}, slots, again=True)
+
+    async def _start_all(self, tg: anyio.abc.TaskGroup, jobs: Sequence[Job],
+                         rows: dict[str, Row], slots: anyio.Semaphore, *,
+                         again: bool = False) -> list[Job]:
+        """Start every job this worker may run; returns those another live worker holds."""
+        held: list[Job] = []
+        for job in jobs:
+            known = rows.get(job.key)
+            if self._shared is not None and (known is None or known.status not in (DONE, FAILED)):
+                taken = await self._shared.take(job.key)
+                if taken is None:
+                    if not again:
+                        self._emit("held", job, message="another worker holds it")
+                    held.append(job)
+                    continue
+                if taken.status == CREATING and taken.key not in self._looked:
+                    # Its worker died after journaling the create: look it up, never re-send.
+                    self._looked.add(taken.key)
+                    await slots.acquire()
+                    tg.start_soon(self._taken_over, job, taken, slots)
+                    continue
+                row = taken
+            else:
                 row = rows[job.key]
-                if row.status in (DONE, FAILED, CREATING):
-                    continue  # CREATING here: its lookup could not be made this run
-                cost = 0
-                if row.status == PENDING:
-                    cost = self.prices.job_cost(job, self._fast)
-                    # In file order: the first job that does not fit stops all later creates.
-                    if self._budget_hit or (self.max_cost is not None
-                                            and self._spent + cost > self.max_cost):
-                        if not self._budget_hit:
-                            self._emit("budget", job, message=f"{cost:,} mc would exceed "
-                                       f"the budget ({self._spent:,} of {self.max_cost:,} used)")
-                        self._budget_hit = True
-                        continue
-                    self._spent += cost
-                await slots.acquire()
-                tg.start_soon(self._job, job, row, cost, slots)
+            if row.status in (DONE, FAILED, CREATING):
+                continue  # CREATING here: its lookup could not be made this run
+            cost = 0
+            if row.status == PENDING:
+                cost = self.prices.job_cost(job, self._fast)
+                # In file order: the first job that does not fit stops all later creates.
+                if self._budget_hit or (self.max_cost is not None
+                                        and self._spent + cost > self.max_cost):
+                    if not self._budget_hit:
+                        self._emit("budget", job, message=f"{cost:,} mc would exceed "
+                                   f"the budget ({self._spent:,} of {self.max_cost:,} used)")
+                    self._budget_hit = True
+                    continue
+                self._spent += cost
+            await slots.acquire()
+            tg.start_soon(self._job, job, row, cost, slots)
+        return held
+
+    async def _taken_over(self, job: Job, row: Row, slots: anyio.Semaphore) -> None:
+        """A job whose worker died between its "creating" mark and the answer."""
+        try:
+            await self._tune(job.tune_id)  # where it was posted (see `recovery_route`)
+            found = await self._reconcile(job.key, row.creating_at or 0.0)
+            if found is None:  # provably never reached Astria: it is pending again
+                cost = self.prices.job_cost(job, self._fast)
+                self._spent += cost
+                async with self._tune_places(job):
+                    found = await self._create(job, cost)
+            if found is not False:
+                await self._finish(job, found)
+        finally:
+            slots.release()
 
     async def _job(self, job: Job, row: Row, cost: int, slots: anyio.Semaphore) -> None:
         try:
@@ -399,7 +473,12 @@ class BatchRunner:
     async def _create(self, job: Job, cost: int) -> int | None:
         assert self._marks is not None
         for _ in range(_ATTEMPTS):
-            at = await self._marks.mark(job.key, cost)
+            try:
+                at = await self._marks.mark(job.key, cost)
+            except StateLockedError as exc:  # a shared journal: another worker took it over
+                self._spent -= cost
+                self._emit("held", job, message=str(exc))
+                return None
             try:
                 prompt = await self.post(job)
             except _FATAL as exc:  # refused before anything was made: pending, not creating
@@ -436,7 +515,14 @@ class BatchRunner:
         assert self.client is not None
         await anyio.sleep(max(0.0, at + self.settle - time.time()))
         async with self._lookups:  # one at a time: twins must not claim one prompt
-            row = (await self.journal.rows())[key]
+            rows = await self.journal.rows()
+            # Other workers of a shared journal tie prompts to jobs meanwhile.
+            self._claimed.update(r.prompt_id for r in rows.values() if r.prompt_id is not None)
+            row = rows[key]
+            if row.status != CREATING:
+                # A shared journal: the worker that lost this job got its answer meanwhile
+                # (its prompt is claimed now, so a lookup would wrongly find nothing).
+                return row.prompt_id if row.status == CREATED and row.prompt_id else False
             found = await recover(self.client, [row], skew=self.skew,
                                   route=self.recovery_route,
                                   claimed=self._claimed)

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import attrs
 
 from ..errors import BudgetExceededError
-from ._journal import DONE, FAILED, PENDING, Status
+from ._journal import DONE, FAILED, PENDING, Row, Status
 from ._state import read_rows
 
 EventKind = Literal["created", "creating", "recovered", "resend", "lookup_failed", "refused",
                     "unsent", "finished", "failed", "downloaded", "stalled", "budget",
-                    "settling", "changed", "not_in_file"]
+                    "settling", "changed", "not_in_file", "held"]
 """What a `BatchEvent` reports:
 
 - ``created``: a create was answered (`prompt_id`).
@@ -34,6 +35,7 @@ EventKind = Literal["created", "creating", "recovered", "resend", "lookup_failed
 - ``settling``: waiting for the creates of an interrupted run to land (key ``*``).
 - ``changed``: a sent job's line was edited; the prompt keeps what was sent.
 - ``not_in_file``: a journaled job is no longer in the job file; left as it is.
+- ``held``: another live worker of a shared journal holds the job; this one leaves it.
 """
 
 
@@ -154,7 +156,7 @@ class BatchBudgetError(BudgetExceededError):
 class StateStatus:
     """What a state file has journaled (`read_status`)."""
 
-    path: Path
+    path: Path | str  # the state file, or a redis://… state
     jobs: int
     counts: dict[str, int]  # jobs per status
     cost_mc: int  # spent or committed by the jobs sent
@@ -172,8 +174,12 @@ def read_status(path: str | Path) -> StateStatus:
     Raises:
         StateFileError: missing, empty, or not a batch state file.
     """
-    rows = read_rows(path)
+    return status_of(Path(path), read_rows(path))
+
+
+def status_of(path: str | Path, rows: Mapping[str, Row]) -> StateStatus:
+    """The `StateStatus` of journaled rows (of any `Journal`)."""
     counts: Counter[str] = Counter(r.status for r in rows.values())
     spent = sum(r.cost_mc for r in rows.values() if r.status != PENDING)
-    return StateStatus(path=Path(path), jobs=len(rows), counts=dict(counts), cost_mc=spent,
+    return StateStatus(path=path, jobs=len(rows), counts=dict(counts), cost_mc=spent,
                        images=sum(r.images for r in rows.values()))

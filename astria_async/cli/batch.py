@@ -10,7 +10,7 @@ import click
 
 from .._config import BATCH_CONCURRENCY, BATCH_SETTLE
 from ._progress import Progress
-from ._root import json_option, state
+from ._root import State, json_option, state
 
 if TYPE_CHECKING:
     from .._client import AstriaClient
@@ -107,7 +107,7 @@ class _Reporter:
         elif event.kind == "downloaded" and self.images is not None:
             self.images.set_total((self.images.total or 0) + event.images)
             self.images.advance(event.images, note=note)
-        elif event.kind in ("unsent", "stalled", "lookup_failed"):
+        elif event.kind in ("unsent", "stalled", "lookup_failed", "held"):
             self._reason(event.kind, event.message or "")
         elif event.kind == "resend":
             self._reason(event.kind, "the create never reached Astria; sent again")
@@ -128,7 +128,16 @@ class _Reporter:
                 self.out.log(f"{count} \u00d7 {reason}")
 
 
-def _runner(client: AstriaClient | None, state_path: Path, out: Path | None,
+def _redis_state(arg: str | None) -> str | None:
+    """The Redis URL of a `redis://…/NAME` state (checked), or None for a file."""
+    if arg is None or not arg.startswith(("redis://", "rediss://")):
+        return None
+    from ..coordination import parse_state
+
+    return parse_state(arg)[0]
+
+
+def _runner(client: AstriaClient | None, state_path: Path | str, out: Path | None,
             concurrency: int | None, max_cost: int | None, price_table: Path | None,
             timeout: float | None, settle: float, retry_failed: bool) -> BatchRunner:
     from ..batch import BatchRunner, PriceTable
@@ -170,8 +179,10 @@ def batch() -> None:
 
 @batch.command("run")
 @click.argument("jobs", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--state", "state_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="SQLite journal; re-run with it to resume [default: JOBS.state.db].")
+@click.option("--state", "state_arg", metavar="PATH|URL",
+              help="SQLite journal; re-run with it to resume [default: JOBS.state.db]. Or "
+                   "redis://host:6379/0/NAME: one state shared by many workers (each with "
+                   "its own -o); their clients then coordinate through that Redis.")
 @click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path),
               default=Path("astria-images"), show_default=True,
               help="Images go to OUT/<job key>/.")
@@ -201,7 +212,7 @@ def batch() -> None:
 @click.option("--dry-run", is_flag=True, help="Validate, count and estimate; send nothing.")
 @json_option
 @click.pass_context
-def run_batch(ctx: click.Context, jobs: Path, state_path: Path | None, out: Path,
+def run_batch(ctx: click.Context, jobs: Path, state_arg: str | None, out: Path,
               no_download: bool, concurrency: int | None, retry_failed: bool,
               fair_use_cap: int | None, in_flight: int | None, in_flight_per_tune: int | None,
               no_fair_use: bool, max_cost: int | None, price_table: Path | None,
@@ -217,11 +228,19 @@ def run_batch(ctx: click.Context, jobs: Path, state_path: Path | None, out: Path
     from ..batch import BatchBudgetError, JobFileError, load_jobs
 
     st = state(ctx)
-    state_path = state_path or _default_state(jobs)
-    if state_path.resolve() == jobs.resolve():
+    shared = _redis_state(state_arg)
+    state_path: Path | str = (
+        state_arg if shared and state_arg else Path(state_arg or _default_state(jobs)))
+    if isinstance(state_path, Path) and state_path.is_dir():
+        raise click.BadParameter(f"{state_path} is a directory", param_hint="'--state'")
+    if isinstance(state_path, Path) and state_path.resolve() == jobs.resolve():
         raise click.ClickException(f"--state {state_path} is the job file itself; the state "
                                    "file is a separate journal (default: JOBS.state.db)")
     policy = fair_use_policy(no_fair_use, fair_use_cap, in_flight, in_flight_per_tune)
+    # A shared state makes the client coordinate through the same Redis (fair use, pause).
+    client_kw: dict[str, Any] = {"fair_use": policy}
+    if shared:
+        client_kw["coordination"] = shared
     try:
         job_list = load_jobs(jobs)
     except JobFileError as exc:
@@ -240,7 +259,7 @@ def run_batch(ctx: click.Context, jobs: Path, state_path: Path | None, out: Path
         async def plan() -> BatchPlan:
             if not st.has_key():  # offline: no tune look-ups, fast tunes are not known
                 return await _runner(None, *args).plan(job_list)
-            async with st.client(fair_use=policy) as client:
+            async with st.client(**client_kw) as client:
                 return await _runner(client, *args).plan(job_list)
 
         show_plan(st.out, asyncio.run(plan()))
@@ -260,7 +279,7 @@ def run_batch(ctx: click.Context, jobs: Path, state_path: Path | None, out: Path
                 reporters[0].grouped()
 
     try:
-        summary = st.run(go, fair_use=policy)
+        summary = st.run(go, **client_kw)
     except BatchBudgetError as exc:
         show_summary(st.out, exc.summary)
         raise
@@ -270,17 +289,47 @@ def run_batch(ctx: click.Context, jobs: Path, state_path: Path | None, out: Path
 
 
 @batch.command("status")
-@click.argument("state_path", metavar="STATE", type=click.Path(exists=True, dir_okay=False,
-                                                              path_type=Path))
+@click.argument("state_arg", metavar="STATE")
 @json_option
 @click.pass_context
-def status(ctx: click.Context, state_path: Path) -> None:
-    """Show what a state file has journaled (reads it; sends nothing)."""
+def status(ctx: click.Context, state_arg: str) -> None:
+    """Show what a state file (or a redis://… state) has journaled (sends nothing to Astria).
+
+    A Redis state also lists its workers, live or gone (a lapsed lease).
+    """
     from ..batch import read_status
 
     st = state(ctx)
+    shared = _redis_state(state_arg)
+    if shared:
+        _shared_status(st, state_arg, shared)
+        return
+    state_path = click.Path(exists=True, dir_okay=False, path_type=Path).convert(
+        state_arg, None, ctx)
     found = read_status(state_path)
     table = st.out.table(("status", "jobs"),
                          [*found.counts.items(), ("cost", dollars(found.cost_mc))],
                          title=str(state_path))
     st.out.result(found.to_dict(), table=table)
+
+
+def _shared_status(st: State, url: str, base: str) -> None:
+    import asyncio
+
+    from ..batch import StateStatus, status_of
+    from ..coordination import batch_journal
+
+    async def read() -> tuple[StateStatus, list[Any]]:
+        async with st.client(coordination=base) as client:
+            journal = batch_journal(client, url)
+            return status_of(url, await journal.rows()), await journal.workers()
+
+    found, workers = asyncio.run(read())
+    data = {**found.to_dict(), "workers": [
+        {"id": w.id, "description": w.description, "alive": w.alive} for w in workers]}
+    table = st.out.table(
+        ("status", "jobs"),
+        [*found.counts.items(), ("cost", dollars(found.cost_mc)),
+         *((f"worker {w.id}", f"{'live' if w.alive else 'gone'}: {w.description}")
+           for w in workers)], title=url)
+    st.out.result(data, table=table)

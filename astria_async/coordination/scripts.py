@@ -167,3 +167,90 @@ RESIGN = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+
+# --- the batch journal (`coordination._journal`): one hash per job, `owner` the worker
+# holding it; a worker is alive while its `alive:<worker>` key (a lease) exists.
+
+# KEYS: the set of job keys. ARGV: job hash prefix, retry failed (0/1), then key, line,
+# tune id, spec for each job. New jobs are pending; see `batch.Journal.add` for the rest.
+JOB_ADD = """
+local prefix, retry = ARGV[1], ARGV[2] == '1'
+for i = 3, #ARGV, 4 do
+  local k = prefix .. ARGV[i]
+  if redis.call('EXISTS', k) == 0 then
+    redis.call('HSET', k, 'line', ARGV[i + 1], 'tune_id', ARGV[i + 2], 'spec', ARGV[i + 3],
+               'status', 'pending', 'creates', 0, 'cost_mc', 0, 'images', 0)
+    redis.call('SADD', KEYS[1], ARGV[i])
+  else
+    redis.call('HSET', k, 'line', ARGV[i + 1])
+    local status = redis.call('HGET', k, 'status')
+    if status == 'pending' then
+      redis.call('HSET', k, 'tune_id', ARGV[i + 2], 'spec', ARGV[i + 3])
+    elseif status == 'failed' and retry then
+      redis.call('HSET', k, 'status', 'pending', 'cost_mc', 0, 'tune_id', ARGV[i + 2],
+                 'spec', ARGV[i + 3])
+      redis.call('HDEL', k, 'error')
+    end
+  end
+end
+return 1
+"""
+
+# KEYS: the job hash. ARGV: me, alive key prefix. Takes the job unless a live worker holds
+# an unfinished one: {'ok', field, value…} (its hash), {'held', worker} or {'missing'}.
+JOB_TAKE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing'} end
+local owner = redis.call('HGET', KEYS[1], 'owner')
+if owner and owner ~= ARGV[1] and redis.call('EXISTS', ARGV[2] .. owner) == 1 then
+  local status = redis.call('HGET', KEYS[1], 'status')
+  if status ~= 'done' and status ~= 'failed' then return {'held', owner} end
+end
+redis.call('HSET', KEYS[1], 'owner', ARGV[1])
+local all = redis.call('HGETALL', KEYS[1])
+table.insert(all, 1, 'ok')
+return all
+"""
+
+# KEYS: the account pause. ARGV: job hash prefix, me, then key, cost for each job. While the
+# account is paused (a 429 any worker saw) marks nothing: {'pause', ms left}. Otherwise marks
+# the jobs this worker holds (or that nobody holds: given back as unsent, taken again here)
+# as creating at the server's time: {'ok', time, refused key,
+# its holder…}.
+JOB_MARK = """
+local left = redis.call('PTTL', KEYS[1])
+if left > 0 then return {'pause', left} end
+local t = redis.call('TIME')
+local at = t[1] .. '.' .. string.format('%06d', tonumber(t[2]))
+local out = {'ok', at}
+for i = 3, #ARGV, 2 do
+  local k = ARGV[1] .. ARGV[i]
+  local owner = redis.call('HGET', k, 'owner')
+  if owner == ARGV[2] or not owner then
+    redis.call('HSET', k, 'owner', ARGV[2], 'status', 'creating', 'creating_at', at,
+               'cost_mc', ARGV[i + 1])
+    redis.call('HINCRBY', k, 'creates', 1)
+    redis.call('HDEL', k, 'error')
+  else
+    out[#out + 1] = ARGV[i]
+    out[#out + 1] = owner or ''
+  end
+end
+return out
+"""
+
+# KEYS: the job hash. ARGV: me, progress (the rank of a status it moves forward to, or ''),
+# n, then n field/value pairs to set, then fields to delete. The worker holding the job
+# writes it (1). Another's write is dropped (0) unless it is progress the job has not made
+# yet (a worker that lost its lease still finished it: created, then done, are facts).
+JOB_SET = """
+if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then
+  if ARGV[2] == '' then return 0 end
+  local ranks = {pending = 0, creating = 1, created = 2, done = 3, failed = 3}
+  local now = ranks[redis.call('HGET', KEYS[1], 'status') or 'pending'] or 0
+  if tonumber(ARGV[2]) <= now then return 0 end
+end
+local n = tonumber(ARGV[3])
+for i = 4, 3 + 2 * n, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+for i = 4 + 2 * n, #ARGV do redis.call('HDEL', KEYS[1], ARGV[i]) end
+return 1
+"""
