@@ -25,8 +25,8 @@ from astria_async.batch import (
     StateLockedError,
     job_from_spec,
 )
-from astria_async.coordination import batch_journal, connect, parse_state
-from astria_async.coordination._journal import RedisJournal
+from astria_async.batch._redis_journal import RedisJournal, batch_journal, parse_state
+from astria_async.coordination import connect
 from astria_async.coordination._redis import RedisCoordination
 from astria_async.errors import ConfigurationError
 from astria_async.testing import FakeAstria

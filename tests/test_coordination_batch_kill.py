@@ -27,8 +27,8 @@ import pytest
 from _redisserver import SKIP, RedisServer, serve
 
 from astria_async.batch import Job, load_jobs
+from astria_async.batch._redis_journal import RedisJournal
 from astria_async.coordination import connect, namespace_for
-from astria_async.coordination._journal import RedisJournal
 from astria_async.testing import FakeAstria
 
 pytestmark = SKIP

@@ -296,7 +296,7 @@ class BatchRunner:
             raise ConfigurationError("BatchRunner.run needs a client")
         journal = self._custom_journal
         if journal is None and self.state_url is not None:
-            from ..coordination import batch_journal
+            from ._redis_journal import batch_journal
 
             journal = batch_journal(self.client, self.state_url)
         journal = journal or SqliteJournal(self.state_path)

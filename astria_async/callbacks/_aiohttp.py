@@ -3,20 +3,17 @@ aiohttp.web), and an access logger that leaves query strings out."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-if TYPE_CHECKING:
-    from ._receiver import CallbackReceiver, CallbackResponse
+from ._answer import Answering, CallbackResponse
 
 
 def _send(answer: CallbackResponse) -> web.Response:
     return web.Response(body=answer.body, status=answer.status, headers=dict(answer.headers))
 
 
-async def serve(receiver: CallbackReceiver, request: web.Request) -> web.StreamResponse:
+async def serve(receiver: Answering, request: web.Request) -> web.StreamResponse:
     """Answer one callback request: secret before the body, size while it streams."""
     query = dict(request.query)
     if not receiver.authorised(query, request.path):

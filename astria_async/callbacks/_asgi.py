@@ -9,11 +9,10 @@ limit, without reading the rest.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qsl
 
-if TYPE_CHECKING:
-    from ._receiver import CallbackReceiver, CallbackResponse
+from ._answer import Answering, CallbackResponse
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -45,7 +44,7 @@ class CallbackApp:
     (the waits were fed).
     """
 
-    def __init__(self, receiver: CallbackReceiver) -> None:
+    def __init__(self, receiver: Answering) -> None:
         self.receiver = receiver
 
     def __repr__(self) -> str:
@@ -70,8 +69,6 @@ class CallbackApp:
 
     async def respond(self, scope: Scope, receive: Receive) -> CallbackResponse | None:
         """The answer to one HTTP request, or None if the client disconnected first."""
-        from ._receiver import CallbackResponse
-
         receiver = self.receiver
         if scope.get("method", "GET") != "POST":
             return CallbackResponse(405, b'{"error":"use POST"}',

@@ -8,27 +8,25 @@ do: refuse before the body is read, and stop reading an oversize body while it s
 from __future__ import annotations
 
 import inspect
-import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, Union
+from typing import TYPE_CHECKING, Any, Protocol, Union
 
 from .._config import CALLBACK_MAX_BYTES
 from ..errors import CallbackError
 from ..models import Binding, Prompt, Tune
+from ._answer import CallbackResponse as CallbackResponse  # public via the package
+from ._asgi import CallbackApp
 from ._parse import Callback, parse_callback
 from ._url import DEFAULT_PATH, SECRET_PARAM, secret_matches
 
 if TYPE_CHECKING:
     from aiohttp import web
 
-    from ._asgi import CallbackApp
-
 logger = logging.getLogger("astria_async")
 
 DEFAULT_MAX_BYTES = CALLBACK_MAX_BYTES
 OnObject = Callable[[Callback, Mapping[str, str]], Union[Awaitable[None], None]]  # noqa: UP007
-JSON_HEADERS = (("content-type", "application/json"),)
 
 
 class Receiving(Binding, Protocol):
@@ -38,31 +36,6 @@ class Receiving(Binding, Protocol):
     def callback_secret(self) -> str: ...
 
     def feed(self, obj: Tune | Prompt | list[Prompt]) -> None: ...
-
-
-class CallbackResponse(NamedTuple):
-    """What to answer a callback request: send exactly these back with your framework.
-
-    Attributes:
-        status: the HTTP status: 200 (fed to the waits), 400 (not JSON, or JSON that is not
-            an Astria tune/prompt), 403 (missing or wrong secret), 413 (body too large).
-        body: the JSON answer as bytes (`{"ok": true, "kind": "prompt", "id": 7}` or
-            `{"error": "..."}`); never contains the secret.
-        headers: `(name, value)` pairs, `content-type: application/json` at least.
-    """
-
-    status: int
-    body: bytes
-    headers: tuple[tuple[str, str], ...] = JSON_HEADERS
-
-    def json(self) -> Any:
-        """The body, parsed."""
-        return json.loads(self.body)
-
-    @classmethod
-    def of(cls, status: int, answer: Mapping[str, Any]) -> CallbackResponse:
-        """A JSON answer with `status`."""
-        return cls(status, json.dumps(answer, separators=(",", ":")).encode())
 
 
 def _describe(obj: Callback) -> dict[str, Any]:
@@ -153,13 +126,11 @@ class CallbackReceiver:
 
     def asgi(self) -> CallbackApp:
         """This receiver as a plain ASGI application, to mount at any path (see `CallbackApp`)."""
-        from ._asgi import CallbackApp
-
         return CallbackApp(self)
 
     async def aiohttp_handler(self, request: web.Request) -> web.StreamResponse:
         """The aiohttp view: refuses bad secrets before reading and oversize bodies early."""
-        from ._aiohttp import serve
+        from ._aiohttp import serve  # aiohttp.web only when an aiohttp server is used
 
         return await serve(self, request)
 

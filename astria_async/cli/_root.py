@@ -93,15 +93,50 @@ _CLI_TERMS = (
 )
 
 
-def cli_terms(text: str) -> str:
+# The fair-use guard's advice ("change it with AstriaClient(fair_use=FairUsePolicy(F=...)), or
+# turn the guard off with AstriaClient(fair_use=None)"), and what a CLI user does instead:
+# `batch run` has a flag for each bound; a single create has none, so it points there.
+_FAIR_USE_HINT = re.compile(
+    r"change it with AstriaClient\(fair_use=FairUsePolicy\((\w+)=\.\.\.\)\), or turn the "
+    r"guard off with AstriaClient\(fair_use=None\)")
+_BATCH_FLAGS = {"prompts_per_tune": "--fair-use-cap N", "max_in_flight": "--in-flight N",
+                "max_in_flight_per_tune": "--in-flight-per-tune N"}
+_IMAGES_HINT = "ask for fewer images per prompt"
+_IDEMPOTENT_HINT = re.compile(
+    r" Enable idempotency in your Astria API settings and pass AstriaClient\(idempotent=True\) "
+    r"to have it retried safely\.")
+
+
+def _fair_use_hint(match: re.Match[str], batch: bool) -> str:
+    field = match.group(1)
+    if batch:
+        flag = _BATCH_FLAGS.get(field)
+        change = (f"change it with {flag}" if flag is not None
+                  else f"{_IMAGES_HINT} (num_images in the job file)")
+        return f"{change}, or turn the guard off with --no-fair-use"
+    if field == "max_images":
+        return f"{_IMAGES_HINT} (--num-images)"
+    if field == "prompts_per_tune":
+        return ("for an agreed higher limit, send the prompts with `astria batch run "
+                "--fair-use-cap N` (or `--no-fair-use`)")
+    return (f"wait for prompts to finish (`astria prompts list`), or send many with "
+            f"`astria batch run {_BATCH_FLAGS.get(field, '--in-flight N')}`")
+
+
+def cli_terms(text: str, *, batch: bool = False) -> str:
     """A library message in the CLI's words (`--api-key`, not `the api_key argument`;
-    `astria prompts wait 1`, not `client.prompts.wait_images(1)`)."""
+    `astria prompts wait 1`, not `client.prompts.wait_images(1)`; flags, not `AstriaClient`
+    options). `batch`: the message is shown by `batch run`, whose flags it may name."""
     from .._config import KEY_ARGUMENT
 
     text = text.replace(KEY_ARGUMENT, "--api-key")
     for pattern, command in _CLI_TERMS:
         text = pattern.sub(command, text)
-    return text
+    text = _FAIR_USE_HINT.sub(lambda m: _fair_use_hint(m, batch), text)
+    # A 504 on a create: the CLI has no idempotency switch; `batch run` looks it up itself.
+    return _IDEMPOTENT_HINT.sub("" if batch else (
+        " Look for it (`astria prompts list`, `astria tunes list`) before running the "
+        "command again; `astria batch run` looks such creates up by itself."), text)
 
 
 class PositiveId(click.types.IntParamType):

@@ -10,7 +10,7 @@ import click
 
 from .._config import BATCH_CONCURRENCY, BATCH_SETTLE
 from ._progress import Progress
-from ._root import State, json_option, state
+from ._root import State, cli_terms, json_option, state
 
 if TYPE_CHECKING:
     from .._client import AstriaClient
@@ -73,7 +73,8 @@ def show_summary(out: Output, summary: BatchSummary) -> None:
     if unfinished:
         shown = unfinished[:FAILED_SHOWN]
         out.out.print(out.table(("line", "key", "status", "prompt", "error"),
-                                ((j.line, j.key, j.status, j.prompt_id, j.error)
+                                ((j.line, j.key, j.status, j.prompt_id,
+                                  j.error and cli_terms(j.error, batch=True))
                                  for j in shown), title="not done"))
         if len(unfinished) > len(shown):
             out.log(f"... and {len(unfinished) - len(shown)} more (--json lists all)")
@@ -116,7 +117,7 @@ class _Reporter:
             self.out.log(f"{event.kind}: {who}{event.message or ''}".rstrip(": "))
 
     def _reason(self, kind: str, message: str) -> None:
-        reason = f"{kind}: {message}"[:REASON_SHOWN]
+        reason = f"{kind}: {cli_terms(message, batch=True)}"[:REASON_SHOWN]
         self.reasons[reason] += 1
         if self.reasons[reason] == 1:  # the first of each reason as it happens
             self.out.log(reason)
@@ -132,7 +133,7 @@ def _redis_state(arg: str | None) -> str | None:
     """The Redis URL of a `redis://…/NAME` state (checked), or None for a file."""
     if arg is None or not arg.startswith(("redis://", "rediss://")):
         return None
-    from ..coordination import parse_state
+    from ..batch._redis_journal import parse_state
 
     return parse_state(arg)[0]
 
@@ -317,7 +318,7 @@ def _shared_status(st: State, url: str, base: str) -> None:
     import asyncio
 
     from ..batch import StateStatus, status_of
-    from ..coordination import batch_journal
+    from ..batch._redis_journal import batch_journal
 
     async def read() -> tuple[StateStatus, list[Any]]:
         async with st.client(coordination=base) as client:

@@ -13,20 +13,38 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Generic
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Generic, Protocol
 
+from ..errors import CoordinationError
 from ..models import Prompt, Tune
 from ..waiting.board import Board
 from ..waiting.paging import Source, T
 from ..waiting.policy import WaitPolicy
 from ..waiting.waiters import Watcher
-from . import CoordinationError
 
 if TYPE_CHECKING:
-    from ._redis import RedisCoordination
+    from redis.asyncio import Redis
 
 logger = logging.getLogger("astria_async")
+
+
+class Link(Protocol):
+    """What the leadership uses of its Redis coordination (`_redis.RedisCoordination`, which
+    sits above this module: it creates the leadership)."""
+
+    redis: Redis
+    channel: str
+    sender: str
+    on_feed: Callable[[str, Mapping[str, Any]], None] | None
+
+    def key(self, name: str) -> str: ...
+
+    async def call(self, op: Awaitable[Any]) -> Any: ...
+
+    async def script(self, name: str, keys: list[str], args: list[Any]) -> Any: ...
+
+    def later(self, write: Callable[[], Awaitable[object]]) -> None: ...
 
 LEASE = 2.0  # seconds a leader's lease lasts without renewal
 CYCLE = LEASE / 4  # seconds between renewals, registrations and reads of the watched ids
@@ -58,7 +76,7 @@ class Kind(Generic[T]):
 class Leadership:
     """Election, registration and publication for a client's boards."""
 
-    def __init__(self, co: RedisCoordination) -> None:
+    def __init__(self, co: Link) -> None:
         self._co = co
         self.leading = True  # until the first election: a lone client polls for itself
         self._kinds: dict[str, Kind[Any]] = {}

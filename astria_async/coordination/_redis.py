@@ -21,10 +21,10 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from .._aio import Clock
-from ..errors import FairUseError, RateLimitError
+from ..errors import CoordinationError, FairUseError, RateLimitError
 from ..waiting.fairuse import FairUsePolicy, Place, Watching
 from ..waiting.pause import LocalPause, describe
-from . import CoordinationError, scripts
+from . import scripts
 from ._leader import CYCLE, Leadership
 
 logger = logging.getLogger("astria_async")

@@ -168,7 +168,7 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
-# --- the batch journal (`coordination._journal`): one hash per job, `owner` the worker
+# --- the batch journal (`batch._redis_journal`): one hash per job, `owner` the worker
 # holding it; a worker is alive while its `alive:<worker>` key (a lease) exists.
 
 # KEYS: the set of job keys. ARGV: job hash prefix, retry failed (0/1), then key, line,

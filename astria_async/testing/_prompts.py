@@ -83,9 +83,11 @@ def create_prompt(
     """Validate and create a prompt on ``tune``; returns (prompt, created)."""
     store = ctx.store
     attrs = cast(raw)
-    if tune.attrs.get("model_type") == "lora" and not tune.gallery:
-        # Flux/SDXL LoRAs run on a base model via <lora:id:w> (API notes §5.1, §13).
-        raise unprocessable("model_type=lora is not supported. Use a checkpoint instead")
+    model_type = tune.attrs.get("model_type")
+    if model_type in ("lora", "faceid") and not tune.gallery:
+        # LoRAs and FaceID references run on a base model via <lora:id:w> / <faceid:id:1>
+        # (API notes §5.1, §13); Astria refuses both alike.
+        raise unprocessable(f"model_type={model_type} is not supported. Use a checkpoint instead")
     max_images = 4 if tune.id in FOUR_IMAGE_MODELS else 8
     validate_prompt(attrs, flux=tune.attrs.get("branch") == "flux1", max_images=max_images)
     # A video's references may be named only in its video prompt (as the official CLI does).

@@ -91,6 +91,10 @@ def create_tune(ctx: Ctx, raw: dict[str, Any], *, pack: Pack | None = None,
         model_type = "lora"  # Flux training is LoRA (API notes §3.4)
     if branch == "sdxl1" and model_type != "faceid":
         model_type = "pti"  # forced for SDXL (API notes §3.4)
+    if base is None and model_type in ("lora", "faceid"):
+        # Astria names the base model a LoRA was trained on, or a reference runs on by
+        # default (API notes §3.4): the branch's gallery model when none was given.
+        base = store.tunes[DEFAULT_BASE.get(str(branch), FLUX_DEV)]
     # FaceID and Gemini-style references are image sets, usable at once (API notes §2, §7).
     instant = model_type == "faceid" or partner
     nested = _as_list(attrs.get("prompts_attributes"))
@@ -99,7 +103,7 @@ def create_tune(ctx: Ctx, raw: dict[str, Any], *, pack: Pack | None = None,
     tune_id = store.next_id("tune")
     stored = {k: v for k, v in attrs.items() if k not in _NOT_STORED}
     stored.update(
-        branch=branch, model_type=model_type,
+        branch=branch, model_type=model_type, base_tune_id=None if base is None else base.id,
         token=attrs.get("token") or (None if model_type == "faceid"
                                      else "sks" if branch == "sd15" else "ohwx"),
         characteristics=characteristics(attrs.get("characteristics")),

@@ -16,18 +16,23 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import secrets
 import socket
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import attrs
 
-from ..batch._jobs import Job, canonical
-from ..batch._journal import Mark, MarkRefused, Row, StateFileError, StateLockedError
-from ..errors import AstriaError
-from ._redis import RedisCoordination
+from ..coordination._redis import RedisCoordination, redacted
+from ..errors import AstriaError, ConfigurationError
+from ._jobs import Job, canonical
+from ._journal import Mark, MarkRefused, Row, StateFileError, StateLockedError
+
+if TYPE_CHECKING:
+    from .._client import AstriaClient
 
 logger = logging.getLogger("astria_async")
 
@@ -230,3 +235,48 @@ class RedisJournal:
     async def failed(self, key: str, error: str, cost_mc: int | None = None) -> None:
         extra = {} if cost_mc is None else {"cost_mc": cost_mc}
         await self._set(key, {"status": "failed", "error": error, **extra})
+
+
+_NAME = re.compile(r"[A-Za-z0-9._-]{1,200}")
+
+
+def parse_state(url: str) -> tuple[str, str, float | None]:
+    """Split a batch state `redis://host:6379/0/<job-name>[?lease=SECONDS]` into the Redis
+    URL (`redis://host:6379/0`), the batch's name and the lease asked for (None: default).
+
+    Raises:
+        ConfigurationError: not that shape (named in the message).
+    """
+    parts = urlsplit(url)
+    db, _, name = parts.path.strip("/").rpartition("/")
+    query = dict(parse_qsl(parts.query))
+    lease = query.pop("lease", None)
+    how = ("use redis://host:6379/0/<job-name> (the database number, then the batch's name: "
+           "letters, digits, '.', '_', '-')")
+    if parts.scheme not in ("redis", "rediss") or not db.isdigit() or not _NAME.fullmatch(name):
+        raise ConfigurationError(f"--state {url!r} is not a Redis batch state; {how}")
+    try:
+        seconds = None if lease is None else float(lease)
+    except ValueError:
+        seconds = -1.0
+    if seconds is not None and not 0 < seconds <= 3600:
+        raise ConfigurationError(f"--state {url!r}: lease={lease} must be seconds in (0, 3600]")
+    rest = "&".join(f"{k}={v}" for k, v in query.items())
+    return urlunsplit(parts._replace(path=f"/{db}", query=rest)), name, seconds
+
+
+def batch_journal(client: AstriaClient, url: str) -> RedisJournal:
+    """The shared batch journal behind a `redis://host:6379/0/<job-name>` state, on the
+    client's own coordination (the same Redis: fair use, pause and board are shared too).
+
+    Raises:
+        ConfigurationError: a malformed URL, or a client not coordinating through that Redis.
+    """
+    base, name, lease = parse_state(url)
+    co = client.coordination
+    if co is None or co.url != redacted(base):
+        now = "none" if co is None else co.url
+        raise ConfigurationError(
+            f"a batch state in Redis needs a client coordinating through the same Redis: "
+            f"AstriaClient(coordination={redacted(base)!r}) (the client has: {now})")
+    return RedisJournal(co, name, lease=lease or LEASE)
