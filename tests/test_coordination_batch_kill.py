@@ -105,9 +105,11 @@ def _problems(fake: FakeAstria, jobs: list[Job], tunes: list[int], statuses: dic
     return problems
 
 
-@pytest.mark.parametrize("blind", [False, True], ids=["looks-up", "negative-control"])
+@pytest.mark.parametrize(("blind", "kill_redis"), [(False, False), (False, True), (True, False)],
+                         ids=["looks-up", "redis-server-killed", "negative-control"])
 async def test_batch_workers_killed_at_random_create_each_job_once(
-        astria_fake: FakeAstria, server: RedisServer, tmp_path: Path, blind: bool) -> None:
+        astria_fake: FakeAstria, server: RedisServer, tmp_path: Path, blind: bool,
+        kill_redis: bool) -> None:
     tunes = [int(astria_fake.add_tune(branch="flux1", model_type="lora")["id"])
              for _ in range(4)]
     jobs = _write_jobs(tmp_path / "jobs.jsonl", tunes)
@@ -132,7 +134,15 @@ async def test_batch_workers_killed_at_random_create_each_job_once(
     kills = 0
     loop = asyncio.get_running_loop()
     end = loop.time() + SECONDS
+    redis_at = loop.time() + SECONDS / 2 if kill_redis else None
     while loop.time() < end:
+        if redis_at is not None and loop.time() >= redis_at:
+            # SIGKILL the server mid-run: the append-only file (fsync always) keeps every mark
+            # it acknowledged; workers get CoordinationError until it is back.
+            server.kill()
+            await asyncio.sleep(0.3)
+            server.start()
+            redis_at = None
         astria_fake.fail("/tunes", status=500, method="POST", after_commit=True)
         astria_fake.fail("/tunes", status=429, method="POST", retry_after=0.05)
         await asyncio.sleep(rng.uniform(0.05, 0.4))
@@ -162,7 +172,7 @@ async def test_batch_workers_killed_at_random_create_each_job_once(
     problems = _problems(astria_fake, jobs, tunes, statuses,
                          [folder / "images" for folder in folders])
     made = Counter(str(p["text"]) for p in astria_fake.prompts.values())
-    label = "blind re-send" if blind else "lookup"
+    label = "blind re-send" if blind else "lookup, redis-server killed" if kill_redis else "lookup"
     print(f"\nbatch kill test ({label}): {kills} SIGKILLs in {SECONDS:g} s, {len(jobs)} jobs, "
           f"{len(made)} created, {sum(n - 1 for n in made.values())} duplicates, "
           f"{sum(1 for p in problems if 'left' in p)} unfinished, "
