@@ -248,6 +248,18 @@ async def test_a_timeout_fetches_a_last_state_kept_only_as_a_signature(
     assert board.watched == 0
 
 
+async def test_a_timeout_whose_last_state_cannot_be_fetched_carries_what_was_seen(
+        ft: FakeTime, source: Source, board: Board[Prompt]) -> None:
+    tasks = await _four_waiting(ft, source, board, attrs.evolve(FAST, timeout=30))
+    await ft.advance(29.0)
+    source.errors += [ServerError("gateway down", status=502)] * 4
+    await ft.advance(1.0)
+    errors = [t.exception() for t in tasks]
+    # Only signatures were kept and the GETs failed: no state to carry, the wait still ends.
+    assert [type(e) for e in errors] == [WaitTimeoutError] * 4
+    assert all(isinstance(e, WaitTimeoutError) and e.last is None for e in errors)
+
+
 async def test_a_stale_full_state_does_not_replace_a_newer_signature(
         ft: FakeTime, source: Source, board: Board[Prompt]) -> None:
     tasks = await _four_waiting(ft, source, board)
