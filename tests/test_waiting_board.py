@@ -183,6 +183,93 @@ async def test_old_account_pages_only_where_the_watched_ids_are(
     await ft.run_until(lambda: all(t.done() for t in tasks))
 
 
+async def test_unfinished_list_states_nobody_reads_keep_only_a_signature(
+        ft: FakeTime, source: Source, board: Board[Prompt]) -> None:
+    for i in range(1, 11):
+        source.add(i)
+    tasks = _waits(board, [3, 5, 7, 9])
+    seen: list[Prompt] = []
+    updates = asyncio.ensure_future(board.wait(5, FAST, on_update=seen.append))
+    await ft.settle()
+    assert source.count("page") == 1 and source.count("one") == 0
+    # The plain waits read only the state that ends them; the on_update one reads all.
+    assert board.known(3) and board.get(3) is None and board.get(5) == source.objects[5]
+    source.objects[3] = attrs.evolve(source.objects[3], updated_at=T0 + timedelta(seconds=5))
+    await ft.advance(2.0)
+    assert board.known(3) and board.get(3) is None and not tasks[0].done()
+    for i in (3, 5, 7, 9):
+        source.finish(i)
+    await ft.run_until(lambda: all(t.done() for t in [*tasks, updates]))
+    assert [t.result() for t in tasks] == [source.objects[i] for i in (3, 5, 7, 9)]
+    assert seen == [_prompt(5), source.objects[5]]
+    assert source.count("one") == 0
+
+
+async def _four_waiting(ft: FakeTime, source: Source, board: Board[Prompt],
+                       policy: WaitPolicy = FAST) -> list[asyncio.Task[Prompt]]:
+    """Plain waits on 3, 5, 7 and 9 of 10 listed objects, after their first tick."""
+    for i in range(1, 11):
+        source.add(i)
+    tasks = _waits(board, [3, 5, 7, 9], policy)
+    await ft.settle()
+    return tasks
+
+
+async def _cancel(ft: FakeTime, tasks: list[asyncio.Task[Prompt]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await ft.settle()
+
+
+async def test_an_every_state_watcher_joining_reads_the_state_in_full(
+        ft: FakeTime, source: Source, board: Board[Prompt]) -> None:
+    tasks = await _four_waiting(ft, source, board)
+    assert board.get(7) is None
+    states = board.states(7, FAST)
+    first = asyncio.ensure_future(anext(states))
+    await ft.settle()  # not primed by a signature: read in full at the next allowed tick
+    assert not first.done()
+    await ft.advance(2.0)
+    assert first.result() == source.objects[7] and source.count("page") == 2
+    await states.aclose()
+    await _cancel(ft, tasks)
+
+
+async def test_a_timeout_fetches_a_last_state_kept_only_as_a_signature(
+        ft: FakeTime, source: Source, board: Board[Prompt]) -> None:
+    tasks = await _four_waiting(ft, source, board, attrs.evolve(FAST, timeout=30))
+    assert board.get(3) is None
+    await ft.advance(30.0)
+    errors = [t.exception() for t in tasks]
+    assert all(isinstance(e, WaitTimeoutError) for e in errors)
+    assert [e.last for e in errors if isinstance(e, WaitTimeoutError)] == [
+        source.objects[i] for i in (3, 5, 7, 9)]
+    assert source.count("one") == 4  # one GET each, at the timeout only
+    assert board.watched == 0
+
+
+async def test_a_timeout_whose_last_state_cannot_be_fetched_carries_what_was_seen(
+        ft: FakeTime, source: Source, board: Board[Prompt]) -> None:
+    tasks = await _four_waiting(ft, source, board, attrs.evolve(FAST, timeout=30))
+    await ft.advance(29.0)
+    source.errors += [ServerError("gateway down", status=502)] * 4
+    await ft.advance(1.0)
+    errors = [t.exception() for t in tasks]
+    # Only signatures were kept and the GETs failed: no state to carry, the wait still ends.
+    assert [type(e) for e in errors] == [WaitTimeoutError] * 4
+    assert all(isinstance(e, WaitTimeoutError) and e.last is None for e in errors)
+
+
+async def test_a_stale_full_state_does_not_replace_a_newer_signature(
+        ft: FakeTime, source: Source, board: Board[Prompt]) -> None:
+    tasks = await _four_waiting(ft, source, board)
+    stale = attrs.evolve(source.objects[3], updated_at=T0 - timedelta(seconds=5))
+    assert not board.feed(stale) and board.get(3) is None
+    assert board.feed(attrs.evolve(source.objects[3], updated_at=T0 + timedelta(seconds=5)))
+    assert board.get(3) is not None
+    await _cancel(ft, tasks)
+
+
 async def test_an_unreadable_list_item_is_skipped_and_fetched_singly(
         ft: FakeTime, source: Source, board: Board[Prompt],
         caplog: pytest.LogCaptureFixture) -> None:
@@ -195,7 +282,7 @@ async def test_an_unreadable_list_item_is_skipped_and_fetched_singly(
     await ft.settle()
     # The page fed 3, 7 and 9; 5 (unreadable there) came by a single GET.
     assert [c[1:] for c in source.calls] == [("page", 10), ("one", 5)]
-    assert all(board.get(i) is not None for i in (3, 5, 7, 9))
+    assert all(board.known(i) for i in (3, 5, 7, 9))
     await ft.advance(2.0)
     await ft.advance(3.0)
     skipped = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]

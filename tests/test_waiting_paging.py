@@ -56,11 +56,7 @@ def test_unchanged_compares_the_raw_state_fields() -> None:
 
 
 def test_by_parent_groups_known_prompts_by_tune() -> None:
-    class P:
-        def __init__(self, tune_id: Any) -> None:
-            self.tune_id = tune_id
-
-    groups, rest = by_parent([1, 2, 3, 4], {1: P(7), 2: P(8), 3: P(7), 4: P(None)})
+    groups, rest = by_parent([1, 2, 3, 4], {1: 7, 2: 8, 3: 7, 4: None}.get)
     assert groups == {7: [1, 3], 8: [2]} and rest == [4]
 
 

@@ -36,7 +36,7 @@ from ..errors import (
     PermissionDeniedError,
     RateLimitError,
 )
-from .paging import Source, T, by_parent, unchanged, use_pages, walk_list
+from .paging import Source, T, by_parent, signature, unchanged, use_pages, walk_list
 from .pause import LocalPause, Pause
 from .policy import WaitPolicy
 from .waiters import Deadlines, Watcher, timeout_error
@@ -48,6 +48,11 @@ R = TypeVar("R")
 
 def _always() -> bool:
     return True
+
+
+def _later(old: Any, new: Any) -> bool:
+    """Whether a state updated at `new` may replace one updated at `old` (None: unknown)."""
+    return old is None or new is None or new >= old
 
 
 class Board(Generic[T]):
@@ -88,6 +93,9 @@ class Board(Generic[T]):
         self._concurrency = concurrency
         self._limit: asyncio.Semaphore | None = None
         self._state: dict[int, T] = {}
+        # Unfinished states read from list pages that nobody reads (see `_keep`): only their
+        # signature, the time they were updated and their tune, instead of payload and model.
+        self._compact: dict[int, tuple[tuple[Any, ...], Any, Any]] = {}
         # The ids in _state nobody watches, least recently fed or left first: the ones pruned.
         self._spare: OrderedDict[int, None] = OrderedDict()
         self._watchers: dict[int, set[Watcher]] = {}
@@ -110,8 +118,16 @@ class Board(Generic[T]):
     # --- state ------------------------------------------------------------------------
 
     def get(self, oid: int) -> T | None:
-        """The last state seen for `oid`, if any."""
+        """The last full state seen for `oid`, if any.
+
+        None too for a watched id whose unfinished state came from a list page while no
+        waiter asked for every state: the board kept only what tells a change (`_keep`).
+        """
         return self._state.get(oid)
+
+    def known(self, oid: int) -> bool:
+        """Whether the board has a state of `oid`, in full or only its signature."""
+        return oid in self._state or oid in self._compact
 
     def feed(self, obj: T) -> bool:
         """Offer a state (from a refresh, a callback or a create); True if it was news."""
@@ -121,6 +137,10 @@ class Board(Generic[T]):
         if self._settle is not None and not (old is not None and self.done(old)):
             obj = self._settled(obj, self._settle)
         if old is not None and (old == obj or not self._newer(old, obj)):
+            return False
+        compact = self._compact.pop(obj.id, None)
+        if compact is not None and not _later(compact[1], obj.updated_at):
+            self._compact[obj.id] = compact  # older than what a list page showed
             return False
         self._state[obj.id] = obj
         if obj.id not in self._watchers:
@@ -166,19 +186,27 @@ class Board(Generic[T]):
 
     # --- watchers ---------------------------------------------------------------------
 
-    def watch(self, ids: Iterable[int], policy: WaitPolicy,
-              deadline: float | None = None) -> Watcher:
-        """Register interest in `ids` (woken at `deadline` too); pair with `unwatch`."""
+    def watch(self, ids: Iterable[int], policy: WaitPolicy, deadline: float | None = None,
+              *, every: bool = False) -> Watcher:
+        """Register interest in `ids` (woken at `deadline` too); pair with `unwatch`.
+
+        `every`: the watcher reads every state of its ids, not only the finished one (an
+        `on_update`, `states()`); their states are then always kept in full. An id known so
+        far only by its signature is read again at the next allowed tick.
+        """
         if self._closed:
             raise ClientClosedError("the AstriaClient is closed; create a new one")
         # A tuple, not a frozenset: 56 bytes for one id instead of 216 (100,000 waiters).
         idset = tuple(dict.fromkeys(ids))
+        if every:
+            for oid in idset:  # read again at the next tick, in full
+                self._compact.pop(oid, None)
         now = self.clock()
         # Ids with no state are fetched at the next allowed tick; known ones after a pause.
-        primed = all(oid in self._state for oid in idset)
+        primed = all(self.known(oid) for oid in idset)
         interval = self._first_interval(idset, policy) if primed else policy.interval
         due = now + policy.jittered(interval, self.rand) if primed else now
-        watcher = Watcher(idset, policy, interval, due, primed, deadline)
+        watcher = Watcher(idset, policy, interval, due, primed, deadline, every=every)
         for oid in idset:
             group = self._watchers.get(oid)
             if group is None:
@@ -221,6 +249,7 @@ class Board(Generic[T]):
             group.discard(watcher)
             if not group:
                 del self._watchers[oid]
+                self._compact.pop(oid, None)
                 self._errors.pop(oid, None)
                 self._over.pop(oid, None)
                 if oid in self._state:
@@ -257,7 +286,7 @@ class Board(Generic[T]):
         Raises:
             WaitTimeoutError: `policy.timeout` passed; carries the last state and the id.
         """
-        watcher = self._watch_one(oid, policy, initial)
+        watcher = self._watch_one(oid, policy, initial, every=True)
         last: T | None = None
         try:
             while last is None or not self.done(last):
@@ -271,7 +300,7 @@ class Board(Generic[T]):
         """The first done state of `oid`; `on_update` sees every new state (the last too)."""
         # `states` without the async generator, its asend, aclosing and the loop's weakref:
         # 5 objects fewer a waiter, less for the GC when 10,000 waits start at once.
-        watcher = self._watch_one(oid, policy, initial)
+        watcher = self._watch_one(oid, policy, initial, every=on_update is not None)
         last: T | None = None
         try:
             while last is None or not self.done(last):
@@ -282,11 +311,12 @@ class Board(Generic[T]):
         finally:
             self.unwatch(watcher)
 
-    def _watch_one(self, oid: int, policy: WaitPolicy, initial: T | None) -> Watcher:
+    def _watch_one(self, oid: int, policy: WaitPolicy, initial: T | None,
+                   every: bool) -> Watcher:
         if initial is not None:
             self.feed(initial)
         deadline = None if policy.timeout is None else self.clock() + policy.timeout
-        return self.watch((oid,), policy, deadline)
+        return self.watch((oid,), policy, deadline, every=every)
 
     async def _next(self, oid: int, watcher: Watcher, last: T | None, initial: T | None) -> T:
         """The state of `oid` once it is not `last`."""
@@ -296,9 +326,24 @@ class Board(Generic[T]):
             if obj is not None and obj is not last and obj != last:
                 return obj
             if watcher.deadline is not None and self.clock() >= watcher.deadline:
-                raise timeout_error(self.kind, oid, watcher.policy, last or initial,
+                known = await self._last(oid, last or initial)
+                raise timeout_error(self.kind, oid, watcher.policy, known,
                                     self.last_error, paused=self.paused())
             await watcher.sleep()
+
+    async def _last(self, oid: int, known: T | None) -> T | None:
+        """The last state of `oid` for its `WaitTimeoutError`.
+
+        When the board kept only a signature of it (`_keep`), one GET fetches it: a timeout
+        is rare, and keeping every unfinished payload and model for it cost ~3.6 KB a waiter.
+        If that GET fails (or a 429 pauses waits), the last full state seen, if any.
+        """
+        if oid not in self._compact or self.paused() is not None:
+            return known
+        try:
+            return await self._fetch(self.source.one(oid))
+        except AstriaError:
+            return known
 
     def paused(self) -> str | None:
         """Why waits are paused now (a 429 and the request it answered), or None."""
@@ -327,7 +372,8 @@ class Board(Generic[T]):
                     return
                 if deadline is not None and self.clock() >= deadline:
                     first = next(iter(pending))
-                    raise timeout_error(self.kind, first, policy, self._state.get(first),
+                    known = await self._last(first, self._state.get(first))
+                    raise timeout_error(self.kind, first, policy, known,
                                         self.last_error, waiting=len(pending),
                                         paused=self.paused())
                 await watcher.sleep()
@@ -425,7 +471,7 @@ class Board(Generic[T]):
         n, oldest = len(ids), ids[0]
         account = self._learned[1] if self._learned and oldest >= self._learned[0] else None
         split = self._split[1] if self._split and oldest >= self._split[0] else None
-        groups, rest = by_parent(ids, self._state)
+        groups, rest = by_parent(ids, self._parent)
         if groups and account is not None:
             floor = sum(-(-len(members) // PAGE_LIMIT) for members in groups.values())
             if (floor if split is None else split) < min(n, account):
@@ -462,15 +508,28 @@ class Board(Generic[T]):
             self._densities[parent] = density
         return missing, pages
 
+    def _parent(self, oid: int) -> Any:
+        """The `tune_id` of the known state of `oid` (None: none known, or not a prompt)."""
+        state = self._state.get(oid)
+        if state is not None:
+            return getattr(state, "tune_id", None)
+        compact = self._compact.get(oid)
+        return None if compact is None else compact[2]
+
     def _seen(self, oid: int | None, item: Any) -> bool:
         """Take one list item of a watched id: build a model only if its state changed."""
         if oid is None:
             self._log_unreadable(None, "id", item)
             return False
-        old = self._state.get(oid)
-        # An object over but not done is fed again each tick: its grace runs on feeds.
-        if old is not None and oid not in self._over and unchanged(old.raw, item):
-            return True
+        compact = self._compact.get(oid)
+        if compact is not None:
+            if compact[0] == signature(item):
+                return True
+        else:
+            old = self._state.get(oid)
+            # An object over but not done is fed again each tick: its grace runs on feeds.
+            if old is not None and oid not in self._over and unchanged(old.raw, item):
+                return True
         try:
             obj = self.source.build(item)
         except APIResponseValidationError as exc:
@@ -478,8 +537,28 @@ class Board(Generic[T]):
             # this page, its id is fetched singly (where an error names it to its waiter).
             self._log_unreadable(oid, exc.field, exc)
             return False
-        self.feed(obj)
+        if self._keep(oid, obj):
+            if compact is None or _later(compact[1], obj.updated_at):
+                self._state.pop(oid, None)
+                self._compact[oid] = (signature(item), obj.updated_at,
+                                      getattr(obj, "tune_id", None))
+        else:
+            self.feed(obj)
         return True
+
+    def _keep(self, oid: int, obj: T) -> bool:
+        """Whether only a signature of `obj` needs keeping, not the state itself.
+
+        So when nobody reads it: it is unfinished (what ends a wait is kept in full), over
+        neither (an image-less prompt's grace runs on full states), says nothing about when
+        to look (a tune's `eta`), and no watcher of it reads every state. A plain wait only
+        reads the state that ends it; 100,000 unfinished payloads and models cost ~360 MB.
+        """
+        if self.done(obj) or self._first_look is not None or oid in self._over:
+            return False
+        if self._settle is not None and self._settle(obj) is not None:
+            return False
+        return not any(watcher.every for watcher in self._watchers.get(oid, ()))
 
     def _log_unreadable(self, oid: int | None, field: str | None, what: object) -> None:
         key = (oid, field)

@@ -167,21 +167,31 @@ def _has(todo: list[int], oid: int) -> bool:
     return i < len(todo) and todo[i] == oid
 
 
-# The raw fields a state change shows in: an item equal in all of them to the stored state's
-# raw payload needs no model (Rails bumps `updated_at` on every write).
-_STATE_KEYS = ("updated_at", "images", "user_error", "trained_at", "started_training_at")
+# The raw fields a state change shows in (`signature`): an item equal in all of them to the
+# stored state needs no model (Rails bumps `updated_at` on every write).
 
 
 def unchanged(raw: Mapping[str, Any], item: Mapping[str, Any]) -> bool:
     """Whether list item `item` shows the same state as the stored raw payload `raw`."""
-    if not raw:
-        return False
-    get = raw.get
-    return all(get(key) == item.get(key) for key in _STATE_KEYS)
+    return bool(raw) and signature(raw) == signature(item)
 
 
-def by_parent(ids: list[int], states: Mapping[int, Any]) -> tuple[dict[int, list[int]], list[int]]:
+def signature(item: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The values of the state fields of a raw item: equal signatures, unchanged state.
+
+    What a board keeps instead of the raw payload and model of an unfinished state that
+    nobody reads (a few hundred bytes instead of ~3.6 KB, with 100,000 prompts watched).
+    """
+    get = item.get
+    return (get("updated_at"), get("images"), get("user_error"), get("trained_at"),
+            get("started_training_at"))
+
+
+def by_parent(ids: list[int],
+              parent_of: Callable[[int], Any]) -> tuple[dict[int, list[int]], list[int]]:
     """Sorted `ids` grouped by the tune their known prompt state was posted to.
+
+    `parent_of(id)` answers the `tune_id` of the id's known state (None if none is known).
 
     Ids without a known state or tune (and every id of a kind that has no parent list, such as
     tunes) are `rest`, for the account list.
@@ -189,7 +199,7 @@ def by_parent(ids: list[int], states: Mapping[int, Any]) -> tuple[dict[int, list
     groups: dict[int, list[int]] = {}
     rest: list[int] = []
     for oid in ids:
-        parent = getattr(states.get(oid), "tune_id", None)
+        parent = parent_of(oid)
         if parent.__class__ is int:
             groups.setdefault(parent, []).append(oid)
         else:

@@ -33,6 +33,7 @@ class Watcher:
     due: float
     primed: bool
     deadline: float | None = None  # on the board's clock; None: no deadline
+    every: bool = False  # reads every state, not only the one that ends its wait
     active: bool = True  # False once unwatched
     woken: bool = False  # a wake not yet slept through
     _sleeper: asyncio.Future[None] | None = None
