@@ -34,6 +34,11 @@ DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 # Waits get a quarter of the concurrency limiter at most, so that however many are waiting,
 # the caller's own requests always find a free slot.
 BOARD_SHARE = 4
+# A wait that times out on a state the board kept only as a signature fetches it for its
+# error with one GET; at most this many such GETs per board per `BOARD_LAST_WINDOW` seconds,
+# so that every wait timing out at once (a stalled account) costs a few requests, not one each.
+BOARD_LAST_FETCHES = 16
+BOARD_LAST_WINDOW = 60.0
 
 # --- Astria's limits ----------------------------------------------------------------------
 # The largest page the list endpoints serve, and the offsets above which they answer 400

@@ -12,7 +12,7 @@ import pytest
 from _faketime import FakeTime
 
 from astria_async import WaitPolicy
-from astria_async._config import PAGE_LIMIT
+from astria_async._config import BOARD_LAST_FETCHES, PAGE_LIMIT
 from astria_async.errors import (
     APIResponseValidationError,
     AuthenticationError,
@@ -246,6 +246,22 @@ async def test_a_timeout_fetches_a_last_state_kept_only_as_a_signature(
         source.objects[i] for i in (3, 5, 7, 9)]
     assert source.count("one") == 4  # one GET each, at the timeout only
     assert board.watched == 0
+
+
+async def test_a_mass_timeout_fetches_a_bounded_number_of_last_states(
+        ft: FakeTime, source: Source, board: Board[Prompt]) -> None:
+    # A stalled account times out every wait at once: the last states fetched for their
+    # errors are bounded, not one GET per waiter.
+    for i in range(1, 201):
+        source.add(i)
+    tasks = _waits(board, list(range(1, 201)), attrs.evolve(FAST, timeout=30))
+    await ft.settle()
+    await ft.advance(30.0)
+    errors = [t.exception() for t in tasks]
+    assert all(isinstance(e, WaitTimeoutError) for e in errors)
+    assert source.count("one") == BOARD_LAST_FETCHES
+    assert sum(1 for e in errors if isinstance(e, WaitTimeoutError) and e.last is not None) \
+        == BOARD_LAST_FETCHES
 
 
 async def test_a_timeout_whose_last_state_cannot_be_fetched_carries_what_was_seen(

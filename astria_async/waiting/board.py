@@ -16,6 +16,7 @@ of them queueing on a lock; and pacing, 429 pauses and the cost model live in on
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextvars
 import logging
 import math
@@ -26,7 +27,13 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from typing import Any, Generic, TypeVar
 
 from .._aio import Clock, Sleep, run_all, wait_event
-from .._config import PAGE_LIMIT, SINGLE_MAX, STATE_CAP
+from .._config import (
+    BOARD_LAST_FETCHES,
+    BOARD_LAST_WINDOW,
+    PAGE_LIMIT,
+    SINGLE_MAX,
+    STATE_CAP,
+)
 from ..errors import (
     APIResponseValidationError,
     AstriaError,
@@ -113,6 +120,7 @@ class Board(Generic[T]):
         self._split: tuple[int, float] | None = None
         self._densities: dict[int, float] = {}
         self._unreadable: set[tuple[int | None, str | None]] = set()  # logged once each
+        self._last_fetched: collections.deque[float] = collections.deque()  # see `_last`
         self._closed = False
 
     # --- state ------------------------------------------------------------------------
@@ -336,10 +344,18 @@ class Board(Generic[T]):
 
         When the board kept only a signature of it (`_keep`), one GET fetches it: a timeout
         is rare, and keeping every unfinished payload and model for it cost ~3.6 KB a waiter.
-        If that GET fails (or a 429 pauses waits), the last full state seen, if any.
+        If that GET fails (or a 429 pauses waits), the last full state seen, if any; so too
+        past `BOARD_LAST_FETCHES` such GETs in `BOARD_LAST_WINDOW` seconds (every wait timing
+        out at once must not cost a request each).
         """
         if oid not in self._compact or self.paused() is not None:
             return known
+        now, spent = self.clock(), self._last_fetched
+        while spent and spent[0] <= now - BOARD_LAST_WINDOW:
+            spent.popleft()
+        if len(spent) >= BOARD_LAST_FETCHES:
+            return known
+        spent.append(now)
         try:
             return await self._fetch(self.source.one(oid))
         except AstriaError:
