@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
 import aioresponses.core
 import pytest
+from _faketime import FakeTime
 from yarl import URL
 
 from astria_async.testing import FakeAstria, FakeClock
@@ -35,6 +36,19 @@ def _no_user_cli_config(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytes
     """Keep the developer's ~/.astria (Astria's CLI config, read when no key is set) out."""
     monkeypatch.setenv("ASTRIA_CONFIG_DIR", str(tmp_path_factory.mktemp("astria-config")))
     monkeypatch.delenv("ASTRIA_PROFILE", raising=False)
+
+
+@pytest.fixture
+def mocked() -> Iterator[aioresponses.aioresponses]:
+    """HTTP answered by aioresponses (nothing reaches the network)."""
+    with aioresponses.aioresponses() as m:
+        yield m
+
+
+@pytest.fixture
+def ft() -> FakeTime:
+    """A fake monotonic clock and sleep (see `_faketime`)."""
+    return FakeTime()
 
 
 @pytest.fixture

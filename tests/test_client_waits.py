@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from _faketime import FakeTime
+from _mocked import API, gets, mocked_client
 from aioresponses import aioresponses
 from yarl import URL
 
@@ -20,30 +21,13 @@ from astria_async import (
     WaitTimeoutError,
 )
 
-API = "https://api.astria.ai"
 POLICY = WaitPolicy(interval=2, multiplier=1.5, max_interval=10, jitter=0.0, timeout=30)
 
 
 @pytest.fixture
-def mocked() -> Iterator[aioresponses]:
-    with aioresponses() as m:
-        yield m
-
-
-@pytest.fixture
-def ft() -> FakeTime:
-    return FakeTime()
-
-
-@pytest.fixture
 async def client(ft: FakeTime) -> AsyncIterator[AstriaClient]:
-    async with AstriaClient("sd_key", base_url=API, prompt_wait=POLICY, clock=ft.clock,
-                            sleep=ft.sleep, fair_use=None) as c:
+    async with mocked_client(ft, POLICY) as c:
         yield c
-
-
-def _gets(m: aioresponses, path: str) -> int:
-    return len(m.requests.get(("GET", URL(API + path)), []))
 
 
 async def test_pacing_follows_the_policy_on_the_injected_clock(
@@ -54,7 +38,7 @@ async def test_pacing_follows_the_policy_on_the_injected_clock(
     expected = {1.0: 1, 2.0: 2, 4.9: 2, 5.0: 3, 9.5: 4, 16.25: 5, 26.25: 6, 29.9: 6}
     for at, count in expected.items():
         await ft.advance(at - ft.now)
-        assert _gets(mocked, "/prompts/1") == count, at
+        assert gets(mocked, "/prompts/1") == count, at
     await ft.advance(0.1)
     error = task.exception()
     assert isinstance(error, WaitTimeoutError) and error.object_id == 1
@@ -69,11 +53,11 @@ async def test_board_requests_are_not_retried_by_the_transport(
     mocked.get(f"{API}/prompts/1", payload={"id": 1, "images": [], "user_error": "NSFW"})
     task = asyncio.ensure_future(client.prompts.wait_images(1))
     await ft.advance(0.5)
-    assert _gets(mocked, "/prompts/1") == 1  # the 500: no transport retry, next tick retries
+    assert gets(mocked, "/prompts/1") == 1  # the 500: no transport retry, next tick retries
     await ft.advance(1.5)
-    assert _gets(mocked, "/prompts/1") == 2  # the 429: a 20 s pause for every waiter
+    assert gets(mocked, "/prompts/1") == 2  # the 429: a 20 s pause for every waiter
     await ft.advance(19.9)
-    assert _gets(mocked, "/prompts/1") == 2 and not task.done()
+    assert gets(mocked, "/prompts/1") == 2 and not task.done()
     await ft.advance(0.1)
     with pytest.raises(PromptFailedError) as caught:
         await task
@@ -107,11 +91,11 @@ async def test_a_429_on_the_users_own_call_pauses_the_waits(mocked: aioresponses
                             retry=RetryPolicy(max_retries=0)) as c:
         task = asyncio.ensure_future(c.prompts.wait_images(1))
         await ft.advance(0.5)
-        assert _gets(mocked, "/prompts/1") == 1
+        assert gets(mocked, "/prompts/1") == 1
         with pytest.raises(RateLimitError):
             await c.tunes.get(5)  # Astria limits the account: the board must back off too
         await ft.advance(19.9)  # unpaced, the board would have looked at t = 2, 5, 9.5, 16.25
-        assert _gets(mocked, "/prompts/1") == 1 and not task.done()
+        assert gets(mocked, "/prompts/1") == 1 and not task.done()
         await ft.advance(0.2)
-        assert _gets(mocked, "/prompts/1") == 2
+        assert gets(mocked, "/prompts/1") == 2
         task.cancel()

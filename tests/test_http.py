@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -15,12 +15,6 @@ from astria_async import AstriaClient, RetryPolicy, errors
 
 API = "https://api.astria.ai"
 KEY = "sd_SECRETKEY123"
-
-
-@pytest.fixture
-def mocked() -> Iterator[aioresponses]:
-    with aioresponses() as m:
-        yield m
 
 
 @pytest.fixture

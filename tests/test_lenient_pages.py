@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from _faketime import FakeTime
+from _mocked import API, mocked_client
 from aioresponses import aioresponses
 from yarl import URL
 
 from astria_async import AstriaClient, WaitPolicy, parse_callback
 
-API = "https://api.astria.ai"
 POLICY = WaitPolicy(interval=2, multiplier=1.0, max_interval=2, jitter=0.0, timeout=60)
 BAD_FIELDS = {"created_at": "not a time", "num_images": "many"}
 
@@ -24,20 +24,8 @@ def prompt(i: int, **extra: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def mocked() -> Iterator[aioresponses]:
-    with aioresponses() as m:
-        yield m
-
-
-@pytest.fixture
-def ft() -> FakeTime:
-    return FakeTime()
-
-
-@pytest.fixture
 async def client(ft: FakeTime) -> AsyncIterator[AstriaClient]:
-    async with AstriaClient("sd_key", base_url=API, prompt_wait=POLICY, clock=ft.clock,
-                            sleep=ft.sleep, fair_use=None) as c:
+    async with mocked_client(ft, POLICY) as c:
         yield c
 
 

@@ -95,11 +95,6 @@ def _prompt(oid: int, *, done: bool = False, error: str | None = None,
 
 
 @pytest.fixture
-def ft() -> FakeTime:
-    return FakeTime()
-
-
-@pytest.fixture
 def source(ft: FakeTime) -> Source:
     return Source(ft)
 

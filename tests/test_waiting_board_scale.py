@@ -59,11 +59,6 @@ def _prompt(oid: int) -> Prompt:
 
 
 @pytest.fixture
-def ft() -> FakeTime:
-    return FakeTime()
-
-
-@pytest.fixture
 def source() -> Source:
     return Source()
 

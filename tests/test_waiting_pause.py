@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 from _faketime import FakeTime
+from _mocked import API, gets, mocked_client
 from aioresponses import aioresponses
-from yarl import URL
 
 from astria_async import (
     AstriaClient,
@@ -21,7 +21,6 @@ from astria_async import (
 )
 from astria_async.waiting.pause import LocalPause, pause_seconds
 
-API = "https://api.astria.ai"
 POLICY = WaitPolicy(interval=2, multiplier=1.0, max_interval=2, jitter=0.0, timeout=300)
 
 
@@ -57,26 +56,10 @@ def test_local_pause_remembers_its_cause_and_never_shortens() -> None:
 
 
 @pytest.fixture
-def mocked() -> Iterator[aioresponses]:
-    with aioresponses() as m:
-        yield m
-
-
-@pytest.fixture
-def ft() -> FakeTime:
-    return FakeTime()
-
-
-@pytest.fixture
 async def client(ft: FakeTime) -> AsyncIterator[AstriaClient]:
-    async with AstriaClient("sd_key", base_url=API, prompt_wait=POLICY, clock=ft.clock,
-                            sleep=ft.sleep, fair_use=None,
-                            retry=RetryPolicy(max_retries=0, retry_after_cap=30)) as c:
+    async with mocked_client(ft, POLICY,
+                             retry=RetryPolicy(max_retries=0, retry_after_cap=30)) as c:
         yield c
-
-
-def _gets(m: aioresponses, path: str) -> int:
-    return len(m.requests.get(("GET", URL(API + path)), []))
 
 
 def _create_429(mocked: aioresponses, retry_after: str) -> None:
@@ -93,11 +76,11 @@ async def test_a_huge_retry_after_on_a_create_pauses_waits_only_for_the_cap(
     await ft.advance(0.5)
     with pytest.raises(RateLimitError):
         await client.prompts.create(5, text="ohwx man")
-    looked = _gets(mocked, "/prompts/1")
+    looked = gets(mocked, "/prompts/1")
     await ft.advance(29.9)  # paused: 30 s (the cap) from t = 0.5
-    assert _gets(mocked, "/prompts/1") == looked and not task.done()
+    assert gets(mocked, "/prompts/1") == looked and not task.done()
     await ft.advance(0.2)
-    assert _gets(mocked, "/prompts/1") == looked + 1
+    assert gets(mocked, "/prompts/1") == looked + 1
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
 

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 from _faketime import FakeTime
+from _mocked import API, mocked_client
 from aioresponses import aioresponses
 
 from astria_async import AstriaClient, Prompt, PromptFailedError, WaitPolicy
 from astria_async._config import PROMPT_IMAGELESS_GRACE
 from astria_async.models import imageless_failure
 
-API = "https://api.astria.ai"
 POLICY = WaitPolicy(interval=2, multiplier=1.0, max_interval=2, jitter=0.0, timeout=900)
 DONE = "2026-01-01T00:00:00Z"
 EMPTY = {"id": 1, "trained_at": DONE, "images": [], "user_error": None}
@@ -21,20 +21,8 @@ IMAGES = {"id": 1, "trained_at": DONE, "images": ["https://cdn/1.jpg"]}
 
 
 @pytest.fixture
-def mocked() -> Iterator[aioresponses]:
-    with aioresponses() as m:
-        yield m
-
-
-@pytest.fixture
-def ft() -> FakeTime:
-    return FakeTime()
-
-
-@pytest.fixture
 async def client(ft: FakeTime) -> AsyncIterator[AstriaClient]:
-    async with AstriaClient("sd_key", base_url=API, prompt_wait=POLICY, clock=ft.clock,
-                            sleep=ft.sleep, fair_use=None) as c:
+    async with mocked_client(ft, POLICY) as c:
         yield c
 
 
