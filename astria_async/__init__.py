@@ -4,12 +4,12 @@ Docstrings cite the project's notes on the Astria API as "API notes §N": `docs/
 in the repository, also a page of the documentation site.
 """
 
-import importlib as _importlib
 import types as _types
 import typing as _typing
 
 from . import errors as errors
 from ._config import __version__ as __version__
+from ._lazy import lazy_getattr as _lazy_getattr
 from ._retry import RetryPolicy as RetryPolicy
 from .errors import (
     APIConnectionError as APIConnectionError,
@@ -119,14 +119,7 @@ if _typing.TYPE_CHECKING:
     from .params import WorkspaceParams as WorkspaceParams
 
 
-def __getattr__(name: str) -> _typing.Any:
-    """Import a lazy public name from its module on first use."""
-    module_name = _LAZY.get(name)
-    if module_name is None:
-        raise AttributeError(f"module 'astria_async' has no attribute {name!r}")
-    value = getattr(_importlib.import_module(module_name, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = _lazy_getattr(__name__, _LAZY, globals())
 
 
 def __dir__() -> list[str]:

@@ -12,9 +12,9 @@ on first use), `_logs` (redaction).
 
 from __future__ import annotations
 
-import importlib as _importlib
 import typing as _typing
 
+from .._lazy import lazy_getattr as _lazy_getattr
 from ._url import DEFAULT_PATH as DEFAULT_PATH
 from ._url import SECRET_PARAM as SECRET_PARAM
 from ._url import callback_url as callback_url
@@ -50,13 +50,7 @@ if _typing.TYPE_CHECKING:
     from ._receiver import Receiving as Receiving
 
 
-def __getattr__(name: str) -> _typing.Any:
-    module_name = _LAZY.get(name)
-    if module_name is not None:
-        value = getattr(_importlib.import_module(module_name, __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'astria_async.callbacks' has no attribute {name!r}")
+__getattr__ = _lazy_getattr(__name__, _LAZY, globals())
 
 
 def __dir__() -> list[str]:
