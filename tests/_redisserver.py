@@ -6,14 +6,18 @@ The Lua scripts need the real server (fakeredis's sandbox differs). The binary c
 
 from __future__ import annotations
 
+import asyncio
+import random
 import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from astria_async.testing import FakeAstria
 
 BINARY = shutil.which("redis-server")
 SKIP = pytest.mark.skipif(
@@ -70,3 +74,36 @@ def serve(folder: Path, *, appendonly: bool = True) -> Iterator[RedisServer]:
         yield server
     finally:
         server.kill()
+
+
+async def kill_at_random(fake: FakeAstria, server: RedisServer,
+                         workers: list[asyncio.subprocess.Process],
+                         spawn: Callable[[int], Awaitable[asyncio.subprocess.Process]], *,
+                         seconds: float, kill_redis: bool) -> int:
+    """For `seconds`, SIGKILL a random worker and start it again, while every create is
+    answered 500 after its commit or 429 now and then; with `kill_redis`, SIGKILL
+    redis-server once, half-way. Returns the number of workers killed."""
+    rng = random.Random(15)
+    kills = 0
+    loop = asyncio.get_running_loop()
+    end = loop.time() + seconds
+    redis_at = loop.time() + seconds / 2 if kill_redis else None
+    while loop.time() < end:
+        if redis_at is not None and loop.time() >= redis_at:
+            # The append-only file (fsync always) keeps every write it acknowledged; workers
+            # get CoordinationError until it is back.
+            server.kill()
+            await asyncio.sleep(0.3)
+            server.start()
+            redis_at = None
+        fake.fail("/tunes", status=500, method="POST", after_commit=True)
+        fake.fail("/tunes", status=429, method="POST", retry_after=0.05)
+        await asyncio.sleep(rng.uniform(0.05, 0.4))
+        i = rng.randrange(len(workers))
+        if workers[i].returncode is None:
+            workers[i].kill()  # SIGKILL: nothing is flushed, a lease is left to lapse
+            kills += 1
+        await workers[i].wait()
+        workers[i] = await spawn(i)
+    fake.clear_faults()
+    return kills

@@ -17,14 +17,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import random
 import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _redisserver import SKIP, RedisServer, serve
+from _redisserver import SKIP, RedisServer, kill_at_random, serve
 
 from astria_async.batch import Job, load_jobs
 from astria_async.batch._redis_journal import RedisJournal
@@ -130,29 +129,8 @@ async def test_batch_workers_killed_at_random_create_each_job_once(
             stderr=asyncio.subprocess.DEVNULL)
 
     workers = [await spawn(i) for i in range(WORKERS)]
-    rng = random.Random(15)
-    kills = 0
-    loop = asyncio.get_running_loop()
-    end = loop.time() + SECONDS
-    redis_at = loop.time() + SECONDS / 2 if kill_redis else None
-    while loop.time() < end:
-        if redis_at is not None and loop.time() >= redis_at:
-            # SIGKILL the server mid-run: the append-only file (fsync always) keeps every mark
-            # it acknowledged; workers get CoordinationError until it is back.
-            server.kill()
-            await asyncio.sleep(0.3)
-            server.start()
-            redis_at = None
-        astria_fake.fail("/tunes", status=500, method="POST", after_commit=True)
-        astria_fake.fail("/tunes", status=429, method="POST", retry_after=0.05)
-        await asyncio.sleep(rng.uniform(0.05, 0.4))
-        i = rng.randrange(WORKERS)
-        if workers[i].returncode is None:
-            workers[i].kill()  # SIGKILL: nothing is flushed, the lease is left to lapse
-            kills += 1
-        await workers[i].wait()
-        workers[i] = await spawn(i)
-    astria_fake.clear_faults()
+    kills = await kill_at_random(astria_fake, server, workers, spawn, seconds=SECONDS,
+                                 kill_redis=kill_redis)
     rounds = 0
     try:
         while True:  # the batch is finished by workers run again, as a user would

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _redisserver import SKIP, RedisServer, serve
+from _redisserver import SKIP, RedisServer, kill_at_random, serve
 
 from astria_async.testing import FakeAstria
 
@@ -83,29 +82,8 @@ async def test_workers_killed_at_random_never_cross_the_cap(
                                                     stderr=asyncio.subprocess.DEVNULL)
 
     workers = [await spawn() for _ in range(4)]
-    rng = random.Random(15)
-    kills = 0
-    loop = asyncio.get_running_loop()
-    end = loop.time() + SECONDS
-    redis_at = loop.time() + SECONDS / 2 if kill_redis else None
-    while loop.time() < end:
-        if redis_at is not None and loop.time() >= redis_at:
-            # SIGKILL the server mid-run: the append-only file (fsync always) keeps every
-            # reservation it acknowledged; workers get CoordinationError until it is back.
-            server.kill()
-            await asyncio.sleep(0.3)
-            server.start()
-            redis_at = None
-        astria_fake.fail("/tunes", status=500, method="POST", after_commit=True)
-        astria_fake.fail("/tunes", status=429, method="POST", retry_after=0.05)
-        await asyncio.sleep(rng.uniform(0.05, 0.4))
-        i = rng.randrange(4)
-        if workers[i].returncode is None:
-            workers[i].kill()
-            kills += 1
-        await workers[i].wait()
-        workers[i] = await spawn()
-    astria_fake.clear_faults()
+    kills = await kill_at_random(astria_fake, server, workers, lambda _: spawn(),
+                                 seconds=SECONDS, kill_redis=kill_redis)
     for worker in workers:
         await asyncio.wait_for(worker.wait(), 60)  # the rest run until every tune is full
     made = {t: 0 for t in tunes}
