@@ -43,6 +43,7 @@ from ..errors import (
     PermissionDeniedError,
     RateLimitError,
 )
+from .discovery import discover
 from .paging import Source, T, by_parent, signature, unchanged, use_pages, walk_list
 from .pause import LocalPause, Pause
 from .policy import WaitPolicy
@@ -493,19 +494,48 @@ class Board(Generic[T]):
             if (floor if split is None else split) < min(n, account):
                 return await self._walk_split(groups, rest, oldest)
         if not use_pages(n, account):
-            return ids
-        return await self._walk_account(ids, oldest)
+            return await self._by_parents(ids, walk_known=False)
+        return await self._by_parents(await self._walk_account(ids, oldest))
 
     async def _walk_split(self, groups: dict[int, list[int]], rest: list[int],
                           oldest: int) -> list[int]:
+        missing, pages = await self._walk_parents(groups)
+        self._split = (oldest, float(pages))
+        if len(rest) > SINGLE_MAX:
+            rest = await self._by_parents(await self._walk_account(rest, None))
+        return sorted(missing + rest)
+
+    async def _walk_parents(self, groups: dict[int, list[int]]) -> tuple[list[int], int]:
+        """Each parent's own list for its ids: the ids they did not show, and the pages."""
         width = max(1, self._concurrency // len(groups))
         walks = await run_all(self._walk_parent(parent, members, width)
                               for parent, members in groups.items())
-        self._split = (oldest, float(sum(pages for _, pages in walks)))
-        missing = [oid for miss, _ in walks for oid in miss]
-        if len(rest) > SINGLE_MAX:
-            rest = await self._walk_account(rest, None)
-        return sorted(missing + rest)
+        return [oid for miss, _ in walks for oid in miss], sum(pages for _, pages in walks)
+
+    async def _by_parents(self, ids: list[int], walk_known: bool = True) -> list[int]:
+        """Ids left for single GETs, read from their tunes' own lists where that is cheaper.
+
+        The account list leaves ids to single GETs where it is diluted (an old account: the
+        first tick learns that from its first page). Ids of a known tune, two or more to a
+        tune (`walk_known`; not when the split was just found dearer than single GETs), are
+        read from its own list; ids of no known tune are `discover`ed: a few single GETs tell
+        tunes whose lists show the others. Either way at most a round of pages more than
+        single GETs, and a fraction of them on an old account (100 waits by id: 1 + 99
+        requests became about 20).
+        """
+        if len(ids) <= SINGLE_MAX:
+            return ids
+        groups, rest = by_parent(ids, self._parent)
+        walked = {parent: members for parent, members in groups.items()
+                  if walk_known and len(members) > 1}
+        missing = [oid for parent, members in groups.items() if parent not in walked
+                   for oid in members]
+        if walked:
+            missing += (await self._walk_parents(walked))[0]
+        missing += await discover(rest, width=self._concurrency, singles=self._singles,
+                                  parent_of=self._parent, walk=self._walk_parent,
+                                  spent=lambda: self.requests)
+        return sorted(missing)
 
     async def _walk_account(self, ids: list[int], oldest: int | None) -> list[int]:
         missing, pages, self._density = await walk_list(
