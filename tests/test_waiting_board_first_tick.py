@@ -111,3 +111,17 @@ async def test_objects_without_a_parent_list_cost_single_gets_only(
     await _first_tick(ft, board, waits, ids)
     assert source.count("page") == 1 and source.count("one") == 99
     await _end(ft, source, ids, waits)
+
+
+async def test_ids_the_list_does_not_show_are_not_looked_for_in_their_tunes_lists(
+        ft: FakeTime, source: Source, board: Board[Prompt]) -> None:
+    ids = list(range(1, 11))  # of another workspace, say: neither list shows them
+    for oid in range(1, 31):
+        source.objects[oid] = Prompt.from_dict({"id": oid, "tune_id": 7, "text": "x",
+                                                "updated_at": T0.isoformat()})
+    source.unlisted.update(ids)
+    waits = [asyncio.ensure_future(board.wait(oid, FAST, initial=source.objects[oid]))
+             for oid in ids]
+    await _first_tick(ft, board, waits, ids)
+    assert [c[1] for c in source.calls] == ["page"] + ["one"] * 10
+    await _end(ft, source, ids, waits)

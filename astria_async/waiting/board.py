@@ -495,14 +495,14 @@ class Board(Generic[T]):
                 return await self._walk_split(groups, rest, oldest)
         if not use_pages(n, account):
             return await self._by_parents(ids, walk_known=False)
-        return await self._by_parents(await self._walk_account(ids, oldest))
+        return await self._walk_account(ids, oldest)
 
     async def _walk_split(self, groups: dict[int, list[int]], rest: list[int],
                           oldest: int) -> list[int]:
         missing, pages = await self._walk_parents(groups)
         self._split = (oldest, float(pages))
         if len(rest) > SINGLE_MAX:
-            rest = await self._by_parents(await self._walk_account(rest, None))
+            rest = await self._walk_account(rest, None)
         return sorted(missing + rest)
 
     async def _walk_parents(self, groups: dict[int, list[int]]) -> tuple[list[int], int]:
@@ -515,13 +515,12 @@ class Board(Generic[T]):
     async def _by_parents(self, ids: list[int], walk_known: bool = True) -> list[int]:
         """Ids left for single GETs, read from their tunes' own lists where that is cheaper.
 
-        The account list leaves ids to single GETs where it is diluted (an old account: the
-        first tick learns that from its first page). Ids of a known tune, two or more to a
-        tune (`walk_known`; not when the split was just found dearer than single GETs), are
-        read from its own list; ids of no known tune are `discover`ed: a few single GETs tell
-        tunes whose lists show the others. Either way at most a round of pages more than
-        single GETs, and a fraction of them on an old account (100 waits by id: 1 + 99
-        requests became about 20).
+        For ids the account list is too diluted for (an old account: the first tick learns
+        that from its first page) or dearer than single GETs. Ids of a known tune, two or
+        more to a tune, are read from its own list (`walk_known`: unless the split was just
+        found dearer); ids of no known tune are `discover`ed, a few single GETs telling tunes
+        whose lists show the others. At most a round of pages more than single GETs, and a
+        fraction of them on an old account (100 waits by id: 1 + 99 requests became ~25).
         """
         if len(ids) <= SINGLE_MAX:
             return ids
@@ -538,11 +537,16 @@ class Board(Generic[T]):
         return sorted(missing)
 
     async def _walk_account(self, ids: list[int], oldest: int | None) -> list[int]:
+        sent = self.requests
         missing, pages, self._density = await walk_list(
             lambda before: self._fetch(self.source.page(before)), ids, self._seen,
             width=self._concurrency, density=self._density)
         if oldest is not None:
             self._learned = (oldest, pages)
+        if pages > self.requests - sent:  # it stopped where the list is too diluted
+            return await self._by_parents(missing)
+        # Only ids the list does not show (another workspace, deleted): their tunes' lists
+        # would not show them either.
         return missing
 
     async def _walk_parent(self, parent: int, ids: list[int],
