@@ -125,3 +125,17 @@ async def test_ids_the_list_does_not_show_are_not_looked_for_in_their_tunes_list
     await _first_tick(ft, board, waits, ids)
     assert [c[1] for c in source.calls] == ["page"] + ["one"] * 10
     await _end(ft, source, ids, waits)
+
+
+async def test_a_first_tick_with_known_tunes_stops_the_account_list_where_theirs_cost_less(
+        ft: FakeTime, source: Source, board: Board[Prompt]) -> None:
+    ids = _spread(source, 300, 10, tunes=3)  # 12 watched a page: ~25 account pages
+    waits = [asyncio.ensure_future(board.wait(oid, FAST, initial=source.objects[oid]))
+             for oid in ids]
+    await _first_tick(ft, board, waits, ids)
+    # One account page tells its density; 3 pages of the tunes' own lists cost less.
+    assert source.count("one") == 0 and source.count("page") == 1 + 3  # was 25 pages
+    first = len(source.calls)
+    await ft.advance(FAST.interval * 1.5)  # learned: the tunes' own lists
+    assert [c[1] for c in source.calls[first:]] == ["page"] * 3
+    await _end(ft, source, ids, waits)

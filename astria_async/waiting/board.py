@@ -489,13 +489,17 @@ class Board(Generic[T]):
         account = self._learned[1] if self._learned and oldest >= self._learned[0] else None
         split = self._split[1] if self._split and oldest >= self._split[0] else None
         groups, rest = by_parent(ids, self._parent)
-        if groups and account is not None:
-            floor = sum(-(-len(members) // PAGE_LIMIT) for members in groups.values())
-            if (floor if split is None else split) < min(n, account):
-                return await self._walk_split(groups, rest, oldest)
+        floor = sum(-(-len(members) // PAGE_LIMIT) for members in groups.values())
+        if groups and account is not None and (
+                (floor if split is None else split) < min(n, account)):
+            return await self._walk_split(groups, rest, oldest)
         if not use_pages(n, account):
             return await self._by_parents(ids, walk_known=False)
-        return await self._walk_account(ids, oldest)
+        # Before the account list's cost is known (the first tick), its first page tells it;
+        # the walk stops there if the tunes' own lists (and single GETs for ids of no known
+        # tune) cost less than the pages left.
+        return await self._walk_account(ids, oldest,
+                                        floor + len(rest) if groups else math.inf)
 
     async def _walk_split(self, groups: dict[int, list[int]], rest: list[int],
                           oldest: int) -> list[int]:
@@ -536,11 +540,12 @@ class Board(Generic[T]):
                                   spent=lambda: self.requests)
         return sorted(missing)
 
-    async def _walk_account(self, ids: list[int], oldest: int | None) -> list[int]:
+    async def _walk_account(self, ids: list[int], oldest: int | None,
+                            cheaper: float = math.inf) -> list[int]:
         sent = self.requests
         missing, pages, self._density = await walk_list(
             lambda before: self._fetch(self.source.page(before)), ids, self._seen,
-            width=self._concurrency, density=self._density)
+            width=self._concurrency, density=self._density, cheaper=cheaper)
         if oldest is not None:
             self._learned = (oldest, pages)
         if pages > self.requests - sent:  # it stopped where the list is too diluted
