@@ -139,3 +139,27 @@ async def test_a_first_tick_with_known_tunes_stops_the_account_list_where_theirs
     await ft.advance(FAST.interval * 1.5)  # learned: the tunes' own lists
     assert [c[1] for c in source.calls[first:]] == ["page"] * 3
     await _end(ft, source, ids, waits)
+
+
+async def test_waits_by_id_joining_a_split_board_learn_their_tunes_too(
+        ft: FakeTime, source: Source, board: Board[Prompt]) -> None:
+    ids = _spread(source, 100, EVERY, tunes=10)
+    waits = [asyncio.ensure_future(board.wait(oid, FAST)) for oid in ids]
+    await _first_tick(ft, board, waits, ids)
+    await ft.advance(FAST.interval)  # the second tick reads the 10 tunes' own lists
+    joined = []
+    for oid in range(ids[-1] + 1, 2 * ids[-1] + 1):  # as many again, on 10 other tunes
+        mine = oid % EVERY == 0
+        joined += [oid] if mine else []
+        source.objects[oid] = Prompt.from_dict({
+            "id": oid, "tune_id": 11 + len(joined) % 10 if mine else BUSY, "text": "x",
+            "updated_at": T0.isoformat()})
+    waits += [asyncio.ensure_future(board.wait(oid, FAST)) for oid in joined]
+    first = len(source.calls)
+    await ft.advance(FAST.interval * 1.5)
+    await ft.settle(2_000)
+    assert all(board.known(oid) for oid in joined)
+    # 10 pages for the known tunes; for the new ids one account page, a few probes, and a
+    # page of each new tune's list (not 100 single GETs).
+    assert len(source.calls) - first <= 10 + 30
+    await _end(ft, source, ids + joined, waits)
