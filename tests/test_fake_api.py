@@ -146,6 +146,25 @@ async def test_prompt_list_filters(fake: FakeAstria) -> None:
     assert len(mine) == 3
 
 
+async def test_a_tunes_prompt_list_pages_by_before_id_without_deleted_prompts(
+        fake: FakeAstria) -> None:
+    sd, other = fake.add_tune(branch="sd15"), fake.add_tune(branch="sd15")
+    ids = []
+    for i in range(6):  # the two tunes' prompts interleaved
+        ids.append(fake.add_prompt(sd["id"], f"mine {i}", seed=i)["id"])
+        fake.add_prompt(other["id"], f"other {i}", seed=i)
+    assert (await fake.call("DELETE", f"/prompts/{ids[3]}"))[0] == 200
+    _, below = await fake.call("GET", f"/tunes/{sd['id']}/prompts",
+                               params={"before_id": str(ids[5]), "limit": "3"})
+    assert [p["id"] for p in below] == [ids[4], ids[2], ids[1]]
+    _, query = await fake.call("GET", "/prompts",
+                               params={"tune_id": str(sd["id"]), "before_id": str(ids[2])})
+    assert [p["id"] for p in query] == [ids[1], ids[0]]
+    assert (await fake.call("DELETE", f"/tunes/{other['id']}"))[0] == 200
+    _, left = await fake.call("GET", "/prompts")
+    assert [p["id"] for p in left] == [ids[5], ids[4], ids[2], ids[1], ids[0]]
+
+
 async def test_objects_have_documented_shapes(fake: FakeAstria) -> None:
     _, tune = await fake.call("GET", f"/tunes/{fake.add_tune()['id']}.json")
     assert tune["id"] >= 1_000_001

@@ -115,7 +115,7 @@ def create_prompt(
         images=store.mint_images(prompt_id, outputs),
         cost_mc=0 if mock else PROMPT_COST_MC * num_images, mock=mock, updated=ctx.now,
     )
-    store.prompts[prompt_id] = prompt
+    store.add_prompt(prompt)
     store.balance_mc -= prompt.cost_mc
     store.watch("prompt", prompt_id, attrs.get("callback"))
     return prompt, True
@@ -177,7 +177,9 @@ def _list(ctx: Ctx, tune_id: int | None) -> Reply:
             test(prompt) for test in flags)
 
     flags = [test for name, test in _flag_filters(ctx).items() if ctx.flag(name)]
-    chosen = page((p for p in store.newest_first(before_id) if keep(p)),
+    tune = wanted.get("tune_id")
+    indexed = int(tune) if tune is not None and tune.isdigit() else None
+    chosen = page((p for p in store.newest_first(before_id, indexed) if keep(p)),
                   before_id=before_id, offset=offset, limit=limit)
     expand = ctx.expand()
     return Reply(200, [prompt_json(store, p, ctx.now, expand) for p in chosen])

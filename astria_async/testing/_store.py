@@ -104,6 +104,9 @@ class Store:
         self.base_url = ""
         self.tunes: dict[int, TuneRec] = {}
         self.prompts: dict[int, PromptRec] = {}
+        # Each tune's prompt ids, oldest first (as Astria's `tune.prompts` is indexed): a
+        # tune's list reads its own prompts, not every prompt of the account.
+        self._by_tune: dict[int, list[int]] = {}
         self.blobs: dict[str, Blob] = {}
         self.signed_ids: dict[str, str] = {}
         self.image_owner: dict[str, int] = {}
@@ -244,9 +247,15 @@ class Store:
 
     # ---- deletion (API notes §3.6, §5.6) ----
 
+    def add_prompt(self, prompt: PromptRec) -> None:
+        """Store a new prompt (its id above every other's)."""
+        self.prompts[prompt.id] = prompt
+        self._by_tune.setdefault(prompt.tune_id, []).append(prompt.id)
+
     def delete_prompt(self, prompt_id: int) -> None:
         """Remove a prompt and its images."""
         prompt = self.prompts.pop(prompt_id)
+        self._by_tune[prompt.tune_id].remove(prompt_id)
         for token in prompt.images:
             self.image_owner.pop(token, None)
 
@@ -255,7 +264,7 @@ class Store:
         tune = self.tunes.pop(tune_id)
         for token in tune.orig_images:
             self.blobs.pop(token, None)
-        for prompt_id in [p.id for p in self.prompts.values() if p.tune_id == tune_id]:
+        for prompt_id in list(self._by_tune.get(tune_id, ())):
             self.delete_prompt(prompt_id)
 
     # ---- listing ----
@@ -264,17 +273,24 @@ class Store:
         """The user's tunes, newest first."""
         return (t for t in reversed(self.tunes.values()) if not t.gallery)
 
-    def newest_first(self, below: int | None = None) -> Iterator[PromptRec]:
-        """All prompts (with an id below `below`), newest first.
+    def newest_first(self, below: int | None = None,
+                     tune: int | None = None) -> Iterator[PromptRec]:
+        """All prompts (with an id below `below`; of `tune` only, when given), newest first.
 
         Ids only grow, so insertion order is id order: a keyset page starts with a bisect
         instead of a walk past every newer prompt (100,000 prompts made each deep page slow).
+        A tune's prompts come from its own index: a filter over 20,000 prompts of other tunes
+        took ~40 ms a page, in the loop of the client under test.
         """
-        if below is None:
-            return reversed(self.prompts.values())
-        ids = list(self.prompts)
         prompts = self.prompts
-        return (prompts[ids[i]] for i in range(bisect.bisect_left(ids, below) - 1, -1, -1))
+        if tune is not None:
+            ids = self._by_tune.get(tune, [])
+        elif below is None:
+            return reversed(prompts.values())
+        else:
+            ids = list(prompts)
+        end = len(ids) if below is None else bisect.bisect_left(ids, below)
+        return (prompts[ids[i]] for i in range(end - 1, -1, -1))
 
 
 def in_scope(workspace: str | None, scope: str | None) -> bool:

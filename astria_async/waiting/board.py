@@ -43,6 +43,7 @@ from ..errors import (
     PermissionDeniedError,
     RateLimitError,
 )
+from .discovery import discover
 from .paging import Source, T, by_parent, signature, unchanged, use_pages, walk_list
 from .pause import LocalPause, Pause
 from .policy import WaitPolicy
@@ -488,31 +489,69 @@ class Board(Generic[T]):
         account = self._learned[1] if self._learned and oldest >= self._learned[0] else None
         split = self._split[1] if self._split and oldest >= self._split[0] else None
         groups, rest = by_parent(ids, self._parent)
-        if groups and account is not None:
-            floor = sum(-(-len(members) // PAGE_LIMIT) for members in groups.values())
-            if (floor if split is None else split) < min(n, account):
-                return await self._walk_split(groups, rest, oldest)
+        floor = sum(-(-len(members) // PAGE_LIMIT) for members in groups.values())
+        if groups and account is not None and (
+                (floor if split is None else split) < min(n, account)):
+            return await self._walk_split(groups, rest, oldest)
         if not use_pages(n, account):
-            return ids
-        return await self._walk_account(ids, oldest)
+            return await self._by_parents(ids, walk_known=False)
+        # Before the account list's cost is known (the first tick), its first page tells it;
+        # the walk stops there if the tunes' own lists (and single GETs for ids of no known
+        # tune) cost less than the pages left.
+        return await self._walk_account(ids, oldest,
+                                        floor + len(rest) if groups else math.inf)
 
     async def _walk_split(self, groups: dict[int, list[int]], rest: list[int],
                           oldest: int) -> list[int]:
-        width = max(1, self._concurrency // len(groups))
-        walks = await run_all(self._walk_parent(parent, members, width)
-                              for parent, members in groups.items())
-        self._split = (oldest, float(sum(pages for _, pages in walks)))
-        missing = [oid for miss, _ in walks for oid in miss]
+        missing, pages = await self._walk_parents(groups)
+        self._split = (oldest, float(pages))
         if len(rest) > SINGLE_MAX:
             rest = await self._walk_account(rest, None)
         return sorted(missing + rest)
 
-    async def _walk_account(self, ids: list[int], oldest: int | None) -> list[int]:
+    async def _walk_parents(self, groups: dict[int, list[int]]) -> tuple[list[int], int]:
+        """Each parent's own list for its ids: the ids they did not show, and the pages."""
+        width = max(1, self._concurrency // len(groups))
+        walks = await run_all(self._walk_parent(parent, members, width)
+                              for parent, members in groups.items())
+        return [oid for miss, _ in walks for oid in miss], sum(pages for _, pages in walks)
+
+    async def _by_parents(self, ids: list[int], walk_known: bool = True) -> list[int]:
+        """Ids left for single GETs, read from their tunes' own lists where that is cheaper.
+
+        For ids the account list is too diluted for (an old account: the first tick learns
+        that from its first page) or dearer than single GETs. Ids of a known tune, two or
+        more to a tune, are read from its own list (`walk_known`: unless the split was just
+        found dearer); ids of no known tune are `discover`ed, a few single GETs telling tunes
+        whose lists show the others. At most a round of pages more than single GETs, and a
+        fraction of them on an old account (100 waits by id: 1 + 99 requests became ~25).
+        """
+        if len(ids) <= SINGLE_MAX:
+            return ids
+        groups, rest = by_parent(ids, self._parent)
+        walked = {parent: members for parent, members in groups.items()
+                  if walk_known and len(members) > 1}
+        missing = [oid for parent, members in groups.items() if parent not in walked
+                   for oid in members]
+        if walked:
+            missing += (await self._walk_parents(walked))[0]
+        missing += await discover(rest, width=self._concurrency, singles=self._singles,
+                                  parent_of=self._parent, walk=self._walk_parent,
+                                  spent=lambda: self.requests)
+        return sorted(missing)
+
+    async def _walk_account(self, ids: list[int], oldest: int | None,
+                            cheaper: float = math.inf) -> list[int]:
+        sent = self.requests
         missing, pages, self._density = await walk_list(
             lambda before: self._fetch(self.source.page(before)), ids, self._seen,
-            width=self._concurrency, density=self._density)
+            width=self._concurrency, density=self._density, cheaper=cheaper)
         if oldest is not None:
             self._learned = (oldest, pages)
+        if pages > self.requests - sent:  # it stopped where the list is too diluted
+            return await self._by_parents(missing)
+        # Only ids the list does not show (another workspace, deleted): their tunes' lists
+        # would not show them either.
         return missing
 
     async def _walk_parent(self, parent: int, ids: list[int],

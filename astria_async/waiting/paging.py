@@ -7,6 +7,7 @@ endpoint; this module decides which and walks the list. `Source` is how a board 
 from __future__ import annotations
 
 import asyncio
+import math
 from bisect import bisect_left
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
@@ -120,7 +121,8 @@ class Walk:
 
 async def walk_list(page: Callable[[int], Awaitable[Sequence[Any]]], ids: list[int],
                     found: Callable[[int | None, Any], bool], *, width: int = 1,
-                    density: float | None = None) -> tuple[list[int], int, float | None]:
+                    density: float | None = None,
+                    cheaper: float = math.inf) -> tuple[list[int], int, float | None]:
     """Walk a list newest first until every one of `ids` (sorted) is covered.
 
     `page(before_id)` reads one page (raw items). `found(id, item)` gets each item of a
@@ -128,14 +130,15 @@ async def walk_list(page: Callable[[int], Awaitable[Sequence[Any]]], ids: list[i
     could not read the item. Up to `width` pages are read at once. Returns the ids to fetch
     singly (not in the list, unreadable, or cheaper singly), the pages the walk took, or
     would have taken had it not stopped where single GETs are cheaper (what the next tick's
-    `use_pages` learns from), and the density it saw.
+    `use_pages` learns from), and the density it saw. It stops too where the pages left
+    cost `cheaper` or more (what another way of learning the rest costs).
     """
     walk = Walk(list(ids), density)
     missing: list[int] = []
     while walk.todo:
         if walk.density is not None:
             left = pages_needed(walk.todo, walk.density, len(walk.todo))
-            if left >= len(walk.todo):  # single GETs are cheaper for the rest
+            if left >= min(len(walk.todo), cheaper):  # the rest is cheaper another way
                 missing += walk.todo
                 return sorted(missing), walk.pages + left, walk.density
         starts = plan_wave(walk.todo, walk.density, width)
