@@ -200,7 +200,7 @@ _INLINE: dict[Any, str] = {
 # Python 3.11+ parses every ISO-8601 form Astria sends ("...000Z" included) in C; 3.10's does
 # not take "Z", so there every timestamp goes through the hook.
 _DATETIME = ("    if v is None:\n        s_{f}(b, None)\n"
-             "    elif v.__class__ is str:\n        d = fromiso(v)\n"
+             "    elif v.__class__ is str and v:\n        d = fromiso(v)\n"
              "        s_{f}(b, d if d.tzinfo is not None else d.replace(tzinfo=utc))\n"
              "    else:\n        s_{f}(b, h_{f}(v))")
 if sys.version_info < (3, 11):  # pragma: no cover - the gate runs 3.11+

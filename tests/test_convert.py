@@ -245,6 +245,10 @@ def test_a_timestamp_the_inline_path_cannot_take_is_read_by_its_hook(
     assert tune.title == "t" and not caplog.records  # read, not reported as unreadable
 
 
+def test_an_empty_timestamp_is_unset_on_the_inline_path() -> None:
+    assert (_FAST.get(Tune) or _fast(Tune))({"id": 1, "trained_at": ""}, None).trained_at is None
+
+
 def test_urls_as_objects_and_mixed_lists_are_read() -> None:
     tune = Tune.from_dict({"id": 1, "orig_images": ["https://a", {"url": "https://b"}]})
     assert tune.orig_images == ("https://a", "https://b")
