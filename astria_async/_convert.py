@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import sys
+import types
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -178,16 +180,53 @@ def detailed() -> cattrs.Converter:
 
 
 # Inline fast paths: most values already have the right type, so the hook (a function call)
-# runs only for the rest ("3.0", "", objects with a url...).
+# runs only for the rest ("3.0", "", objects with a url...). An inline path may also raise on
+# a value its hook would read (an ISO timestamp Python cannot parse without help): the object
+# is then structured by `_lenient`, hook by hook, to the same values.
 _INLINE: dict[Any, str] = {
     int: "v if v.__class__ is int else {h}(v)",
     int | None: "None if v is None else v if v.__class__ is int else {h}(v)",
     float | None: "None if v is None else v if v.__class__ is float else {h}(v)",
     bool | None: "v if v is None or v.__class__ is bool else {h}(v)",
     str | None: "None if v is None else v if v.__class__ is str and v else {h}(v)",
-    datetime | None: "None if v is None else {h}(v)",
-    tuple[str, ...]: "() if not v else {h}(v)",
+    # A list of plain URL strings is the usual shape; objects with a `url` go to the hook.
+    tuple[str, ...]: "() if not v else tuple(v) if v.__class__ is list and "
+                     "all_str(v) else {h}(v)",
+    tuple[int, ...]: "() if not v else {h}(v)",
+    Mapping[str, Any] | None: "None if v is None else v if v.__class__ is dict else {h}(v)",
+    tuple[Mapping[str, Any], ...]: "() if not v else {h}(v)",
+    tuple[Prompt, ...]: "() if not v else {h}(v)",
 }
+# Python 3.11+ parses every ISO-8601 form Astria sends ("...000Z" included) in C; 3.10's does
+# not take "Z", so there every timestamp goes through the hook.
+_DATETIME = ("    if v is None:\n        s_{f}(b, None)\n"
+             "    elif v.__class__ is str and v:\n        d = fromiso(v)\n"
+             "        s_{f}(b, d if d.tzinfo is not None else d.replace(tzinfo=utc))\n"
+             "    else:\n        s_{f}(b, h_{f}(v))")
+if sys.version_info < (3, 11):  # pragma: no cover - the gate runs 3.11+
+    _INLINE[datetime | None] = "None if v is None else {h}(v)"
+
+
+def _all_str(items: list[Any]) -> bool:
+    # A loop, not all(<generator>): measured 2.5x faster on a list of four URLs.
+    for item in items:  # noqa: SIM110
+        if item.__class__ is not str:
+            return False
+    return True
+
+
+def _slot_setters(cls: type[Any]) -> dict[str, Any]:
+    """`__set__` of each field's slot, after checking that setting the slots is all the attrs
+    `__init__` does (no validator, converter or post-init to skip)."""
+    fields = attrs.fields(cls)
+    assert not hasattr(cls, "__attrs_post_init__") and not hasattr(cls, "__attrs_pre_init__")
+    assert all(f.validator is None and f.converter is None for f in fields), cls
+    setters = {}
+    for field in fields:
+        slot = cls.__dict__[field.name]
+        assert isinstance(slot, types.MemberDescriptorType), (cls, field.name)
+        setters[f"s_{field.name}"] = slot.__set__
+    return setters
 
 
 def _compile(cls: type[T]) -> Callable[[Mapping[str, Any], Any], T]:
@@ -195,26 +234,29 @@ def _compile(cls: type[T]) -> Callable[[Mapping[str, Any], Any], T]:
 
     This is the hot path of every request (astria-api payloads parsed into models). cattrs'
     generated functions call one hook per field through closures; this inlines the type checks
-    and passes `raw` (and the client) to the constructor, measured about twice as fast. The cattrs
-    converter (`detailed()`) stays the reference it is tested against; when this fails, the
-    object is structured field by field (`_lenient`), which also names the bad field.
+    and fills the slots of a new instance directly (what the attrs `__init__` does, without a
+    keyword call and a frozen `__setattr__` per field: measured about three times as fast as
+    cattrs). The cattrs converter (`detailed()`) stays the reference it is tested against;
+    when this fails, the object is structured field by field (`_lenient`), which also names
+    the bad field.
     """
-    env: dict[str, Any] = {"cls": cls}
-    lines = ["def structure(o, client):", "    g = o.get"]
-    args = []
+    env: dict[str, Any] = {"cls": cls, "new": object.__new__, "fromiso": datetime.fromisoformat,
+                           "utc": timezone.utc, "all_str": _all_str, **_slot_setters(cls)}
+    lines = ["def structure(o, client):", "    g = o.get", "    b = new(cls)"]
     for field in attrs.fields(cls):
-        if field.name in ("raw", "_client"):
+        name = field.name
+        if name in ("raw", "_client"):
             continue
-        hook = f"h_{field.name}"
-        env[hook] = _HOOKS[field.type]
-        expr = _INLINE.get(field.type, "{h}(v)").format(h=hook)
-        getter = f"o[{field.name!r}]" if field.name == "id" else f"g({field.name!r})"
-        lines += [f"    v = {getter}", f"    a_{field.name} = {expr}"]
-        args.append(f"{field.alias}=a_{field.name}")
-    args.append("raw=o")
+        env[f"h_{name}"] = _HOOKS[field.type]
+        lines.append(f"    v = o[{name!r}]" if name == "id" else f"    v = g({name!r})")
+        if field.type == datetime | None and field.type not in _INLINE:
+            lines.append(_DATETIME.format(f=name))
+        else:
+            lines.append(f"    s_{name}(b, {_INLINE[field.type].format(h=f'h_{name}')})")
+    lines.append("    s_raw(b, o)")  # kept as sent, not copied
     if "_client" in attrs.fields_dict(cls):
-        args.append("client=client")
-    lines.append(f"    return cls({', '.join(args)})")
+        lines.append("    s__client(b, client)")
+    lines.append("    return b")
     exec(compile("\n".join(lines), f"<astria_async structure {cls.__name__}>", "exec"), env)
     return env["structure"]  # type: ignore[no-any-return]
 
@@ -237,16 +279,17 @@ def _fast(cls: type[T]) -> Callable[[Mapping[str, Any], Any], T]:
 
 
 def _structure_one(data: Any, cls: type[T], client: Binding | None) -> T:
-    kind = _WRAP_KEYS[cls]
-    if not isinstance(data, Mapping):
+    # `.__class__ is dict` first: what a JSON decoder gives, without an ABC check.
+    if not (data.__class__ is dict or isinstance(data, Mapping)):
         raise APIResponseValidationError(
-            f"expected a {kind} object, got {type(data).__name__}", body=data)
+            f"expected a {_WRAP_KEYS[cls]} object, got {type(data).__name__}", body=data)
     if "id" not in data:
-        raise APIResponseValidationError(f"{kind} payload has no 'id'", field="id", body=data)
+        raise APIResponseValidationError(f"{_WRAP_KEYS[cls]} payload has no 'id'", field="id",
+                                         body=data)
     try:
         obj: T = (_FAST.get(cls) or _fast(cls))(data, client)
     except Exception:  # some field is not what Astria documents: the field by field path
-        obj = _lenient(data, cls, client, kind)
+        obj = _lenient(data, cls, client, _WRAP_KEYS[cls])
     if isinstance(obj, Tune) and "images" in data and not obj.orig_images:
         # Older answers name the training images `images` (API notes §2); `raw` stays as sent.
         with contextlib.suppress(ValueError):
@@ -311,8 +354,10 @@ def structure_many(items: Iterable[Any], cls: type[T], client: Binding | None = 
 
 def unwrap(data: Any, key: str) -> Any:
     """`{"tune": {...}}` → `{...}`; a flat object is returned as is."""
-    if isinstance(data, Mapping) and len(data) == 1 and isinstance(data.get(key), Mapping):
-        return data[key]
+    if (data.__class__ is dict or isinstance(data, Mapping)) and len(data) == 1:
+        inner = data.get(key)
+        if isinstance(inner, Mapping):
+            return inner
     return data
 
 

@@ -1,6 +1,6 @@
 """The only module that calls aiohttp to make a request: send, map errors, log, retry.
 
-Every request of the library goes through `Transport._send_once`: API calls through
+Every request of the library goes through `Transport._open`: API calls through
 `request` (with the API headers, the concurrency limiter and the retry policy), image and
 video downloads through `stream` (no API headers: the key never reaches an image host).
 """
@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import aiohttp
+from aiohttp import hdrs
 from multidict import CIMultiDictProxy
 from yarl import URL
 
@@ -42,6 +43,7 @@ logger = logging.getLogger("astria_async")
 _STREAM_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=DOWNLOAD_CONNECT_TIMEOUT,
                                         sock_read=DOWNLOAD_READ_TIMEOUT)
 RateLimitHook = Callable[[RateLimitError], object]
+_CONTENT_ENCODING, _TRANSFER_ENCODING = hdrs.CONTENT_ENCODING, hdrs.TRANSFER_ENCODING
 
 
 class Reply:
@@ -91,20 +93,49 @@ def _decode(raw: bytes) -> Any:
 async def read_capped(response: aiohttp.ClientResponse, limit: int, what: str) -> bytes:
     """The body of `response`, or `APIResponseValidationError` once it passes `limit` bytes.
 
-    A declared Content-Length over the limit fails before reading anything; otherwise the
+    A declared Content-Length over the limit fails before reading anything; a declared length
+    within it is read in one call, the parser stopping at that length, unless a
+    Content-Encoding (the decoded body may be far longer than declared) or a Transfer-Encoding
+    (which overrides the length) makes the declaration say nothing of the size. Otherwise the
     body is read in chunks and reading stops at the first byte past the limit, so a hostile
     400 MB answer costs at most `limit` bytes of memory. The rest is never read (the
     connection is closed rather than reused).
     """
     declared = response.content_length
-    if declared is not None and declared > limit:
-        raise _too_large(what, limit, f"declared {declared} bytes")
+    if declared is not None:
+        if declared > limit:
+            raise _too_large(what, limit, f"declared {declared} bytes")
+        headers = response.headers
+        if _CONTENT_ENCODING not in headers and _TRANSFER_ENCODING not in headers:
+            return await response.read()
     chunks = bytearray()
     async for chunk in response.content.iter_any():
         chunks += chunk
         if len(chunks) > limit:
             raise _too_large(what, limit, "more")
     return bytes(chunks)
+
+
+# What aiohttp raises while sending or reading; `transport_error` maps each to our errors.
+TRANSPORT_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError)
+
+
+def transport_error(exc: BaseException, method: str, what: str, origin: str,
+                    timeout: aiohttp.ClientTimeout) -> APIConnectionError:
+    """`APIConnectionError` / `APITimeoutError` for a transport failure, in one place;
+    `sent=False` only when the connection failed before anything left this machine."""
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return APIConnectionError(f"could not connect to {origin}: {exc}", method=method,
+                                  path=what, sent=False)
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return APITimeoutError(f"timed out connecting to {origin}", method=method, path=what,
+                               sent=False)
+    if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
+        limit = f" after {timeout.total:g} s" if timeout.total else ""
+        return APITimeoutError(f"{method} {what} timed out{limit}; the server may still have "
+                               "processed it", method=method, path=what)
+    return APIConnectionError(f"{method} {what} failed after sending: "
+                              f"{type(exc).__name__}: {exc}", method=method, path=what)
 
 
 def _too_large(what: str, limit: int, seen: str) -> APIResponseValidationError:
@@ -190,39 +221,19 @@ class Transport:
         if session is not None and self._owns_session and not session.closed:
             await session.close()
 
-    @contextlib.asynccontextmanager
-    async def _send_once(self, method: str, url: str | URL, *, headers: Mapping[str, str],
-                         timeout: aiohttp.ClientTimeout, proxy: str | None, what: str,
-                         origin: str, params: Any = None, body: Body | None = None,
-                         ) -> AsyncIterator[aiohttp.ClientResponse]:
-        """Send one request and yield the response: the library's only aiohttp request call.
+    def _open(self, session: aiohttp.ClientSession, method: str, url: str | URL, *,
+              headers: Mapping[str, str], timeout: aiohttp.ClientTimeout, proxy: str | None,
+              params: Any = None, body: Body | None = None) -> Any:
+        """aiohttp's request context manager: the library's only aiohttp request call.
 
-        Transport failures, while sending or while the caller reads the response, become
-        `APIConnectionError` / `APITimeoutError` here, in one place; `sent=False` only when
-        the connection failed before anything left this machine.
+        Whoever enters it catches `TRANSPORT_ERRORS` around sending *and* reading, and maps
+        them with `transport_error` (a plain try/except, not a context manager of ours: this is
+        every request's path).
         """
-        session = self.session()
-        try:
-            async with session.request(
-                method, url, params=params, headers=headers, proxy=proxy, timeout=timeout,
-                json=body.json if body is not None else None,
-                data=body.form() if body is not None and body.multipart else None,
-            ) as response:
-                yield response
-        except aiohttp.ClientConnectorError as exc:
-            raise APIConnectionError(f"could not connect to {origin}: {exc}", method=method,
-                                     path=what, sent=False) from exc
-        except aiohttp.ConnectionTimeoutError as exc:
-            raise APITimeoutError(f"timed out connecting to {origin}", method=method,
-                                  path=what, sent=False) from exc
-        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            limit = f" after {timeout.total:g} s" if timeout.total else ""
-            raise APITimeoutError(f"{method} {what} timed out{limit}; the server may still "
-                                  "have processed it", method=method, path=what) from exc
-        except aiohttp.ClientError as exc:
-            raise APIConnectionError(f"{method} {what} failed after sending: "
-                                     f"{type(exc).__name__}: {exc}", method=method,
-                                     path=what) from exc
+        return session.request(
+            method, url, params=params, headers=headers, proxy=proxy, timeout=timeout,
+            json=body.json if body is not None else None,
+            data=body.form() if body is not None and body.multipart else None)
 
     @contextlib.asynccontextmanager
     async def stream(self, url: str, headers: Mapping[str, str]
@@ -230,13 +241,18 @@ class Transport:
         """GET an absolute URL outside the API (an image host) and yield the response.
 
         No API headers (the key never leaves for another host), no retries, no total timeout
-        (a large video may take a while) but a minute without data fails.
+        (a large video may take a while) but a minute without data fails. Transport failures,
+        while sending or while the caller reads, become `APIConnectionError`/`APITimeoutError`.
         """
         target = URL(url)
-        async with self._send_once("GET", target, headers=headers, timeout=_STREAM_TIMEOUT,
-                                   proxy=self.proxy_for(target), what=url,
-                                   origin=str(target.origin())) as response:
-            yield response
+        try:
+            async with self._open(self.session(), "GET", target, headers=headers,
+                                  timeout=_STREAM_TIMEOUT, proxy=self.proxy_for(target),
+                                  ) as response:
+                yield response
+        except TRANSPORT_ERRORS as exc:
+            raise transport_error(exc, "GET", url, str(target.origin()), _STREAM_TIMEOUT
+                                  ) from exc
 
     async def request(
         self,
@@ -268,40 +284,43 @@ class Transport:
             APIStatusError: a subclass per status (NotFoundError, ValidationError, ...).
             APIConnectionError, APITimeoutError: no usable answer.
         """
-        self.session()  # fails fast when closed or in another loop, before any limiter
-        limiter = self._limiter
-        assert limiter is not None
         settings = self.settings
         url = settings.base_url + path
         timeout = self._upload_timeout if body is not None and body.multipart else self._timeout
+        headers_out = self._headers if workspace else self._account_headers
         idempotent = settings.idempotent and method == "POST"
         attempt = 0
         while True:
+            # Fails fast when closed or in another loop, before any limiter (made with it).
+            session = self.session()
+            limiter = self._limiter
+            assert limiter is not None
             started = time.monotonic()
             retry_after: float | None = None
             status = 0
+            error: Exception
             try:
-                async with limiter, self._send_once(
-                        method, url, params=params,
-                        headers=self._headers if workspace else self._account_headers,
-                        timeout=timeout,
-                        proxy=self._base_proxy, what=path, origin=settings.base_url,
-                        body=body) as response:
+                async with limiter, self._open(
+                        session, method, url, params=params, headers=headers_out,
+                        timeout=timeout, proxy=self._base_proxy, body=body) as response:
                     status = response.status
                     headers = response.headers
                     content = await read_capped(response, settings.max_response_bytes,
                                                 f"{method} {path}")
+            except TRANSPORT_ERRORS as exc:
+                failure = transport_error(exc, method, path, settings.base_url, timeout)
+                failure.__cause__ = exc
+                outcome, error = _retry.classify_error(failure), failure
+            else:
                 if status < 400:
                     self._log(method, path, status, started, attempt)
                     return self._success(method, path, status, headers, content, raw)
                 outcome = _retry.classify_status(status)
-                error: Exception = self._status_error(method, path, status, headers, content)
+                error = self._status_error(method, path, status, headers, content)
                 if isinstance(error, RateLimitError):
                     retry_after = error.retry_after
                     if self._on_rate_limit is not None:
                         self._on_rate_limit(error)
-            except APIConnectionError as exc:
-                outcome, error = _retry.classify_error(exc), exc
             self._log(method, path, status or type(error).__name__, started, attempt)
             delay = _retry.next_delay(
                 method, outcome, attempt, settings.retry, idempotent=idempotent,

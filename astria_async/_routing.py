@@ -72,13 +72,20 @@ def route(tune: Tune | int, text: str | None) -> Route:
     """
     if isinstance(tune, int):
         return Route(tune, text)
-    base = tune.base_tune_id or ROUTE_DEFAULT_BASE.get(tune.branch or "")
-    if tune.model_type not in ROUTED_TYPES or not base:
+    base = base_model(tune)
+    if not base:
         return Route(tune.id, text)
     if tune.id in tune_refs(text):
         return Route(base, text, tune)
     token = f"<{tune.model_type}:{tune.id}:1>"
     return Route(base, f"{token} {text}" if text else token, tune, token)
+
+
+def base_model(tune: Tune) -> int | None:
+    """The base model a LoRA/FaceID tune's prompts are posted to; None for any other tune."""
+    if tune.model_type not in ROUTED_TYPES:
+        return None
+    return tune.base_tune_id or ROUTE_DEFAULT_BASE.get(tune.branch or "")
 
 
 class TuneRoutes:
@@ -90,7 +97,8 @@ class TuneRoutes:
 
     def remember(self, tune: Tune) -> None:
         """Note a tune seen from the API (only routed kinds are kept, the newest `size`)."""
-        if route(tune, None).routed:
+        # Every tune fetched passes here: the rule alone, not a whole `Route` built and dropped.
+        if base_model(tune):
             self._tunes[tune.id] = tune
             self._tunes.move_to_end(tune.id)
             if len(self._tunes) > self._size:

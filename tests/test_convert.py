@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -11,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from astria_async import APIResponseValidationError, Pack, Prompt, Tune
-from astria_async._convert import detailed
+from astria_async._convert import _FAST, _fast, _lenient, detailed
 
 # Shaped like the tune in astria-api §2 (list example) and live payloads.
 TUNE: dict[str, Any] = {
@@ -197,3 +198,59 @@ def test_fast_path_agrees_with_the_cattrs_converter(cls: type[Any], data: st.Dat
             continue
         readable[name] = value
     assert cls.from_dict(payload) == detailed().structure(readable, cls)
+
+
+FULL_PROMPT: dict[str, Any] = {
+    **PROMPT, "images": ["https://mp.astria.ai/1.jpg", "https://mp.astria.ai/2.jpg"],
+    "tunes": [{"id": 1504944, "title": "job-7f3c"}], "image_references": ["https://x/r.jpg"],
+    "liked": False, "w": 1024, "h": 1024, "trained_at": "2024-05-01T10:31:00Z",
+    "user_error": "", "debug_images": [], "video_duration": 5}
+
+
+@pytest.mark.parametrize(("cls", "payload"), [
+    (Tune, TUNE), (Tune, {**TUNE, "prompts": [FULL_PROMPT], "characteristics": {"age": "30"}}),
+    (Prompt, PROMPT), (Prompt, FULL_PROMPT), (Pack, {"id": 5, "costs": {"man": {"x": 1}}})])
+def test_generated_build_fills_every_slot_like_the_constructor(
+        cls: type[Any], payload: dict[str, Any]) -> None:
+    # The hot path fills the slots of a new instance itself; the lenient path calls the attrs
+    # constructor. Every attribute (raw and the client included) must come out the same.
+    client = object()
+    fast = _FAST.get(cls) or _fast(cls)
+    built = fast(payload, client)
+    reference = _lenient(payload, cls, client, "x")  # type: ignore[arg-type]
+    for field in attrs.fields(cls):
+        mine, theirs = getattr(built, field.name), getattr(reference, field.name)
+        assert type(mine) is type(theirs) and mine == theirs, field.name
+    assert built.raw is payload
+    assert built == reference and repr(built) == repr(reference)
+    assert _hash(built) == _hash(reference)  # None for both when a field holds a dict
+    assert attrs.evolve(built, id=9) == attrs.evolve(reference, id=9)
+    plain = _FAST[cls](payload, None)
+    assert pickle.loads(pickle.dumps(plain)) == plain
+
+
+def _hash(obj: Any) -> int | None:
+    try:
+        return hash(obj)
+    except TypeError:
+        return None
+
+
+@pytest.mark.parametrize("stamp", [" 2024-05-01T10:00:00Z", "2024-05-01T10:00:00z ",
+                                   "2024-05-01T10:00:00", 1714557600, 1714557600.0])
+def test_a_timestamp_the_inline_path_cannot_take_is_read_by_its_hook(
+        stamp: Any, caplog: pytest.LogCaptureFixture) -> None:
+    tune = Tune.from_dict({"id": 1, "created_at": stamp, "title": "t"})
+    assert tune.created_at == datetime(2024, 5, 1, 10, tzinfo=timezone.utc)
+    assert tune.title == "t" and not caplog.records  # read, not reported as unreadable
+
+
+def test_an_empty_timestamp_is_unset_on_the_inline_path() -> None:
+    assert (_FAST.get(Tune) or _fast(Tune))({"id": 1, "trained_at": ""}, None).trained_at is None
+
+
+def test_urls_as_objects_and_mixed_lists_are_read() -> None:
+    tune = Tune.from_dict({"id": 1, "orig_images": ["https://a", {"url": "https://b"}]})
+    assert tune.orig_images == ("https://a", "https://b")
+    prompt = Prompt.from_dict({"id": 2, "images": ("https://a",)})
+    assert prompt.images == ("https://a",)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gzip
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 from aiohttp import web
@@ -52,6 +54,23 @@ async def test_declared_body_over_the_cap_is_refused_unread(fake: FakeAstria) ->
             await client.tunes.get(1)
 
 
+@contextlib.asynccontextmanager
+async def serving(handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                  ) -> AsyncIterator[str]:
+    """An aiohttp server answering `GET /tunes/1` with `handler`; yields its URL."""
+    app = web.Application()
+    app.router.add_get("/tunes/1", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
 @pytest.fixture
 async def endless() -> AsyncIterator[tuple[str, list[int]]]:
     """A server streaming a chunked body without Content-Length; counts the bytes it sent."""
@@ -69,17 +88,24 @@ async def endless() -> AsyncIterator[tuple[str, list[int]]]:
             pass
         return response
 
-    app = web.Application()
-    app.router.add_get("/tunes/1", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        yield f"http://127.0.0.1:{port}", sent
-    finally:
-        await runner.cleanup()
+    async with serving(handler) as url:
+        yield url, sent
+
+
+async def test_compressed_body_over_the_cap_is_refused() -> None:
+    # A declared length within the cap says nothing of the decoded size: 2 MB of JSON gzipped
+    # to a few KB must still stop at the cap, not be read in one piece.
+    body = gzip.compress(b"[" + b"0," * 1_000_000 + b"0]")
+
+    async def handler(_: web.Request) -> web.Response:
+        return web.Response(body=body, headers={"Content-Encoding": "gzip",
+                                                "Content-Type": "application/json"})
+
+    async with serving(handler) as url, AstriaClient(
+            api_key="k", base_url=url, max_response_bytes=256_000) as client:
+        assert len(body) < 256_000
+        with pytest.raises(errors.APIResponseValidationError, match=r"max_response_bytes.*more"):
+            await client.tunes.get(1)
 
 
 async def test_streamed_body_over_the_cap_stops_reading(
