@@ -31,6 +31,7 @@ from .._config import (
     BOARD_LAST_FETCHES,
     BOARD_LAST_WINDOW,
     PAGE_LIMIT,
+    PLAN_CHUNK,
     SINGLE_MAX,
     STATE_CAP,
     WAKE_CHUNK,
@@ -62,6 +63,16 @@ def _always() -> bool:
 def _later(old: Any, new: Any) -> bool:
     """Whether a state updated at `new` may replace one updated at `old` (None: unknown)."""
     return old is None or new is None or new >= old
+
+
+async def _breathe(n: int) -> None:
+    """Let the loop run between two passes over `n` watched ids, when they are many.
+
+    Each pass over 100,000 ids takes tens of milliseconds: in one step of the refresher
+    task they held the loop for over 100 ms before each tick and after it.
+    """
+    if n > PLAN_CHUNK:
+        await asyncio.sleep(0)
 
 
 class Board(Generic[T]):
@@ -455,8 +466,9 @@ class Board(Generic[T]):
         self._due = self._gap = math.inf
         if not pending:
             return math.inf
-        self._due = min(w.due for oid in pending for w in self._group(oid))
-        self._gap = min(w.interval for w in self._every_watcher())
+        # (defaults: the ids may have left while the loop ran between collecting and planning)
+        self._due = min((w.due for oid in pending for w in self._group(oid)), default=math.inf)
+        self._gap = min((w.interval for w in self._every_watcher()), default=math.inf)
         return self._start(self._due, self._gap)
 
     def _start(self, due: float, gap: float) -> float:
@@ -469,6 +481,7 @@ class Board(Generic[T]):
             while self._watchers and not self._closed:
                 self._wake.clear()
                 pending = self._pending()
+                await _breathe(len(pending))
                 start = self._next_start(pending)
                 now = self.clock()
                 if start > now:
@@ -477,6 +490,7 @@ class Board(Generic[T]):
                                      self.sleep)
                     self._planned = -math.inf
                     continue
+                await _breathe(len(pending))
                 await self._tick(pending)
         except Exception as exc:  # a bug here must not leave every waiter hanging
             logger.exception("%s board failed", self.kind)
@@ -513,7 +527,9 @@ class Board(Generic[T]):
         logger.debug("%s board: tick over %d ids, %d requests in %.3f s", self.kind, len(ids),
                      self.requests - requests, took)
         # Paced from the tick's start, so a slow many-page tick does not stretch the interval.
-        for watcher in self._every_watcher():
+        for n, watcher in enumerate(list(self._every_watcher()), 1):
+            if n % PLAN_CHUNK == 0:
+                await asyncio.sleep(0)
             if watcher.due <= started:
                 if watcher.primed:
                     watcher.interval = watcher.policy.next_interval(watcher.interval)
@@ -535,6 +551,7 @@ class Board(Generic[T]):
         account = self._learned[1] if self._learned and oldest >= self._learned[0] else None
         split = self._split[1] if self._split and oldest >= self._split[0] else None
         groups, rest = by_parent(ids, self._parent)
+        await _breathe(n)
         if groups and account is not None:
             floor = sum(-(-len(members) // PAGE_LIMIT) for members in groups.values())
             if (floor if split is None else split) < min(n, account):
