@@ -8,6 +8,11 @@ ticker task measures sleep overshoot over the whole run; the board reports its l
 refresh (one tick: every page and single GET of all watched ids). For comparison 10,000
 prompts are also awaited through one `client.as_completed` (the targets apply to the
 separate waiters).
+
+Floors measured in the same run: bare asyncio for the same pattern (one `gather` starting
+n tasks that each await a future of their own; its lag max is the pass of the loop that runs
+every task's first step) and the fake's own CPU for one refresh (the fake serves on one
+core, so no refresh can be faster). `--sizes 10000,100000` runs only those sizes.
 """
 
 from __future__ import annotations
@@ -88,8 +93,17 @@ async def waiters(url: str, key: str, ids: list[int], interval: float,
     return {"waiters": len(ids), "interval": interval, "rss_start_mb": total.start_mb,
             "rss_waiting_growth_mb": waiting.growth_mb, "rss_growth_mb": total.growth_mb,
             "lag_p50_ms": lag.p(50), "lag_p99_ms": lag.p(99), "lag_max_ms": max(lag.lags_ms),
+            "lag_max_after_start_ms": after_start(lag, started),
             "lag_samples": len(lag.lags_ms), "elapsed": elapsed, "ticks": ticks,
             "board_requests": board_requests, "longest_tick": longest}
+
+
+def after_start(lag: LoopLag, started: float) -> float:
+    """The longest lag once every wait has started: past the first sample after `started`,
+    which is late by the pass of the loop that ran the first step of every task at once
+    (the caller's `gather`, whatever the waits cost after it)."""
+    later = [ms for t, ms in zip(lag.times, lag.lags_ms, strict=True) if t > started]
+    return max(later[1:], default=math.nan)
 
 
 def measure(url: str, key: str, ids: list[int], interval: float, prompt_seconds: float,
@@ -125,10 +139,12 @@ async def bare(n: int, hold: float) -> dict[str, Any]:
 
     async with LoopLag() as lag:
         with RssSampler() as total:
+            started = loop.time()
             resolver = asyncio.create_task(resolve())
             await asyncio.gather(*(wait() for _ in range(n)))
             await resolver
     return {"bare_lag_max_ms": max(lag.lags_ms), "bare_lag_p99_ms": lag.p(99),
+            "bare_lag_max_after_start_ms": after_start(lag, started),
             "bare_rss_growth_mb": total.growth_mb}
 
 
@@ -194,6 +210,7 @@ def run(quick: bool) -> Outcome:
         row("loop lag p50 (ms)", "{:.1f}", "lag_p50_ms"),
         row("loop lag p99 (ms)", "{:.1f}", "lag_p99_ms"),
         row("loop lag max (ms)", "{:.1f}", "lag_max_ms"),
+        row("  after every wait started (ms)", "{:.1f}", "lag_max_after_start_ms"),
         row("longest refresh (s)", "{:.2f}", "longest_tick"),
         row("  server floor: the fake's CPU for one refresh (s)", "{:.2f}", "server_floor_s"),
         row("  the fake's CPU per request (ms)", "{:.2f}", "server_cpu_per_request_ms"),
@@ -202,6 +219,7 @@ def run(quick: bool) -> Outcome:
         row("requests seen by the fake", "{:.0f}", "requests"),
         row("floor: bare asyncio, same gather: RSS growth (MB)", "{:.1f}", "bare_rss_growth_mb"),
         row("floor: bare asyncio, same gather: lag max (ms)", "{:.1f}", "bare_lag_max_ms"),
+        row("  after every wait started (ms)", "{:.1f}", "bare_lag_max_after_start_ms"),
     ])
     checks = []
     for n in sizes:
@@ -218,7 +236,8 @@ def run(quick: bool) -> Outcome:
         if top is not None:
             checks.append(Check(NAME, f"  event-loop lag max, {n:,} waiters",
                                 f"{r['lag_max_ms']:.1f} ms (bare asyncio floor "
-                                f"{r['bare_lag_max_ms']:.0f} ms)", f"<= {top:.0f} ms",
+                                f"{r['bare_lag_max_ms']:.0f} ms; after the start "
+                                f"{r['lag_max_after_start_ms']:.0f} ms)", f"<= {top:.0f} ms",
                                 r["lag_max_ms"] <= top))
         checks.append(Check(NAME, f"  longest refresh, {n:,} waiters",
                             f"{r['longest_tick']:.2f} s (server floor "
