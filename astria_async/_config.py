@@ -72,6 +72,12 @@ WAIT_JITTER = 0.1
 # but carries 120 full objects (~100x the bytes), and single GETs also see objects the list
 # cannot (gallery tunes, other workspaces).
 SINGLE_MAX = 3
+# Waiters a board wakes per pass of the event loop: a tick that finishes 100,000 prompts (or
+# a mass timeout) resumes them in chunks, so that other tasks run between chunks.
+WAKE_CHUNK = 128
+# A board's passes over every watched id (collecting the pending ones, planning the next
+# tick, grouping by tune, pacing each waiter after a tick) yield to the loop past this many.
+PLAN_CHUNK = 4096
 # States a board keeps besides the watched ones (for waits started after a callback).
 STATE_CAP = 4096
 # A 429 without Retry-After pauses every wait 5 s, doubling while they repeat, up to 120 s.

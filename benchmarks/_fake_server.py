@@ -1,7 +1,7 @@
 """FakeAstria in its own process, so a benchmark can measure the client's cost alone.
 
 Prints one JSON line `{"url", "api_key", "tunes", "prompts"}` once listening on 127.0.0.1,
-then answers control lines on stdin (`count METHOD PATTERN`, `clear`) until stdin closes.
+then answers control lines on stdin (`count METHOD PATTERN`, `cpu`, `clear`) until stdin closes.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import sys
+import time
 
 from _common import local_fake, seed
 
@@ -32,6 +33,8 @@ async def serve(args: argparse.Namespace) -> None:
             words = line.split()
             if words[0] == "count":
                 answer: object = fake.count(words[1], words[2])
+            elif words[0] == "cpu":  # this process's CPU seconds (the server-side floor)
+                answer = time.process_time()
             elif words[0] == "clear":
                 fake.clear_log()
                 answer = "ok"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 from _faketime import FakeTime
 
 from astria_async import WaitPolicy
+from astria_async._config import WAKE_CHUNK
 from astria_async.errors import WaitTimeoutError
 from astria_async.models import Prompt
 from astria_async.waiting.board import Board
@@ -151,3 +153,32 @@ async def test_waits_started_one_by_one_do_not_each_replan_the_refresher(
     for task in tasks:
         task.cancel()
     await ft.settle()
+
+
+async def test_waiters_finished_in_one_pass_resume_in_chunks_with_the_loop_free_between(
+        board: Board[Prompt]) -> None:
+    # One tick (or a burst of callbacks) that finishes every watched prompt in one pass of
+    # the loop: the waiters resume WAKE_CHUNK per pass and another task runs between chunks
+    # (100,000 woken at once held the loop for seconds).
+    n = 1000
+    tasks = [asyncio.ensure_future(board.wait(i, POLICY)) for i in range(1, n + 1)]
+    await FakeTime.settle()
+    assert not any(t.done() for t in tasks)
+    returned = [0]  # waiters returned, as seen by another task at each of its steps
+
+    async def observe() -> None:
+        while returned[-1] < n:
+            await asyncio.sleep(0)
+            returned.append(sum(t.done() for t in tasks))
+
+    observer = asyncio.ensure_future(observe())
+    for oid in range(1, n + 1):
+        board.feed(attrs.evolve(_prompt(oid), images=(f"https://img/{oid}",)))
+    results = await asyncio.gather(*tasks)
+    await observer
+    assert [p.id for p in results] == list(range(1, n + 1))
+    assert all(p.images == (f"https://img/{p.id}",) for p in results)
+    chunks = [b - a for a, b in itertools.pairwise(returned)]
+    assert max(chunks) <= WAKE_CHUNK < n  # never all at once
+    assert sum(1 for c in chunks if c) >= n // WAKE_CHUNK  # the observer ran between chunks
+    assert len(board._waker) == 0

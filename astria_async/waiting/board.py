@@ -23,7 +23,7 @@ import math
 import random
 import time
 from collections import OrderedDict
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Iterable, Iterator
 from typing import Any, Generic, TypeVar
 
 from .._aio import Clock, Sleep, run_all, wait_event
@@ -31,8 +31,10 @@ from .._config import (
     BOARD_LAST_FETCHES,
     BOARD_LAST_WINDOW,
     PAGE_LIMIT,
+    PLAN_CHUNK,
     SINGLE_MAX,
     STATE_CAP,
+    WAKE_CHUNK,
 )
 from ..errors import (
     APIResponseValidationError,
@@ -42,12 +44,13 @@ from ..errors import (
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
+    WaitTimeoutError,
 )
 from .discovery import discover
 from .paging import Source, T, by_parent, signature, unchanged, use_pages, walk_list
 from .pause import LocalPause, Pause
 from .policy import WaitPolicy
-from .waiters import Deadlines, Watcher, timeout_error
+from .waiters import Deadlines, Waker, Watcher, timeout_error
 
 logger = logging.getLogger("astria_async")
 
@@ -61,6 +64,16 @@ def _always() -> bool:
 def _later(old: Any, new: Any) -> bool:
     """Whether a state updated at `new` may replace one updated at `old` (None: unknown)."""
     return old is None or new is None or new >= old
+
+
+async def _breathe(n: int) -> None:
+    """Let the loop run between two passes over `n` watched ids, when they are many.
+
+    Each pass over 100,000 ids takes tens of milliseconds: in one step of the refresher
+    task they held the loop for over 100 ms before each tick and after it.
+    """
+    if n > PLAN_CHUNK:
+        await asyncio.sleep(0)
 
 
 class Board(Generic[T]):
@@ -106,8 +119,11 @@ class Board(Generic[T]):
         self._compact: dict[int, tuple[tuple[Any, ...], Any, Any]] = {}
         # The ids in _state nobody watches, least recently fed or left first: the ones pruned.
         self._spare: OrderedDict[int, None] = OrderedDict()
-        self._watchers: dict[int, set[Watcher]] = {}
-        self._deadlines = Deadlines(f"astria-{kind}", clock, sleep)
+        # The watcher of each id, or a set when several watch it: one waiter per id is the
+        # common case, and a set each cost ~250 bytes and a tracked object at 100,000.
+        self._watchers: dict[int, Watcher | set[Watcher]] = {}
+        self._waker = Waker(WAKE_CHUNK)
+        self._deadlines = Deadlines(f"astria-{kind}", clock, sleep, self._waker.wake)
         self._errors: dict[int, BaseException] = {}
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -190,8 +206,23 @@ class Board(Generic[T]):
             del self._state[self._spare.popitem(last=False)[0]]
 
     def _notify(self, oid: int) -> None:
-        for watcher in self._watchers.get(oid, ()):
-            watcher.wake()
+        for watcher in self._group(oid):
+            self._waker.wake(watcher)
+
+    def _group(self, oid: int) -> Collection[Watcher]:
+        """The watchers of `oid`."""
+        group = self._watchers.get(oid)
+        if group is None:
+            return ()
+        return (group,) if isinstance(group, Watcher) else group
+
+    def _every_watcher(self) -> Iterator[Watcher]:
+        """Each watcher, once per id it watches."""
+        for group in self._watchers.values():
+            if isinstance(group, Watcher):
+                yield group
+            else:
+                yield from group
 
     # --- watchers ---------------------------------------------------------------------
 
@@ -219,9 +250,12 @@ class Board(Generic[T]):
         for oid in idset:
             group = self._watchers.get(oid)
             if group is None:
-                group = self._watchers[oid] = set()
+                self._watchers[oid] = watcher
                 self._spare.pop(oid, None)
-            group.add(watcher)
+            elif isinstance(group, Watcher):
+                self._watchers[oid] = {group, watcher}
+            else:
+                group.add(watcher)
         if deadline is not None:
             self._deadlines.add(watcher)
         if self._task is None:
@@ -253,10 +287,11 @@ class Board(Generic[T]):
             self._deadlines.discard(watcher)
         for oid in watcher.ids:
             group = self._watchers.get(oid)
-            if group is None:
+            if isinstance(group, set):
+                group.discard(watcher)
+            elif group is not watcher:
                 continue
-            group.discard(watcher)
-            if not group:
+            if not isinstance(group, set) or not group:
                 del self._watchers[oid]
                 self._compact.pop(oid, None)
                 self._errors.pop(oid, None)
@@ -313,7 +348,19 @@ class Board(Generic[T]):
         last: T | None = None
         try:
             while last is None or not self.done(last):
-                last = await self._next(oid, watcher, last, initial)
+                # `_next` inline, sleeping on the bare future: its coroutine and the one of
+                # `Watcher.sleep` were two more frames (~500 bytes) a waiter, and two more
+                # objects for every full collection to walk with 100,000 waiting.
+                obj = self._news(oid, last)
+                if obj is None:
+                    if self._expired(watcher):
+                        raise await self._timeout(oid, watcher, last or initial)
+                    sleeper = watcher.sleeper()
+                    if sleeper is not None:
+                        await sleeper
+                        watcher.woken = False
+                    continue
+                last = obj
                 if on_update is not None:
                     on_update(last)
             return last
@@ -329,16 +376,28 @@ class Board(Generic[T]):
 
     async def _next(self, oid: int, watcher: Watcher, last: T | None, initial: T | None) -> T:
         """The state of `oid` once it is not `last`."""
-        while True:
-            self.check(oid)
-            obj = self._state.get(oid)
-            if obj is not None and obj is not last and obj != last:
-                return obj
-            if watcher.deadline is not None and self.clock() >= watcher.deadline:
-                known = await self._last(oid, last or initial)
-                raise timeout_error(self.kind, oid, watcher.policy, known,
-                                    self.last_error, paused=self.paused())
+        while (obj := self._news(oid, last)) is None:
+            if self._expired(watcher):
+                raise await self._timeout(oid, watcher, last or initial)
             await watcher.sleep()
+        return obj
+
+    def _news(self, oid: int, last: T | None) -> T | None:
+        """The state of `oid` if it is not `last` (None: no news); raises what ends a wait."""
+        self.check(oid)
+        obj = self._state.get(oid)
+        if obj is not None and obj is not last and obj != last:
+            return obj
+        return None
+
+    def _expired(self, watcher: Watcher) -> bool:
+        return watcher.deadline is not None and self.clock() >= watcher.deadline
+
+    async def _timeout(self, oid: int, watcher: Watcher, known: T | None) -> WaitTimeoutError:
+        """The `WaitTimeoutError` of a wait on `oid` past its deadline."""
+        last = await self._last(oid, known)
+        return timeout_error(self.kind, oid, watcher.policy, last, self.last_error,
+                             paused=self.paused())
 
     async def _last(self, oid: int, known: T | None) -> T | None:
         """The last state of `oid` for its `WaitTimeoutError`.
@@ -408,8 +467,9 @@ class Board(Generic[T]):
         self._due = self._gap = math.inf
         if not pending:
             return math.inf
-        self._due = min(w.due for oid in pending for w in self._watchers[oid])
-        self._gap = min(w.interval for group in self._watchers.values() for w in group)
+        # (defaults: the ids may have left while the loop ran between collecting and planning)
+        self._due = min((w.due for oid in pending for w in self._group(oid)), default=math.inf)
+        self._gap = min((w.interval for w in self._every_watcher()), default=math.inf)
         return self._start(self._due, self._gap)
 
     def _start(self, due: float, gap: float) -> float:
@@ -422,6 +482,7 @@ class Board(Generic[T]):
             while self._watchers and not self._closed:
                 self._wake.clear()
                 pending = self._pending()
+                await _breathe(len(pending))
                 start = self._next_start(pending)
                 now = self.clock()
                 if start > now:
@@ -430,6 +491,7 @@ class Board(Generic[T]):
                                      self.sleep)
                     self._planned = -math.inf
                     continue
+                await _breathe(len(pending))
                 await self._tick(pending)
         except Exception as exc:  # a bug here must not leave every waiter hanging
             logger.exception("%s board failed", self.kind)
@@ -466,15 +528,16 @@ class Board(Generic[T]):
         logger.debug("%s board: tick over %d ids, %d requests in %.3f s", self.kind, len(ids),
                      self.requests - requests, took)
         # Paced from the tick's start, so a slow many-page tick does not stretch the interval.
-        for group in self._watchers.values():
-            for watcher in group:
-                if watcher.due <= started:
-                    if watcher.primed:
-                        watcher.interval = watcher.policy.next_interval(watcher.interval)
-                    else:  # its first state just arrived: it may say when to look next
-                        watcher.interval = self._first_interval(watcher.ids, watcher.policy)
-                    watcher.primed = True
-                    watcher.due = started + watcher.policy.jittered(watcher.interval, self.rand)
+        for n, watcher in enumerate(list(self._every_watcher()), 1):
+            if n % PLAN_CHUNK == 0:
+                await asyncio.sleep(0)
+            if watcher.due <= started:
+                if watcher.primed:
+                    watcher.interval = watcher.policy.next_interval(watcher.interval)
+                else:  # its first state just arrived: it may say when to look next
+                    watcher.interval = self._first_interval(watcher.ids, watcher.policy)
+                watcher.primed = True
+                watcher.due = started + watcher.policy.jittered(watcher.interval, self.rand)
 
     async def _walk(self, ids: list[int]) -> list[int]:
         """Learn the state of `ids` the cheapest way; answer the ids left for single GETs.
@@ -489,6 +552,7 @@ class Board(Generic[T]):
         account = self._learned[1] if self._learned and oldest >= self._learned[0] else None
         split = self._split[1] if self._split and oldest >= self._split[0] else None
         groups, rest = by_parent(ids, self._parent)
+        await _breathe(n)
         floor = sum(-(-len(members) // PAGE_LIMIT) for members in groups.values())
         if groups and account is not None and (
                 (floor if split is None else split) < min(n, account)):
@@ -613,7 +677,7 @@ class Board(Generic[T]):
             return False
         if self._settle is not None and self._settle(obj) is not None:
             return False
-        return not any(watcher.every for watcher in self._watchers.get(oid, ()))
+        return not any(watcher.every for watcher in self._group(oid))
 
     def _log_unreadable(self, oid: int | None, field: str | None, what: object) -> None:
         key = (oid, field)
@@ -658,9 +722,8 @@ class Board(Generic[T]):
     async def aclose(self) -> None:
         """Stop the refresher and wake every waiter (they raise `ClientClosedError`)."""
         self._closed = True
-        for group in self._watchers.values():
-            for watcher in group:
-                watcher.wake()
+        for watcher in self._every_watcher():
+            self._waker.wake(watcher)
         await self._deadlines.aclose()
         task, self._task = self._task, None
         if task is not None:

@@ -12,8 +12,9 @@ and 10,000 of them at once kept the garbage collector busy for most of a second)
 from __future__ import annotations
 
 import asyncio
+import collections
 import heapq
-import itertools
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -38,22 +39,84 @@ class Watcher:
     woken: bool = False  # a wake not yet slept through
     _sleeper: asyncio.Future[None] | None = None
 
+    def __lt__(self, other: Watcher) -> bool:
+        # The deadline heap holds the watchers themselves (a (deadline, n, watcher) entry
+        # each cost ~100 bytes and a tracked object at 100,000 waiters); only those with a
+        # deadline are in it.
+        return (self.deadline or 0.0) < (other.deadline or 0.0)
+
     def wake(self) -> None:
-        """End the current `sleep`, or the next one if the waiter is not sleeping now."""
+        """End the current sleep, or the next one if the waiter is not sleeping now."""
         self.woken = True
         sleeper = self._sleeper
         if sleeper is not None and not sleeper.done():
             sleeper.set_result(None)
 
+    def sleeper(self) -> asyncio.Future[None] | None:
+        """What to await until `wake` is called; None if it was called since the last sleep.
+
+        A bare future, awaited by the waiter's own coroutine: a `sleep()` coroutine of its
+        own cost every waiter a frame (~200 bytes) and the collector one more object.
+        """
+        if self.woken:
+            self.woken = False
+            return None
+        self._sleeper = sleeper = asyncio.get_running_loop().create_future()
+        return sleeper
+
     async def sleep(self) -> None:
         """Until `wake` is called (at once if it was called since the last sleep)."""
-        if not self.woken:
-            self._sleeper = asyncio.get_running_loop().create_future()
+        sleeper = self.sleeper()
+        if sleeper is not None:
+            await sleeper
+            self.woken = False
+
+
+class Waker:
+    """Wakes watchers at most `chunk` per pass of the event loop; the rest in later passes.
+
+    A wake resumes a waiting task, which then runs in the loop's next pass: waking 100,000
+    at once (a tick that finishes every prompt, a mass timeout) made one pass run 100,000
+    task steps and held the loop for seconds. Past `chunk` wakes in one pass the rest wait
+    in a queue, `chunk` of them per later pass, in order; other tasks run between chunks.
+    """
+
+    def __init__(self, chunk: int) -> None:
+        self.chunk = chunk
+        self._budget = chunk  # wakes left in this pass
+        self._queue: collections.deque[Watcher] = collections.deque()
+        self._scheduled = False  # a `_flush` is due in the next pass
+
+    def __len__(self) -> int:
+        """Wakes queued for later passes; for tests."""
+        return len(self._queue)
+
+    def wake(self, watcher: Watcher) -> None:
+        """Wake `watcher` now, or in a later pass if this pass's chunk is spent."""
+        if self._budget > 0 and not self._queue:
+            self._budget -= 1
+            watcher.wake()
+        else:
+            self._queue.append(watcher)
+        if not self._scheduled:
             try:
-                await self._sleeper
-            finally:
-                self._sleeper = None
-        self.woken = False
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # no loop (a feed from plain code): nothing runs to chunk
+                self._flush()
+                return
+            self._scheduled = True
+            loop.call_soon(self._flush)  # runs in the next pass: a new chunk then
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        self._budget = self.chunk
+        queue = self._queue
+        while queue and self._budget > 0:
+            self._budget -= 1
+            queue.popleft().wake()
+        if queue:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
 
 
 class Deadlines:
@@ -65,12 +128,13 @@ class Deadlines:
     outnumber the live ones, so the heap stays within twice the live watchers.
     """
 
-    def __init__(self, name: str, clock: Clock, sleep: Sleep) -> None:
+    def __init__(self, name: str, clock: Clock, sleep: Sleep,
+                 wake: Callable[[Watcher], None] | None = None) -> None:
         self.name = name
         self.clock = clock
         self.sleep = sleep
-        self._heap: list[tuple[float, int, Watcher]] = []
-        self._order = itertools.count()  # ties in deadline never compare watchers
+        self._wake = wake or Watcher.wake  # the board's `Waker`: a mass timeout in chunks
+        self._heap: list[Watcher] = []  # ordered by deadline (`Watcher.__lt__`)
         self._live = 0  # watchers added and not yet discarded
         self._changed = asyncio.Event()  # an earlier deadline, or nobody left
         self._task: asyncio.Task[None] | None = None
@@ -82,12 +146,12 @@ class Deadlines:
     def add(self, watcher: Watcher) -> None:
         """Wake `watcher` once the clock reaches `watcher.deadline` (which must be set)."""
         assert watcher.deadline is not None
-        heapq.heappush(self._heap, (watcher.deadline, next(self._order), watcher))
+        heapq.heappush(self._heap, watcher)
         self._live += 1
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(
                 self._run(), name=f"{self.name}-deadlines")
-        elif self._heap[0][2] is watcher:
+        elif self._heap[0] is watcher:
             self._changed.set()
 
     def discard(self, watcher: Watcher) -> None:
@@ -97,7 +161,7 @@ class Deadlines:
             self._heap.clear()
             self._changed.set()
         elif len(self._heap) > 2 * self._live + 64:
-            self._heap = [entry for entry in self._heap if entry[2].active]
+            self._heap = [entry for entry in self._heap if entry.active]
             heapq.heapify(self._heap)
 
     async def _run(self) -> None:
@@ -106,12 +170,13 @@ class Deadlines:
                 self._changed.clear()
                 now = self.clock()
                 heap = self._heap
-                while heap and heap[0][0] <= now:
-                    watcher = heapq.heappop(heap)[2]
+                while heap and (heap[0].deadline or 0.0) <= now:
+                    watcher = heapq.heappop(heap)
                     if watcher.active:
-                        watcher.wake()
+                        self._wake(watcher)
                 # All woken (they leave soon) or an earlier deadline came: sleep until news.
-                await wait_event(self._changed, heap[0][0] - now if heap else None, self.sleep)
+                left = (heap[0].deadline or 0.0) - now if heap else None
+                await wait_event(self._changed, left, self.sleep)
         finally:
             if self._task is asyncio.current_task():
                 self._task = None
