@@ -93,20 +93,27 @@ def runners(url: str, key: str, ids: list[int], n: int,
             CLIENT: runner(client.tunes.get)}, close
 
 
+async def rotate(ways: dict[str, Runner], reps: int,
+                 ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Warm every way, then `reps` rounds in rotating order: req/s and CPU µs per way."""
+    rps: dict[str, list[float]] = {label: [] for label in ways}
+    cpu: dict[str, list[float]] = {label: [] for label in ways}
+    for run in ways.values():
+        await run()
+    labels = list(ways)
+    for rep in range(reps):
+        for label in labels[rep % len(labels):] + labels[:rep % len(labels)]:
+            speed, cost = await ways[label]()
+            rps[label].append(speed)
+            cpu[label].append(cost)
+    return rps, cpu
+
+
 async def compare(url: str, key: str, ids: list[int], n: int, reps: int) -> dict[str, Any]:
     """Warm every path, then `reps` rounds in rotating order; medians and ratios."""
     ways, close = runners(url, key, ids, n)
-    rps: dict[str, list[float]] = {label: [] for label in ways}
-    cpu: dict[str, list[float]] = {label: [] for label in ways}
     try:
-        for run in ways.values():
-            await run()
-        labels = list(ways)
-        for rep in range(reps):
-            for label in labels[rep % 3:] + labels[:rep % 3]:
-                speed, cost = await ways[label]()
-                rps[label].append(speed)
-                cpu[label].append(cost)
+        rps, cpu = await rotate(ways, reps)
     finally:
         await close()
 
@@ -192,17 +199,8 @@ async def split(url: str, key: str, ids: list[int], n: int, pairs: int) -> dict[
 
     ways[FLOOR] = lambda: drive(n, CONCURRENCY, floor, ids)
     ways[PATH_ONLY] = lambda: drive(n, CONCURRENCY, path_only, ids)
-    rps: dict[str, list[float]] = {label: [] for label in ways}
-    cpu: dict[str, list[float]] = {label: [] for label in ways}
     try:
-        for run in ways.values():
-            await run()
-        labels = list(ways)
-        for rep in range(pairs):
-            for label in labels[rep % 5:] + labels[:rep % 5]:
-                speed, cost = await ways[label]()
-                rps[label].append(speed)
-                cpu[label].append(cost)
+        rps, cpu = await rotate(ways, pairs)
     finally:
         await close()
         await session.close()
