@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _fresh import loaded
 from test_cli_support import FakeThread, run_cli, stdout_json
 
 from astria_async.testing import SAMPLES_DIR, sample_images
@@ -38,13 +37,9 @@ def test_help_lists_every_command() -> None:
 
 
 def test_help_does_not_import_rich_or_the_client() -> None:
-    code = ("import sys; from astria_async.cli import main\n"
-            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-            "print(sorted(m for m in ('rich', 'astria_async.batch', 'astria_async.demo')"
-            " if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
-    assert out.strip().splitlines()[-1] == "[]"
+    code = ("from astria_async.cli import main\n"
+            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass")
+    assert loaded(code, ("rich", "astria_async.batch", "astria_async.demo")) == []
 
 
 def test_missing_key_says_how_to_set_it() -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 from collections.abc import AsyncIterator, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,6 +12,7 @@ import aiohttp
 import pytest
 import uvicorn
 from _examples import free_port
+from _fresh import loaded
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from fastapi import FastAPI
@@ -32,12 +31,9 @@ PROMPT = {"id": 7, "tune_id": 1, "text": "x", "images": ["https://mp.astria.ai/a
 
 
 def test_core_never_imports_integrations_or_frameworks() -> None:
-    code = ("import sys, astria_async, astria_async.callbacks, astria_async._client;"
-            "bad = [m for m in sys.modules if m.startswith(('astria_async.integrations',"
-            " 'aiohttp.web', 'fastapi', 'starlette', 'django'))]; print(bad)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
-    assert out.strip() == "[]"
+    code = "import astria_async, astria_async.callbacks, astria_async._client"
+    assert loaded(code, ("astria_async.integrations", "aiohttp.web", "fastapi", "starlette",
+                         "django")) == []
 
 
 # --- ASGI lifespan and the FastAPI dependency ---------------------------------------------

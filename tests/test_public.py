@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
+from _fresh import loaded
 
 import astria_async
 
@@ -22,7 +20,4 @@ def test_unknown_name_is_an_attribute_error() -> None:
 
 def test_import_does_not_load_aiohttp() -> None:
     # `astria --help` and model-only users should not pay for aiohttp's import.
-    code = "import sys, astria_async; print('aiohttp' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
-    assert out.stdout.strip() == "False"
+    assert loaded("import astria_async", ("aiohttp",)) == []
