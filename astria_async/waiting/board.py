@@ -606,13 +606,19 @@ class Board(Generic[T]):
 
     async def _walk_account(self, ids: list[int], oldest: int | None,
                             cheaper: float = math.inf) -> list[int]:
-        sent = self.requests
+        read = 0  # pages this walk read (the board's request count also moves with others')
+
+        def page(before: int) -> Awaitable[Any]:
+            nonlocal read
+            read += 1
+            return self._fetch(self.source.page(before))
+
         missing, pages, self._density = await walk_list(
-            lambda before: self._fetch(self.source.page(before)), ids, self._seen,
-            width=self._concurrency, density=self._density, cheaper=cheaper)
+            page, ids, self._seen, width=self._concurrency, density=self._density,
+            cheaper=cheaper)
         if oldest is not None:
             self._learned = (oldest, pages)
-        if pages > self.requests - sent:  # it stopped where the list is too diluted
+        if pages > read:  # it stopped where the list is too diluted, counting the pages left
             return await self._by_parents(missing)
         # Only ids the list does not show (another workspace, deleted): their tunes' lists
         # would not show them either.
