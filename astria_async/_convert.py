@@ -9,12 +9,13 @@ import sys
 import types
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast
 
 import attrs
 
 from ._json import loads
 from .errors import APIResponseValidationError
+from . import models
 from .models import Binding, Pack, Prompt, Tune
 
 if TYPE_CHECKING:
@@ -229,8 +230,27 @@ def _slot_setters(cls: type[Any]) -> dict[str, Any]:
     return setters
 
 
-def _compile(cls: type[T]) -> Callable[[Mapping[str, Any], Any], T]:
-    """Generate the structuring function of one class, once, on first use.
+# The fields the client itself reads from every answer it builds (fair use and prompt routing
+# from each tune, and whether it is trained; the board's state of each prompt): set with `id`
+# when an answer is built lazily, so the client's own reads do not build the whole object.
+_EAGER: dict[type[Any], tuple[str, ...]] = {
+    Tune: ("branch", "model_type", "base_tune_id", "trained_at"),
+    Prompt: ("tune_id", "images", "user_error", "trained_at", "updated_at"),
+    Pack: (),
+}
+_OWN = ("id", "raw", "_client")
+
+
+class _Built(NamedTuple):
+    """The generated functions of one class."""
+
+    structure: Callable[[Mapping[str, Any], Any], Any]  # (payload, client) -> a whole object
+    shell: Callable[[Mapping[str, Any], Any], Any]  # (payload, client) -> a lazy object
+    fill: Callable[[Any, Mapping[str, Any]], None]  # (lazy object, payload): the other fields
+
+
+def _compile(cls: type[Any]) -> _Built:
+    """Generate the structuring functions of one class, once, on first use.
 
     This is the hot path of every request (astria-api payloads parsed into models). cattrs'
     generated functions call one hook per field through closures; this inlines the type checks
@@ -239,26 +259,39 @@ def _compile(cls: type[T]) -> Callable[[Mapping[str, Any], Any], T]:
     cattrs). The cattrs converter (`detailed()`) stays the reference it is tested against;
     when this fails, the object is structured field by field (`_lenient`), which also names
     the bad field.
+
+    Three functions from the same lines: `structure` builds a whole object (`from_dict`);
+    `shell` sets only `id`, the client's own fields (`_EAGER`), `raw` and the client (an
+    answer of a client call); `fill` sets the other fields of a shell, on the first read of
+    one of them (the models' `__getattr__`).
     """
     env: dict[str, Any] = {"cls": cls, "new": object.__new__, "fromiso": datetime.fromisoformat,
-                           "utc": timezone.utc, "all_str": _all_str, **_slot_setters(cls)}
-    lines = ["def structure(o, client):", "    g = o.get", "    b = new(cls)"]
+                           "utc": timezone.utc, "all_str": _all_str, "h_id": _int,
+                           **_slot_setters(cls)}
+    lines: dict[str, list[str]] = {}
     for field in attrs.fields(cls):
         name = field.name
         if name in ("raw", "_client"):
             continue
-        env[f"h_{name}"] = _HOOKS[field.type]
-        lines.append(f"    v = o[{name!r}]" if name == "id" else f"    v = g({name!r})")
+        env[f"h_{name}"] = _HOOKS.get(field.type, _int)
+        code = [f"    v = o[{name!r}]" if name == "id" else f"    v = g({name!r})"]
         if field.type == datetime | None and field.type not in _INLINE:
-            lines.append(_DATETIME.format(f=name))
+            code.append(_DATETIME.format(f=name))
         else:
-            lines.append(f"    s_{name}(b, {_INLINE[field.type].format(h=f'h_{name}')})")
-    lines.append("    s_raw(b, o)")  # kept as sent, not copied
+            code.append(f"    s_{name}(b, {_INLINE[field.type].format(h=f'h_{name}')})")
+        lines[name] = code
+    eager = [line for name in ("id", *_EAGER[cls]) for line in lines[name]]
+    rest = [line for name, code in lines.items() if name not in ("id", *_EAGER[cls])
+            for line in code]
+    own = ["    s_raw(b, o)"]  # kept as sent, not copied
     if "_client" in attrs.fields_dict(cls):
-        lines.append("    s__client(b, client)")
-    lines.append("    return b")
-    exec(compile("\n".join(lines), f"<astria_async structure {cls.__name__}>", "exec"), env)
-    return env["structure"]  # type: ignore[no-any-return]
+        own.append("    s__client(b, client)")
+    start = ["    g = o.get", "    b = new(cls)"]
+    source = ["def structure(o, client):", *start, *eager, *rest, *own, "    return b",
+              "def shell(o, client):", *start, *eager, *own, "    return b",
+              "def fill(b, o):", "    g = o.get", *rest, "    return None"]
+    exec(compile("\n".join(source), f"<astria_async structure {cls.__name__}>", "exec"), env)
+    return _Built(env["structure"], env["shell"], env["fill"])
 
 
 @functools.cache
@@ -269,16 +302,22 @@ def _resolved() -> None:
 
 # Generated on first use, not at import: a client that has not parsed an object yet (and
 # `astria --help`) does not pay for `resolve_types` and three `compile` calls (~5 ms).
-_FAST: dict[type[Any], Callable[[Mapping[str, Any], Any], Any]] = {}
+_BUILT: dict[type[Any], _Built] = {}
+_FAST: dict[type[Any], Callable[[Mapping[str, Any], Any], Any]] = {}  # structure of each
+
+
+def _built(cls: type[Any]) -> _Built:
+    _resolved()
+    built = _BUILT[cls] = _compile(cls)
+    _FAST[cls] = built.structure
+    return built
 
 
 def _fast(cls: type[T]) -> Callable[[Mapping[str, Any], Any], T]:
-    _resolved()
-    fn = _FAST[cls] = _compile(cls)
-    return fn
+    return _built(cls).structure
 
 
-def _structure_one(data: Any, cls: type[T], client: Binding | None) -> T:
+def _structure_one(data: Any, cls: type[T], client: Binding | None, lazy: bool = False) -> T:
     # `.__class__ is dict` first: what a JSON decoder gives, without an ABC check.
     if not (data.__class__ is dict or isinstance(data, Mapping)):
         raise APIResponseValidationError(
@@ -287,6 +326,8 @@ def _structure_one(data: Any, cls: type[T], client: Binding | None) -> T:
         raise APIResponseValidationError(f"{_WRAP_KEYS[cls]} payload has no 'id'", field="id",
                                          body=data)
     try:
+        if lazy:  # the other fields on first read (`fill`)
+            return (_BUILT.get(cls) or _built(cls)).shell(data, client)  # type: ignore[no-any-return]
         obj: T = (_FAST.get(cls) or _fast(cls))(data, client)
     except Exception:  # some field is not what Astria documents: the field by field path
         obj = _lenient(data, cls, client, _WRAP_KEYS[cls])
@@ -297,35 +338,63 @@ def _structure_one(data: Any, cls: type[T], client: Binding | None) -> T:
     return obj
 
 
+def fill(obj: Tune | Prompt | Pack) -> None:
+    """Set the fields of an object a client call built lazily (`shell`) from its `raw`, as
+    `from_dict` would have: a field that cannot be read is left at its default and logged once.
+    The models' `__getattr__` calls this on the first read of one of them."""
+    cls, data = type(obj), obj.raw
+    try:
+        _BUILT[cls].fill(obj, data)
+    except Exception:  # as in `_structure_one`: field by field, each bad one reported
+        setters = _slot_setters(cls)
+        for name, value in _lenient_values(data, cls, _WRAP_KEYS[cls]).items():
+            setters[f"s_{name}"](obj, value)
+    if cls is Tune and "images" in data and not cast(Tune, obj).orig_images:
+        with contextlib.suppress(ValueError):  # as in `_structure_one`
+            _slot_setters(cls)["s_orig_images"](obj, _urls(data["images"]))
+
+
+models._fill = fill  # see `models._fill`
+
+
+def _id(data: Mapping[str, Any], kind: str) -> int:
+    """The one field every object must have readable: an error naming it otherwise."""
+    try:
+        return _int(data["id"])
+    except (TypeError, ValueError) as exc:
+        raise APIResponseValidationError(
+            f"{kind} payload field 'id' is invalid: {exc}", field="id", body=data) from None
+
+
 # (kind, id, field) already logged: a bad object on a page the board reads every tick is
 # reported once, not every tick. Bounded, so a server sending garbage forever costs nothing.
 _REPORTED: dict[tuple[str, int, str], None] = {}
 _REPORTED_CAP = 1024
 
 
+def _lenient_values(data: Mapping[str, Any], cls: type[Any], kind: str) -> dict[str, Any]:
+    """Every field but `id`, `raw` and the client, each by its hook: a field that cannot be
+    read gets its default (None, or an empty tuple) and is reported once."""
+    oid = _id(data, kind)
+    values: dict[str, Any] = {}
+    for field in attrs.fields(cls):
+        if field.name in _OWN:
+            continue
+        try:
+            values[field.name] = _HOOKS[field.type](data.get(field.name), None)
+        except Exception as exc:
+            values[field.name] = field.default
+            _report(kind, oid, field.name, data.get(field.name), exc)
+    return values
+
+
 def _lenient(data: Mapping[str, Any], cls: type[T], client: Binding | None, kind: str) -> T:
     """Structure field by field: a field that cannot be read gets its default (None, or an
     empty tuple) and its value stays in `raw`; only a bad `id` makes the object unreadable."""
-    try:
-        oid = _int(data["id"])
-    except (TypeError, ValueError) as exc:
-        raise APIResponseValidationError(
-            f"{kind} payload field 'id' is invalid: {exc}", field="id", body=data) from None
-    values: dict[str, Any] = {}
-    for field in attrs.fields(cls):
-        if field.name in ("raw", "_client"):
-            continue
-        if field.name == "id":
-            values["id"] = oid
-            continue
-        try:
-            values[field.alias] = _HOOKS[field.type](data.get(field.name), None)
-        except Exception as exc:
-            values[field.alias] = field.default
-            _report(kind, oid, field.name, data.get(field.name), exc)
+    values = _lenient_values(data, cls, kind)
     if "_client" in attrs.fields_dict(cls):
         values["client"] = client
-    return cls(**values, raw=data)
+    return cls(id=_id(data, kind), **values, raw=data)
 
 
 def _report(kind: str, oid: int, field: str, value: Any, exc: Exception) -> None:
@@ -341,12 +410,13 @@ def _report(kind: str, oid: int, field: str, value: Any, exc: Exception) -> None
 
 def structure_many(items: Iterable[Any], cls: type[T], client: Binding | None = None
                    ) -> list[T]:
-    """Structure a list page; an object that cannot be one (not an object, no readable `id`)
-    is skipped and logged, so one bad object does not make the whole page raise."""
+    """Structure a list page (lazily, as `structure`); an object that cannot be one (not an
+    object, no readable `id`) is skipped and logged, so one bad object does not make the whole
+    page raise."""
     out: list[T] = []
     for item in items:
         try:
-            out.append(_structure_one(item, cls, client))
+            out.append(_structure_one(item, cls, client, lazy=True))
         except APIResponseValidationError as exc:
             logger.warning("skipped an unreadable %s on a list page: %s", _WRAP_KEYS[cls], exc)
     return out
@@ -361,9 +431,16 @@ def unwrap(data: Any, key: str) -> Any:
     return data
 
 
-def structure(data: Any, cls: type[T], client: Binding | None = None) -> T:
-    """Structure one payload (flat or wrapped under its resource name) into `cls`."""
-    return _structure_one(unwrap(data, _WRAP_KEYS[cls]), cls, client)
+def structure(data: Any, cls: type[T], client: Binding | None = None, *, lazy: bool = True
+              ) -> T:
+    """Structure one payload (flat or wrapped under its resource name) into `cls`.
+
+    Lazily by default, for answers this client decoded itself (nothing else holds them): the
+    payload must be an object with a readable `id`, and the other fields are read from it on
+    first use. `lazy=False` reads every field now (`from_dict`: the caller may change its dict
+    afterwards).
+    """
+    return _structure_one(unwrap(data, _WRAP_KEYS[cls]), cls, client, lazy)
 
 
 P = TypeVar("P")

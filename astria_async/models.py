@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
@@ -75,6 +75,36 @@ class Binding(Protocol):
     def prompts(self) -> PromptWaits: ...
 
 
+# Field names per model class, for `_first_read` (filled on first use).
+_FIELD_NAMES: dict[type[Any], frozenset[str]] = {}
+
+
+def _fill(obj: Any) -> None:
+    # `_convert` imports this module, so it cannot be imported here at the top; once imported
+    # it puts its `fill` here, sparing each first read an import statement (~1 µs).
+    from . import _convert
+
+    _convert.fill(obj)
+
+
+def _first_read(obj: Any, name: str) -> Any:
+    """`__getattr__` of `Tune`, `Prompt` and `Pack`: Python calls it only for a name that
+    normal lookup does not find, here a field slot that is not set yet. A model returned by
+    a client call is built lazily: the answer is checked (an object with a readable `id`, and
+    the few fields the client itself reads) but its other fields are read from `raw`, all at
+    once, on the first read of any of them, so a call whose answer is not read (a create
+    that only needs the id) does not pay for building it. Anything else is an AttributeError.
+    """
+    cls = type(obj)
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = frozenset(f.name for f in attrs.fields(cls))
+    if name not in names:
+        raise AttributeError(f"{cls.__name__!r} object has no attribute {name!r}")
+    _fill(obj)
+    return object.__getattribute__(obj, name)
+
+
 def _bound(obj: Tune | Prompt, method: str) -> Binding:
     client = obj._client
     if client is None:
@@ -123,6 +153,9 @@ class Tune:
     raw: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False, hash=False)
     _client: Binding | None = attrs.field(default=None, eq=False, repr=False, hash=False)
 
+    if not TYPE_CHECKING:  # at run time only: mypy still rejects a misspelt attribute
+        __getattr__ = _first_read
+
     @property
     def is_trained(self) -> bool:
         """True once training finished (or at once for FaceID/Gemini references)."""
@@ -170,7 +203,7 @@ class Tune:
         """Build from an API payload, flat or wrapped as `{"tune": {...}}`."""
         from ._convert import structure
 
-        return structure(data, cls, client)
+        return structure(data, cls, client, lazy=False)
 
 
 @attrs.frozen(kw_only=True, repr=False)
@@ -228,6 +261,9 @@ class Prompt:
     debug_images: tuple[str, ...] = ()
     raw: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False, hash=False)
     _client: Binding | None = attrs.field(default=None, eq=False, repr=False, hash=False)
+
+    if not TYPE_CHECKING:  # at run time only: mypy still rejects a misspelt attribute
+        __getattr__ = _first_read
 
     @property
     def is_failed(self) -> bool:
@@ -294,7 +330,7 @@ class Prompt:
         """Build from an API payload, flat or wrapped as `{"prompt": {...}}`."""
         from ._convert import structure
 
-        return structure(data, cls, client)
+        return structure(data, cls, client, lazy=False)
 
 
 @attrs.frozen(kw_only=True)
@@ -325,12 +361,15 @@ class Pack:
     template_prompts: tuple[Mapping[str, Any], ...] = ()
     raw: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False, hash=False)
 
+    if not TYPE_CHECKING:  # at run time only: mypy still rejects a misspelt attribute
+        __getattr__ = _first_read
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Pack:
         """Build from an API payload, flat or wrapped as `{"pack": {...}}`."""
         from ._convert import structure
 
-        return structure(data, cls, None)
+        return structure(data, cls, None, lazy=False)
 
 
 @attrs.frozen(kw_only=True)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import copy
+import logging
 import pickle
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -12,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from astria_async import APIResponseValidationError, Pack, Prompt, Tune
-from astria_async._convert import _FAST, _fast, _lenient, detailed
+from astria_async._convert import _FAST, _fast, _lenient, detailed, structure, structure_many
 
 # Shaped like the tune in astria-api §2 (list example) and live payloads.
 TUNE: dict[str, Any] = {
@@ -228,6 +231,60 @@ def test_generated_build_fills_every_slot_like_the_constructor(
     plain = _FAST[cls](payload, None)
     assert pickle.loads(pickle.dumps(plain)) == plain
 
+
+
+@pytest.mark.parametrize(("cls", "payload"), [
+    (Tune, TUNE), (Tune, {**TUNE, "prompts": [FULL_PROMPT], "characteristics": {"age": "30"}}),
+    (Tune, {"id": 3, "images": ["https://old/1.jpg"]}),  # the older name of orig_images
+    (Prompt, PROMPT), (Prompt, FULL_PROMPT), (Pack, {"id": 5, "costs": {"man": {"x": 1}}})])
+@pytest.mark.parametrize("first", ["field", "eq", "repr", "pickle", "copy", "evolve", "asdict"])
+def test_an_answer_read_lazily_is_the_object_from_dict_builds(
+        cls: type[Any], payload: dict[str, Any], first: str) -> None:
+    # Client calls build their answers lazily; whatever a user does first with one (read a
+    # field, compare, print, pickle, copy, evolve, asdict), it is the object built eagerly.
+    eager = cls.from_dict(payload)
+    lazy = structure(payload, cls)
+    assert lazy.id == eager.id and lazy.raw is payload
+    firsts: dict[str, Callable[[Any], Any]] = {
+              "field": lambda o: o.created_at,  # a field a shell leaves unset
+              "eq": lambda o: o == eager, "repr": repr,
+              "pickle": lambda o: pickle.loads(pickle.dumps(o)),
+              "copy": copy.copy, "evolve": lambda o: attrs.evolve(o, id=o.id),
+              "asdict": lambda o: attrs.asdict(o, recurse=False)}
+    result = firsts[first](lazy)
+    if first in ("pickle", "copy", "evolve"):
+        assert result == eager and result.raw == payload
+    for field in attrs.fields(cls):
+        mine, theirs = getattr(lazy, field.name), getattr(eager, field.name)
+        assert type(mine) is type(theirs) and mine == theirs, field.name
+    assert lazy == eager and repr(lazy) == repr(eager) and _hash(lazy) == _hash(eager)
+
+
+def test_a_lazy_answer_still_refuses_an_unreadable_id_at_once() -> None:
+    with pytest.raises(APIResponseValidationError, match="'id' is invalid"):
+        structure({"id": "seven", "title": "t"}, Tune)
+    with pytest.raises(APIResponseValidationError, match="no 'id'"):
+        structure({"title": "t"}, Prompt)
+    assert [p.id for p in structure_many([{"id": "x"}, {"id": "8"}], Prompt)] == [8]
+
+
+def test_a_bad_field_in_a_lazy_answer_is_unset_and_reported_once(
+        caplog: pytest.LogCaptureFixture) -> None:
+    lazy = structure({"id": 4343, "text": "kept", "num_images": "many"}, Prompt)
+    with caplog.at_level(logging.WARNING, logger="astria_async"):
+        assert lazy.num_images is None and lazy.text == "kept" and lazy.raw["num_images"] == "many"
+        assert lazy == Prompt.from_dict({"id": 4343, "text": "kept", "num_images": "many"})
+    logged = [r.getMessage() for r in caplog.records if "'num_images'" in r.getMessage()]
+    assert len(logged) == 1 and "4343" in logged[0]
+
+
+def test_a_name_that_is_not_a_field_is_an_attribute_error() -> None:
+    lazy = structure(TUNE, Tune)
+    with pytest.raises(AttributeError, match="'Tune' object has no attribute 'titel'"):
+        lazy.titel  # type: ignore[attr-defined]  # noqa: B018
+    assert not hasattr(lazy, "__getnewargs_ex__") and lazy.title == "job-7f3c"
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        lazy.title = "x"  # type: ignore[misc]
 
 def _hash(obj: Any) -> int | None:
     try:
