@@ -7,9 +7,9 @@ import contextlib
 import logging
 import mimetypes
 import os
+import random
 import re
 import stat
-import tempfile
 from collections import OrderedDict
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
@@ -36,6 +36,8 @@ EXTENSIONS = {
 # Only images and videos are saved: an HTML error page, a JSON document (the prompt's `url`,
 # API notes §11), a script or an SVG (XML that can carry scripts) never is.
 _NOT_IMAGES = frozenset({"image/svg+xml"})
+# Only a User-Agent: the API key must never reach an image host.
+_HEADERS = {"User-Agent": USER_AGENT, "Accept": "image/*,video/*;q=0.9"}
 # Folders whose listing a Downloader remembers (least recently used ones are listed again).
 _FOLDERS = 256
 # `{tune}-{prompt}-{index}.{ext}` and its temp files `.{tune}-{prompt}-{index}.{random}.part`.
@@ -161,6 +163,7 @@ class Downloader:
         # Paths as str inside (pathlib objects cost microseconds each, several per file).
         self._busy: dict[str, asyncio.Lock] = {}
         self._folders: OrderedDict[str, asyncio.Future[_Folder]] = OrderedDict()
+        self._resolved: dict[str, str] = {}  # directory as given -> resolved (see _resolve)
 
     async def prompt(self, prompt: Prompt, directory: str | os.PathLike[str]) -> list[Path]:
         """Save every image of `prompt` into `directory`; skip files already complete.
@@ -191,9 +194,8 @@ class Downloader:
         return await run_all(jobs)
 
     async def _folder(self, directory: str | os.PathLike[str]) -> tuple[str, _Folder]:
-        # mkdir and resolve on the loop: a few syscalls, cheaper than a thread hop. The
-        # listing is done once per folder, in a thread, shared by the prompts asking for it.
-        folder = _ready(directory)
+        # The listing is done once per folder, in a thread, shared by the prompts asking for it.
+        folder = self._resolve(directory)
         listing = self._folders.get(folder)
         if listing is None:
             listing = asyncio.ensure_future(asyncio.to_thread(_Folder.scan, folder))
@@ -206,6 +208,30 @@ class Downloader:
         if listing.done():
             return folder, listing.result()
         return folder, await asyncio.shield(listing)
+
+    def _resolve(self, directory: str | os.PathLike[str]) -> str:
+        """`directory` created if missing, as an absolute path with symlinks resolved.
+
+        On the loop: a few syscalls, cheaper than a thread hop. The path resolved last time
+        is reused while it is still a directory, not a link, and the one `directory` names
+        (two stats instead of a mkdir and an lstat per component of the path, for every
+        prompt); a folder removed, moved or replaced (by a link too) since, or a relative path
+        after a chdir, is resolved again. Only a link put in place of one of its parents
+        meanwhile is not looked for: the files still go where `directory` points.
+        """
+        given = os.fspath(directory)
+        folder = self._resolved.get(given)
+        if folder is not None:
+            with contextlib.suppress(OSError):
+                now, then = os.stat(given), os.lstat(folder)
+                if (stat.S_ISDIR(then.st_mode) and now.st_ino == then.st_ino
+                        and now.st_dev == then.st_dev):
+                    return folder
+        folder = _ready(given)
+        if len(self._resolved) >= _FOLDERS:
+            self._resolved.clear()  # rare (many folders): each is resolved again once
+        self._resolved[given] = folder
+        return folder
 
     def _forget_failed(self, folder: str) -> Callable[[asyncio.Future[_Folder]], None]:
         def forget(listing: asyncio.Future[_Folder]) -> None:
@@ -239,11 +265,9 @@ class Downloader:
     async def _fetch(self, url: str, folder: str, name: str) -> Path:
         if url.partition(":")[0].lower() not in ("http", "https"):
             raise DownloadError(f"not an http(s) image URL: {url!r}", url=url)
-        # Only a User-Agent: the API key must never reach an image host.
-        headers = {"User-Agent": USER_AGENT, "Accept": "image/*,video/*;q=0.9"}
         tmp: str | None = None
         try:
-            async with self._transport.stream(url, headers) as resp:
+            async with self._transport.stream(url, _HEADERS) as resp:
                 if resp.status >= 400:
                     raise DownloadError(f"GET {url} answered HTTP {resp.status}", url=url)
                 ctype = resp.headers.get("Content-Type", "")
@@ -255,9 +279,8 @@ class Downloader:
                     raise self._too_big(url, f"its Content-Length is {expected}")
                 filename = name + extension(ctype)
                 final = os.path.join(folder, filename)
-                _not_a_link(final, url)
-                # Created on the loop: mkstemp is a few syscalls, and a thread hop per file
-                # cost more than it saved (issue #16: ~0.5 ms a file).
+                # Created on the loop: one open(2), where a thread hop per file cost more
+                # than it saved (issue #16: ~0.5 ms a file).
                 handle, tmp = _open_temp(folder, name)
                 size = 0
                 with handle:
@@ -279,8 +302,9 @@ class Downloader:
                     if self._durable:
                         await asyncio.to_thread(os.fsync, handle.fileno())
                 # One rename, inline too: a thread still renaming after a cancellation would
-                # leave a final file behind the caller's back. A link planted meanwhile is
-                # refused rather than silently replaced.
+                # leave a final file behind the caller's back. A link at the final name (there
+                # before, or planted meanwhile) is refused rather than silently replaced; one
+                # check, here, is enough: nothing is written through the final name before.
                 _not_a_link(final, url)
                 os.replace(tmp, final)
                 tmp = None
@@ -306,7 +330,7 @@ class Downloader:
             url=url)
 
 
-def _ready(directory: str | os.PathLike[str]) -> str:
+def _ready(directory: str) -> str:
     """`mkdir -p`, then the absolute path with symlinks resolved."""
     try:
         os.mkdir(directory)
@@ -318,24 +342,25 @@ def _ready(directory: str | os.PathLike[str]) -> str:
     return os.path.realpath(directory)
 
 
+# The temp file is created by one open(2): O_EXCL makes a name someone else made (or a link
+# planted there) an error rather than a file to write through, and mode 0o666 lets the umask
+# give it the mode any file the user creates gets (0644 under the usual umask), so a web
+# server can serve the image (tempfile.mkstemp makes 0600 files, then a chmod was needed).
+_TEMP_FLAGS = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+               | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
+
+
 def _open_temp(folder: str, name: str) -> tuple[IO[bytes], str]:
     # Same directory as the final file, so os.replace is an atomic rename; the leading dot
     # keeps it out of the names `_Folder.scan` takes for complete files.
-    fd, path = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
-    # mkstemp makes it 0600 and the rename keeps that: give the image the mode any file the
-    # user creates gets (0644 under the usual umask), so a web server can serve it.
-    with contextlib.suppress(OSError):
-        os.fchmod(fd, 0o666 & ~_UMASK)
-    return os.fdopen(fd, "wb"), path
-
-
-def _read_umask() -> int:
-    mask = os.umask(0)  # the only way to read it; set back at once (at import, before threads)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _read_umask()
+    for _ in range(100):
+        path = os.path.join(folder, f".{name}.{random.getrandbits(48):012x}.part")
+        try:
+            fd = os.open(path, _TEMP_FLAGS, 0o666)
+        except FileExistsError:  # a name already taken: draw another, as mkstemp does
+            continue
+        return open(fd, "wb"), path
+    raise FileExistsError(f"no free temporary file name for {name} in {folder}")
 
 
 def _sync_dir(folder: str) -> None:

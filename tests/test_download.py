@@ -180,6 +180,32 @@ async def test_folder_listed_once_and_recreated(client: AstriaClient, host: Host
     assert len(scans) == 1 and _files(out) == ["7-1-0.png"]
 
 
+async def test_a_folder_is_the_one_its_path_names_now(client: AstriaClient, host: Host,
+                                                      tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    # A folder's resolved path is remembered between prompts, but never outlives what the
+    # path names: a relative path after a chdir, or a folder replaced by a link elsewhere.
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    second.mkdir()
+    monkeypatch.chdir(first)
+    prompts = [Prompt.from_dict({"id": i, "tune_id": 7, "text": "sks man",
+                                 "images": [host.url(f"n{i}")]}, client) for i in range(1, 5)]
+    [saved] = await prompts[0].download("out")
+    assert saved == first / "out" / "7-1-0.png"
+    monkeypatch.chdir(second)
+    [saved] = await prompts[1].download("out")
+    assert saved == second / "out" / "7-2-0.png"
+    (second / "out").rename(second / "old")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (second / "out").symlink_to(elsewhere)
+    [saved] = await prompts[2].download("out")
+    assert saved == elsewhere / "7-3-0.png" and _files(second / "old") == ["7-2-0.png"]
+    [saved] = await prompts[3].download(second / "out")
+    assert saved == elsewhere / "7-4-0.png"
+
+
 async def test_interrupted_download_leaves_no_partial_file(host: Host, tmp_path: Path) -> None:
     async with AstriaClient(KEY, base_url="http://127.0.0.1:9", download_concurrency=1) as c:
         host.cut["b"] = 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -155,3 +156,26 @@ async def test_the_cap_is_configurable(host: TestServer, tmp_path: Path) -> None
     async with AstriaClient("sd_k", download_max_bytes=len(PNG)) as exact:
         [saved] = await prompt_of(exact, url).download(tmp_path)
     assert saved.read_bytes() == PNG
+
+
+def test_a_taken_temp_name_is_never_written_through(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    # The temp file's name is drawn at random; one already there (here a link planted at it)
+    # is neither followed nor reused: another name is drawn, and after many, it gives up.
+    from astria_async import download
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("mine")
+    taken = tmp_path / f".777-55-0.{0:012x}.part"
+    taken.symlink_to(secret)
+    draws = iter([0, 0, 1])
+    monkeypatch.setattr(random, "getrandbits", lambda bits: next(draws))
+    handle, path = download._open_temp(str(tmp_path), "777-55-0")
+    with handle:
+        handle.write(b"image")
+    assert path == str(tmp_path / f".777-55-0.{1:012x}.part")
+    assert secret.read_text() == "mine" and taken.is_symlink()
+    monkeypatch.setattr(random, "getrandbits", lambda bits: 0)
+    with pytest.raises(FileExistsError, match="no free temporary file name"):
+        download._open_temp(str(tmp_path), "777-55-0")
+    assert sorted(os.listdir(tmp_path)) == [taken.name, Path(path).name, "secret.txt"]
