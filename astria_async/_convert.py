@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast
 
 import attrs
 
+from . import models
 from ._json import loads
 from .errors import APIResponseValidationError
-from . import models
 from .models import Binding, Pack, Prompt, Tune
 
 if TYPE_CHECKING:
