@@ -340,8 +340,13 @@ class Board(Generic[T]):
             self.unwatch(watcher)
 
     async def wait(self, oid: int, policy: WaitPolicy, initial: T | None = None,
-                   on_update: Callable[[T], None] | None = None) -> T:
-        """The first done state of `oid`; `on_update` sees every new state (the last too)."""
+                   on_update: Callable[[T], None] | None = None,
+                   failure: Callable[[T], BaseException | None] | None = None) -> T:
+        """The first done state of `oid`; `on_update` sees every new state (the last too).
+
+        `failure(state)` is what to raise instead of answering that done state, if anything
+        (a failed prompt): here, so that the caller needs no coroutine of its own around it.
+        """
         # `states` without the async generator, its asend, aclosing and the loop's weakref:
         # 5 objects fewer a waiter, less for the GC when 10,000 waits start at once.
         watcher = self._watch_one(oid, policy, initial, every=on_update is not None)
@@ -363,6 +368,9 @@ class Board(Generic[T]):
                 last = obj
                 if on_update is not None:
                     on_update(last)
+            error = None if failure is None else failure(last)
+            if error is not None:
+                raise error
             return last
         finally:
             self.unwatch(watcher)
