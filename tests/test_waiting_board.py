@@ -580,7 +580,7 @@ async def test_news_before_a_started_wait_is_registered_ends_it(
 async def test_a_wait_cancelled_before_it_is_registered_leaves_nothing(
         ft: FakeTime, source: Source, board: Board[Prompt],
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(board_module, "PLAN_CHUNK", 1)  # one registered per pass
+    monkeypatch.setattr(board_module, "ADMIT_CHUNK", 1)  # one registered per pass
     source.add(1)
     source.add(2)
     board.feed(_prompt(1))  # a known state: only its deadline ends the first wait

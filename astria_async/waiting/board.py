@@ -28,6 +28,7 @@ from typing import Any, Generic, TypeVar
 
 from .._aio import Clock, Sleep, run_all, wait_event
 from .._config import (
+    ADMIT_CHUNK,
     BOARD_LAST_FETCHES,
     BOARD_LAST_WINDOW,
     PAGE_LIMIT,
@@ -290,7 +291,7 @@ class Board(Generic[T]):
             self._wake.set()
 
     def _enlist(self, watcher: Watcher) -> None:
-        """Register `watcher` (one id) in a later pass of the loop, `PLAN_CHUNK` per pass.
+        """Register `watcher` (one id) in a later pass of the loop, `ADMIT_CHUNK` per pass.
 
         100,000 waits started by one `gather` all take their first step in one pass of the
         loop: registering each there (~2.6 µs) held that pass for a quarter of a second more.
@@ -303,7 +304,7 @@ class Board(Generic[T]):
 
     def _admit_intake(self) -> None:
         intake, fresh = self._intake, self._fresh
-        for _ in range(min(len(intake), PLAN_CHUNK)):
+        for _ in range(min(len(intake), ADMIT_CHUNK)):
             watcher = intake.popleft()
             if not watcher.active:  # its wait ended before it was registered
                 continue
