@@ -23,6 +23,7 @@ from astria_async.errors import (
     WaitTimeoutError,
 )
 from astria_async.models import Prompt
+from astria_async.waiting import board as board_module
 from astria_async.waiting.board import Board
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -559,3 +560,47 @@ async def test_close_wakes_waiters_and_leaves_no_task(ft: FakeTime, source: Sour
     assert not [t for t in others if not t.done()]
     with pytest.raises(ClientClosedError):
         await board.wait(1, FAST)
+
+
+# --- waits registered in a later pass (100,000 started by one gather) ----------------------
+
+
+async def test_news_before_a_started_wait_is_registered_ends_it(
+        ft: FakeTime, source: Source, board: Board[Prompt]) -> None:
+    source.add(1)
+    task = _waits(board, [1])[0]
+    await asyncio.sleep(0)  # its first step ran: it looked, found nothing, and sleeps
+    finished = _prompt(1, done=True, minutes=2)
+    assert board.feed(finished)  # a callback, before the board registered the wait
+    await ft.settle()
+    assert task.done() and task.result() == finished
+    assert source.count() == 0 and board.watched == 0
+
+
+async def test_a_wait_cancelled_before_it_is_registered_leaves_nothing(
+        ft: FakeTime, source: Source, board: Board[Prompt],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(board_module, "ADMIT_CHUNK", 1)  # one registered per pass
+    source.add(1)
+    source.add(2)
+    board.feed(_prompt(1))  # a known state: only its deadline ends the first wait
+    first = asyncio.ensure_future(board.wait(1, attrs.evolve(FAST, timeout=5.0)))
+    second = _waits(board, [2])[0]
+    await asyncio.sleep(0)
+    second.cancel()  # it leaves in the next pass, where only the first is registered
+    await ft.settle()
+    assert second.cancelled() and board.watched_ids() == [1]
+    await ft.advance(6.0)  # the first one's deadline is kept
+    assert isinstance(first.exception(), WaitTimeoutError)
+    assert source.count("page") == 0
+
+
+async def test_close_before_a_started_wait_is_registered_ends_it(
+        ft: FakeTime, source: Source, board: Board[Prompt]) -> None:
+    source.add(1)
+    task = _waits(board, [1])[0]
+    await asyncio.sleep(0)
+    await board.aclose()
+    await ft.settle()
+    assert isinstance(task.exception(), ClientClosedError)
+    assert board._task is None and source.count() == 0

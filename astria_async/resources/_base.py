@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, Mapping
 from typing import Any, Generic, TypeVar
 
 import attrs
@@ -70,12 +70,34 @@ class Resource:
             return await self._services.catalogue.resolve(field, value)
         return ident(value, field)
 
+    def _wait(self, board: Board[K], obj: Any, model: type[K], policy: WaitPolicy | None,
+              timeout: float | None, on_update: Callable[[K], None] | None,
+              failure: Callable[[K], BaseException | None] | None = None,
+              ) -> Coroutine[Any, Any, K]:
+        """The coroutine of one wait on `board` (`wait_images`, `wait_trained`).
+
+        Those two are plain functions answering the board's own coroutine, not `async def`s
+        awaiting it: one coroutine fewer a wait, out of ~10 objects every full collection of
+        the garbage collector walks with 100,000 waiting. Bad arguments still raise when the
+        answer is awaited, as they did from an `async def`.
+        """
+        kind = "tune" if model is Tune else "prompt"
+        try:
+            oid, pol, initial = self._wait_target(obj, model, kind, policy, timeout)
+        except InvalidParamsError as exc:
+            return _raising(exc)
+        return board.wait(oid, pol, initial, on_update, failure)
+
     def _wait_target(self, obj: Any, model: type[M], kind: str, policy: WaitPolicy | None,
                      timeout: float | None) -> tuple[int, WaitPolicy, M | None]:
         """What a wait or watch needs: the id, the policy in force and the state in hand."""
         oid = ident(obj, f"{kind}_id")
         initial = obj if isinstance(obj, model) else None
         return oid, self._services.wait_policy(kind, policy, timeout), initial
+
+
+async def _raising(exc: BaseException) -> Any:
+    raise exc
 
 
 class ApiSource(Generic[K]):

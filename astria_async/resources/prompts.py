@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,11 @@ if TYPE_CHECKING:  # `params` and `_families` load on the first call that needs 
     from ..params import FileInput, PromptParams
 
 _NOT_FIELDS = ("self", "tune_id", "params", "extra")
+
+
+def _failure(prompt: Prompt) -> PromptFailedError | None:
+    """What a wait that ended on `prompt` raises instead of answering it."""
+    return PromptFailedError(prompt) if prompt.is_failed else None
 
 
 class Prompts(Resource):
@@ -156,10 +161,14 @@ class Prompts(Resource):
         self._services.prompt_board.feed(prompt)
         return prompt
 
-    async def wait_images(self, prompt_id: int | Prompt, *, timeout: float | None = None,
-                          policy: WaitPolicy | None = None,
-                          on_update: Callable[[Prompt], None] | None = None) -> Prompt:
+    def wait_images(self, prompt_id: int | Prompt, *, timeout: float | None = None,
+                    policy: WaitPolicy | None = None,
+                    on_update: Callable[[Prompt], None] | None = None,
+                    ) -> Coroutine[Any, Any, Prompt]:
         """Wait until the prompt has images, or raise if Astria failed it (API notes §11).
+
+        Await it as an `async def` (or make it a task): every error, a bad argument's too,
+        is raised when it is awaited.
 
         Many waits share one refresh per tick (see `WaitPolicy`); a callback passed to
         `client.feed` ends the wait at once. A callback without images and without a
@@ -179,11 +188,8 @@ class Prompts(Resource):
             WaitTimeoutError: not finished in time; `.last` and `.object_id` let you resume.
             NotFoundError: the prompt does not exist (or was deleted).
         """
-        oid, pol, initial = self._wait_target(prompt_id, Prompt, "prompt", policy, timeout)
-        prompt = await self._services.prompt_board.wait(oid, pol, initial, on_update)
-        if prompt.is_failed:
-            raise PromptFailedError(prompt)
-        return prompt
+        return self._wait(self._services.prompt_board, prompt_id, Prompt, policy, timeout,
+                          on_update, _failure)
 
     def watch(self, prompt_id: int | Prompt, *, timeout: float | None = None,
               policy: WaitPolicy | None = None) -> AsyncIterator[Prompt]:

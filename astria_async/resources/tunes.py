@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._config import GALLERY_PAGE_LIMIT, MAX_TUNE_OFFSET, PAGE_LIMIT
@@ -104,10 +104,14 @@ class Tunes(Resource):
         self._services.seen(tune)
         return tune
 
-    async def wait_trained(self, tune_id: int | Tune, *, timeout: float | None = None,
-                           policy: WaitPolicy | None = None,
-                           on_update: Callable[[Tune], None] | None = None) -> Tune:
+    def wait_trained(self, tune_id: int | Tune, *, timeout: float | None = None,
+                     policy: WaitPolicy | None = None,
+                     on_update: Callable[[Tune], None] | None = None,
+                     ) -> Coroutine[Any, Any, Tune]:
         """Wait until the tune is trained (`trained_at` set, API notes §11).
+
+        Await it as an `async def` (or make it a task): every error, a bad argument's too,
+        is raised when it is awaited.
 
         Many waits share one refresh per tick (see `WaitPolicy`); a callback passed to
         `client.feed` ends the wait at once.
@@ -125,8 +129,7 @@ class Tunes(Resource):
             WaitTimeoutError: not trained in time; `.last` and `.object_id` let you resume.
             NotFoundError: the tune does not exist (or was deleted).
         """
-        oid, pol, initial = self._wait_target(tune_id, Tune, "tune", policy, timeout)
-        return await self._services.tune_board.wait(oid, pol, initial, on_update)
+        return self._wait(self._services.tune_board, tune_id, Tune, policy, timeout, on_update)
 
     def watch(self, tune_id: int | Tune, *, timeout: float | None = None,
               policy: WaitPolicy | None = None) -> AsyncIterator[Tune]:

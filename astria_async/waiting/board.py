@@ -28,6 +28,7 @@ from typing import Any, Generic, TypeVar
 
 from .._aio import Clock, Sleep, run_all, wait_event
 from .._config import (
+    ADMIT_CHUNK,
     BOARD_LAST_FETCHES,
     BOARD_LAST_WINDOW,
     PAGE_LIMIT,
@@ -123,6 +124,10 @@ class Board(Generic[T]):
         # common case, and a set each cost ~250 bytes and a tracked object at 100,000.
         self._watchers: dict[int, Watcher | set[Watcher]] = {}
         self._waker = Waker(WAKE_CHUNK)
+        # Single-id waits started but not yet registered (see `_enlist`), and the ids news
+        # came for meanwhile (their waiters are woken once registered, to look again).
+        self._intake: collections.deque[Watcher] = collections.deque()
+        self._fresh: set[int] = set()
         self._deadlines = Deadlines(f"astria-{kind}", clock, sleep, self._waker.wake)
         self._errors: dict[int, BaseException] = {}
         self._task: asyncio.Task[None] | None = None
@@ -206,6 +211,8 @@ class Board(Generic[T]):
             del self._state[self._spare.popitem(last=False)[0]]
 
     def _notify(self, oid: int) -> None:
+        if self._intake:
+            self._fresh.add(oid)
         for watcher in self._group(oid):
             self._waker.wake(watcher)
 
@@ -234,19 +241,32 @@ class Board(Generic[T]):
         `on_update`, `states()`); their states are then always kept in full. An id known so
         far only by its signature is read again at the next allowed tick.
         """
+        self._open()
+        # A tuple, not a frozenset: 56 bytes for one id instead of 216 (100,000 waiters).
+        watcher = Watcher(tuple(dict.fromkeys(ids)), policy, policy.interval, 0.0, False,
+                          deadline, every=every)
+        self._admit(watcher)
+        return watcher
+
+    def _open(self) -> None:
         if self._closed:
             raise ClientClosedError("the AstriaClient is closed; create a new one")
-        # A tuple, not a frozenset: 56 bytes for one id instead of 216 (100,000 waiters).
-        idset = tuple(dict.fromkeys(ids))
-        if every:
+
+    def _admit(self, watcher: Watcher) -> None:
+        """Register `watcher` under its ids, plan its first look, and start the refresher."""
+        idset, policy = watcher.ids, watcher.policy
+        if watcher.every:
             for oid in idset:  # read again at the next tick, in full
                 self._compact.pop(oid, None)
         now = self.clock()
         # Ids with no state are fetched at the next allowed tick; known ones after a pause.
-        primed = all(self.known(oid) for oid in idset)
-        interval = self._first_interval(idset, policy) if primed else policy.interval
-        due = now + policy.jittered(interval, self.rand) if primed else now
-        watcher = Watcher(idset, policy, interval, due, primed, deadline, every=every)
+        watcher.primed = primed = all(self.known(oid) for oid in idset)
+        if primed:
+            watcher.interval = self._first_interval(idset, policy)
+            watcher.due = now + policy.jittered(watcher.interval, self.rand)
+        else:
+            watcher.due = now
+        watcher.admitted = True
         for oid in idset:
             group = self._watchers.get(oid)
             if group is None:
@@ -256,7 +276,7 @@ class Board(Generic[T]):
                 self._watchers[oid] = {group, watcher}
             else:
                 group.add(watcher)
-        if deadline is not None:
+        if watcher.deadline is not None:
             self._deadlines.add(watcher)
         if self._task is None:
             # In an empty context: the refresher serves every waiter, so a tracing span or
@@ -264,11 +284,40 @@ class Board(Generic[T]):
             self._task = contextvars.Context().run(
                 asyncio.get_running_loop().create_task, self._run(),
                 name=f"astria-{self.kind}-board")
-        elif self._start(min(self._due, due), min(self._gap, policy.interval)) < self._planned:
+        elif self._start(min(self._due, watcher.due),
+                         min(self._gap, policy.interval)) < self._planned:
             # A tick sooner than planned. Only then: a wake re-plans over every watcher, which
             # made 10,000 waits started one after another O(n^2).
             self._wake.set()
-        return watcher
+
+    def _enlist(self, watcher: Watcher) -> None:
+        """Register `watcher` (one id) in a later pass of the loop, `ADMIT_CHUNK` per pass.
+
+        100,000 waits started by one `gather` all take their first step in one pass of the
+        loop: registering each there (~2.6 µs) held that pass for a quarter of a second more.
+        Its waiter has looked at the state already; news that comes before it is registered
+        wakes it once it is, to look again.
+        """
+        self._intake.append(watcher)
+        if len(self._intake) == 1:
+            asyncio.get_running_loop().call_soon(self._admit_intake)
+
+    def _admit_intake(self) -> None:
+        intake, fresh = self._intake, self._fresh
+        for _ in range(min(len(intake), ADMIT_CHUNK)):
+            watcher = intake.popleft()
+            if not watcher.active:  # its wait ended before it was registered
+                continue
+            if self._closed:
+                watcher.wake()  # it raises `ClientClosedError`
+                continue
+            self._admit(watcher)
+            if watcher.ids[0] in fresh:
+                self._waker.wake(watcher)
+        if intake:
+            asyncio.get_running_loop().call_soon(self._admit_intake)
+        else:
+            fresh.clear()
 
     def _first_interval(self, ids: tuple[int, ...], policy: WaitPolicy) -> float:
         """The first look of a wait on one object: the policy's, or sooner if it says so."""
@@ -283,6 +332,8 @@ class Board(Generic[T]):
         if not watcher.active:
             return
         watcher.active = False
+        if not watcher.admitted:  # still in the intake, which drops it
+            return
         if watcher.deadline is not None:
             self._deadlines.discard(watcher)
         for oid in watcher.ids:
@@ -340,8 +391,13 @@ class Board(Generic[T]):
             self.unwatch(watcher)
 
     async def wait(self, oid: int, policy: WaitPolicy, initial: T | None = None,
-                   on_update: Callable[[T], None] | None = None) -> T:
-        """The first done state of `oid`; `on_update` sees every new state (the last too)."""
+                   on_update: Callable[[T], None] | None = None,
+                   failure: Callable[[T], BaseException | None] | None = None) -> T:
+        """The first done state of `oid`; `on_update` sees every new state (the last too).
+
+        `failure(state)` is what to raise instead of answering that done state, if anything
+        (a failed prompt): here, so that the caller needs no coroutine of its own around it.
+        """
         # `states` without the async generator, its asend, aclosing and the loop's weakref:
         # 5 objects fewer a waiter, less for the GC when 10,000 waits start at once.
         watcher = self._watch_one(oid, policy, initial, every=on_update is not None)
@@ -363,6 +419,9 @@ class Board(Generic[T]):
                 last = obj
                 if on_update is not None:
                     on_update(last)
+            error = None if failure is None else failure(last)
+            if error is not None:
+                raise error
             return last
         finally:
             self.unwatch(watcher)
@@ -371,8 +430,11 @@ class Board(Generic[T]):
                    every: bool) -> Watcher:
         if initial is not None:
             self.feed(initial)
+        self._open()
         deadline = None if policy.timeout is None else self.clock() + policy.timeout
-        return self.watch((oid,), policy, deadline, every=every)
+        watcher = Watcher((oid,), policy, policy.interval, 0.0, False, deadline, every=every)
+        self._enlist(watcher)
+        return watcher
 
     async def _next(self, oid: int, watcher: Watcher, last: T | None, initial: T | None) -> T:
         """The state of `oid` once it is not `last`."""
@@ -730,6 +792,8 @@ class Board(Generic[T]):
         self._closed = True
         for watcher in self._every_watcher():
             self._waker.wake(watcher)
+        for watcher in self._intake:
+            watcher.wake()
         await self._deadlines.aclose()
         task, self._task = self._task, None
         if task is not None:

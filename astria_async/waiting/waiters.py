@@ -37,6 +37,7 @@ class Watcher:
     every: bool = False  # reads every state, not only the one that ends its wait
     active: bool = True  # False once unwatched
     woken: bool = False  # a wake not yet slept through
+    admitted: bool = False  # registered on its board (not only in its intake)
     _sleeper: asyncio.Future[None] | None = None
 
     def __lt__(self, other: Watcher) -> bool:
