@@ -231,10 +231,10 @@ def _slot_setters(cls: type[Any]) -> dict[str, Any]:
 
 
 # The fields the client itself reads from every answer it builds (fair use and prompt routing
-# from each tune, and whether it is trained; the board's state of each prompt): set with `id`
-# when an answer is built lazily, so the client's own reads do not build the whole object.
+# from each tune; the board's state of each prompt): set with `id` when an answer is built
+# lazily, so the client's own reads do not build the whole object.
 _EAGER: dict[type[Any], tuple[str, ...]] = {
-    Tune: ("branch", "model_type", "base_tune_id", "trained_at"),
+    Tune: ("branch", "model_type", "base_tune_id"),
     Prompt: ("tune_id", "images", "user_error", "trained_at", "updated_at"),
     Pack: (),
 }
@@ -440,6 +440,14 @@ def structure(data: Any, cls: type[T], client: Binding | None = None, *, lazy: b
     first use. `lazy=False` reads every field now (`from_dict`: the caller may change its dict
     afterwards).
     """
+    built = _BUILT.get(cls)
+    if lazy and built is not None and data.__class__ is dict and len(data) > 1:
+        # The usual answer (a flat object, functions generated): straight to the shell, one
+        # call for every request (`_structure_one` does the same checks the slow way).
+        try:
+            return built.shell(data, client)  # type: ignore[no-any-return]
+        except Exception:  # no `id`, or one the fast path cannot read
+            pass
     return _structure_one(unwrap(data, _WRAP_KEYS[cls]), cls, client, lazy)
 
 

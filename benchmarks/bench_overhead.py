@@ -206,7 +206,7 @@ async def split(url: str, key: str, ids: list[int], n: int, pairs: int) -> dict[
     ways[PATH_ONLY] = lambda: drive(n, CONCURRENCY, path_only, ids)
 
     async def read(tune_id: int) -> Any:
-        return (await client.tunes.get(tune_id)).trained_at
+        return (await client.tunes.get(tune_id)).title
 
     ways[READ] = lambda: drive(n, CONCURRENCY, read, ids)
     try:
