@@ -22,7 +22,7 @@ from yarl import URL
 
 from . import _json, _retry
 from ._aio import Sleep
-from ._config import DOWNLOAD_CONNECT_TIMEOUT, DOWNLOAD_READ_TIMEOUT, Settings
+from ._config import DOWNLOAD_CONNECT_TIMEOUT, Settings
 from ._forms import Body
 from .errors import (
     APIConnectionError,
@@ -38,10 +38,10 @@ from .errors import (
 
 logger = logging.getLogger("astria_async")
 
-# Image hosts get their own timeouts: no total (a 4K image or an mp4 may take a while), but a
-# stalled connection fails after a minute.
-_STREAM_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=DOWNLOAD_CONNECT_TIMEOUT,
-                                        sock_read=DOWNLOAD_READ_TIMEOUT)
+# Image hosts get their own timeouts: no total (a 4K image or an mp4 may take a while). A
+# stalled transfer is the caller's to notice (downloads: `StallWatch`, one timer a file): a
+# `sock_read` timeout here would move a timer on every socket read (~150 µs of CPU a 1 MB file).
+_STREAM_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=DOWNLOAD_CONNECT_TIMEOUT)
 RateLimitHook = Callable[[RateLimitError], object]
 _CONTENT_ENCODING, _TRANSFER_ENCODING = hdrs.CONTENT_ENCODING, hdrs.TRANSFER_ENCODING
 
@@ -240,8 +240,9 @@ class Transport:
                      ) -> AsyncIterator[aiohttp.ClientResponse]:
         """GET an absolute URL outside the API (an image host) and yield the response.
 
-        No API headers (the key never leaves for another host), no retries, no total timeout
-        (a large video may take a while) but a minute without data fails. Transport failures,
+        No API headers (the key never leaves for another host), no retries, no total or read
+        timeout (a large video may take a while; the caller watches for a stall, see
+        `download.Downloader`). Transport failures,
         while sending or while the caller reads, become `APIConnectionError`/`APITimeoutError`.
         """
         target = URL(url)

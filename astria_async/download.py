@@ -14,8 +14,8 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from ._aio import run_all
-from ._config import DOWNLOAD_MAX_BYTES, USER_AGENT
+from ._aio import Stalled, StallWatch, run_all
+from ._config import DOWNLOAD_MAX_BYTES, DOWNLOAD_READ_TIMEOUT, USER_AGENT
 from ._http import Transport
 from .errors import AstriaError, DownloadError
 from .models import Prompt
@@ -266,8 +266,12 @@ class Downloader:
         if url.partition(":")[0].lower() not in ("http", "https"):
             raise DownloadError(f"not an http(s) image URL: {url!r}", url=url)
         tmp: str | None = None
+        # A minute without data (the answer's head, then its body) fails the download.
+        watch = StallWatch(DOWNLOAD_READ_TIMEOUT)
         try:
-            async with self._transport.stream(url, _HEADERS) as resp:
+            async with watch, self._transport.stream(url, _HEADERS) as resp:
+                content = resp.content
+                watch.follow(lambda: content.total_bytes)
                 if resp.status >= 400:
                     raise DownloadError(f"GET {url} answered HTTP {resp.status}", url=url)
                 ctype = resp.headers.get("Content-Type", "")
@@ -314,6 +318,9 @@ class Downloader:
             return Path(final)
         except DownloadError:
             raise
+        except Stalled:
+            raise DownloadError(f"GET {url} sent no data for {watch.limit:g} s; nothing was "
+                                "saved", url=url) from None
         except (AstriaError, OSError) as exc:
             cause = exc.__cause__ if isinstance(exc, AstriaError) and exc.__cause__ else exc
             raise DownloadError(f"downloading {url} failed: {type(cause).__name__}: {cause}",

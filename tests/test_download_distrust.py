@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -24,6 +26,18 @@ TYPES = {"sh": "text/x-shellscript", "svg": "image/svg+xml", "xhtml": "applicati
 
 async def handle(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
+    if name == "silent":  # accepts, never answers
+        await asyncio.sleep(1.5)
+    if name in ("stall", "trickle"):
+        resp = web.StreamResponse(headers={"Content-Type": "image/png"})
+        await resp.prepare(request)
+        for _ in range(8 if name == "trickle" else 1):  # trickle: a piece every 0.1 s
+            await resp.write(PNG[:512])
+            await asyncio.sleep(0.1)
+        if name == "stall":  # part of the body, then nothing
+            await asyncio.sleep(1.5)
+        await resp.write_eof()
+        return resp
     if name == "empty":
         return web.Response(body=b"", content_type="image/png")
     if name in TYPES:
@@ -179,3 +193,45 @@ def test_a_taken_temp_name_is_never_written_through(tmp_path: Path,
     with pytest.raises(FileExistsError, match="no free temporary file name"):
         download._open_temp(str(tmp_path), "777-55-0")
     assert sorted(os.listdir(tmp_path)) == [taken.name, Path(path).name, "secret.txt"]
+
+
+@pytest.mark.parametrize("name", ["stall", "silent"])
+async def test_a_host_that_stops_sending_fails_after_the_read_timeout(
+        client: AstriaClient, host: TestServer, tmp_path: Path, name: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # No data for the read timeout (a minute; 0.3 s here), before the answer's head or in its
+    # body, fails the download; nothing is left behind.
+    from astria_async import download
+
+    monkeypatch.setattr(download, "DOWNLOAD_READ_TIMEOUT", 0.3)
+    started = time.monotonic()
+    message = await refused(client, str(host.make_url(f"/img/{name}")), tmp_path)
+    assert "sent no data for 0.3 s" in message and "nothing was saved" in message
+    assert 0.3 <= time.monotonic() - started < 1.2
+    assert os.listdir(tmp_path) == []
+
+
+async def test_a_slow_host_that_keeps_sending_is_not_a_stall(
+        client: AstriaClient, host: TestServer, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from astria_async import download
+
+    monkeypatch.setattr(download, "DOWNLOAD_READ_TIMEOUT", 0.3)  # 0.8 s in all, 0.1 s gaps
+    [saved] = await prompt_of(client, str(host.make_url("/img/trickle"))).download(tmp_path)
+    assert saved.read_bytes() == PNG[:512] * 8
+
+
+async def test_cancelling_a_download_is_not_turned_into_a_stall(
+        client: AstriaClient, host: TestServer, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from astria_async import download
+
+    monkeypatch.setattr(download, "DOWNLOAD_READ_TIMEOUT", 0.3)
+    task = asyncio.ensure_future(prompt_of(client, str(host.make_url("/img/stall")))
+                                 .download(tmp_path))
+    await asyncio.sleep(0.15)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.sleep(0.4)  # past the read timeout: no late cancellation anywhere
+    assert os.listdir(tmp_path) == []
