@@ -247,6 +247,7 @@ class _Built(NamedTuple):
     structure: Callable[[Mapping[str, Any], Any], Any]  # (payload, client) -> a whole object
     shell: Callable[[Mapping[str, Any], Any], Any]  # (payload, client) -> a lazy object
     fill: Callable[[Any, Mapping[str, Any]], None]  # (lazy object, payload): the other fields
+    setters: dict[str, Any]  # `s_<field>`: the `__set__` of each field's slot
 
 
 def _compile(cls: type[Any]) -> _Built:
@@ -265,9 +266,9 @@ def _compile(cls: type[Any]) -> _Built:
     answer of a client call); `fill` sets the other fields of a shell, on the first read of
     one of them (the models' `__getattr__`).
     """
+    setters = _slot_setters(cls)
     env: dict[str, Any] = {"cls": cls, "new": object.__new__, "fromiso": datetime.fromisoformat,
-                           "utc": timezone.utc, "all_str": _all_str, "h_id": _int,
-                           **_slot_setters(cls)}
+                           "utc": timezone.utc, "all_str": _all_str, "h_id": _int, **setters}
     lines: dict[str, list[str]] = {}
     for field in attrs.fields(cls):
         name = field.name
@@ -291,7 +292,7 @@ def _compile(cls: type[Any]) -> _Built:
               "def shell(o, client):", *start, *eager, *own, "    return b",
               "def fill(b, o):", "    g = o.get", *rest, "    return None"]
     exec(compile("\n".join(source), f"<astria_async structure {cls.__name__}>", "exec"), env)
-    return _Built(env["structure"], env["shell"], env["fill"])
+    return _Built(env["structure"], env["shell"], env["fill"], setters)
 
 
 @functools.cache
@@ -303,17 +304,18 @@ def _resolved() -> None:
 # Generated on first use, not at import: a client that has not parsed an object yet (and
 # `astria --help`) does not pay for `resolve_types` and three `compile` calls (~5 ms).
 _BUILT: dict[type[Any], _Built] = {}
-_FAST: dict[type[Any], Callable[[Mapping[str, Any], Any], Any]] = {}  # structure of each
 
 
 def _built(cls: type[Any]) -> _Built:
-    _resolved()
-    built = _BUILT[cls] = _compile(cls)
-    _FAST[cls] = built.structure
+    built = _BUILT.get(cls)
+    if built is None:
+        _resolved()
+        built = _BUILT[cls] = _compile(cls)
     return built
 
 
 def _fast(cls: type[T]) -> Callable[[Mapping[str, Any], Any], T]:
+    """The whole-object structuring function of `cls` (generated on first use)."""
     return _built(cls).structure
 
 
@@ -325,17 +327,23 @@ def _structure_one(data: Any, cls: type[T], client: Binding | None, lazy: bool =
     if "id" not in data:
         raise APIResponseValidationError(f"{_WRAP_KEYS[cls]} payload has no 'id'", field="id",
                                          body=data)
+    built = _BUILT.get(cls) or _built(cls)
     try:
         if lazy:  # the other fields on first read (`fill`)
-            return (_BUILT.get(cls) or _built(cls)).shell(data, client)  # type: ignore[no-any-return]
-        obj: T = (_FAST.get(cls) or _fast(cls))(data, client)
+            return built.shell(data, client)  # type: ignore[no-any-return]
+        obj: T = built.structure(data, client)
     except Exception:  # some field is not what Astria documents: the field by field path
         obj = _lenient(data, cls, client, _WRAP_KEYS[cls])
-    if isinstance(obj, Tune) and "images" in data and not obj.orig_images:
-        # Older answers name the training images `images` (API notes §2); `raw` stays as sent.
-        with contextlib.suppress(ValueError):
-            return attrs.evolve(obj, orig_images=_urls(data["images"]))
+    _older_names(obj, data, built.setters)
     return obj
+
+
+def _older_names(obj: Any, data: Mapping[str, Any], setters: dict[str, Any]) -> None:
+    """Fields older answers send under another name, set on `obj` (still being built)."""
+    if obj.__class__ is Tune and "images" in data and not obj.orig_images:
+        # The training images as `images` (API notes §2); `raw` stays as sent.
+        with contextlib.suppress(ValueError):
+            setters["s_orig_images"](obj, _urls(data["images"]))
 
 
 def fill(obj: Tune | Prompt | Pack) -> None:
@@ -343,15 +351,13 @@ def fill(obj: Tune | Prompt | Pack) -> None:
     `from_dict` would have: a field that cannot be read is left at its default and logged once.
     The models' `__getattr__` calls this on the first read of one of them."""
     cls, data = type(obj), obj.raw
+    built = _BUILT[cls]  # a shell exists, so its functions do
     try:
-        _BUILT[cls].fill(obj, data)
+        built.fill(obj, data)
     except Exception:  # as in `_structure_one`: field by field, each bad one reported
-        setters = _slot_setters(cls)
         for name, value in _lenient_values(data, cls, _WRAP_KEYS[cls]).items():
-            setters[f"s_{name}"](obj, value)
-    if cls is Tune and "images" in data and not cast(Tune, obj).orig_images:
-        with contextlib.suppress(ValueError):  # as in `_structure_one`
-            _slot_setters(cls)["s_orig_images"](obj, _urls(data["images"]))
+            built.setters[f"s_{name}"](obj, value)
+    _older_names(obj, data, built.setters)
 
 
 models._fill = fill  # see `models._fill`

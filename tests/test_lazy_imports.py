@@ -11,7 +11,7 @@ import astria_async.callbacks as callbacks
 
 def test_client_import_leaves_params_callbacks_and_structure_functions_unloaded() -> None:
     code = ("from astria_async import AstriaClient; import astria_async._convert as c\n"
-            "assert not c._FAST, c._FAST")  # no structure function generated yet
+            "assert not c._BUILT, c._BUILT")  # no structure function generated yet
     assert loaded(code, ("astria_async.params", "astria_async._families",
                          "astria_async.callbacks._receiver", "astria_async.callbacks._asgi",
                          "astria_async.callbacks._parse")) == []
