@@ -65,7 +65,7 @@ class StallWatch:
     `limit` to `limit * (1 + 1 / CHECKS)` seconds after the last progress. aiohttp's own read
     timeout (`sock_read`) instead moves a timer on every socket read, 16 for a 1 MB image:
     ~150 µs of CPU a file, most of what downloads cost over raw aiohttp (issue #16).
-    `progress` may change while the block runs (`follow`).
+    What is watched may change while the block runs (`follow`).
     """
 
     CHECKS = 4
@@ -74,21 +74,21 @@ class StallWatch:
         self.limit = limit
         self.progress = progress
         self.fired = False
-        self._last: object = None
+        self._last: object = None  # what `progress()` said at the last check
         self._quiet = 0  # checks in a row without progress
         self._task: asyncio.Task[object] | None = None
         self._handle: asyncio.TimerHandle | None = None
 
     def follow(self, progress: Callable[[], object]) -> None:
-        """Watch `progress` from now on (a change of what is watched counts as progress)."""
-        self.progress = progress
+        """Watch `progress` from now on; the change itself counts as progress."""
+        self.progress, self._last, self._quiet = progress, progress(), 0
 
     def _arm(self) -> None:
         loop = asyncio.get_running_loop()
         self._handle = loop.call_at(loop.time() + self.limit / self.CHECKS, self._check)
 
     def _check(self) -> None:
-        now = (self.progress, self.progress())
+        now = self.progress()
         if now != self._last:
             self._last, self._quiet = now, 0
         else:
@@ -101,7 +101,7 @@ class StallWatch:
 
     async def __aenter__(self) -> StallWatch:
         self._task = asyncio.current_task()
-        self._last = (self.progress, self.progress())
+        self._last = self.progress()
         self._arm()
         return self
 

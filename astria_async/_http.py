@@ -242,8 +242,8 @@ class Transport:
 
         No API headers (the key never leaves for another host), no retries, no total or read
         timeout (a large video may take a while; the caller watches for a stall, see
-        `download.Downloader`). Transport failures,
-        while sending or while the caller reads, become `APIConnectionError`/`APITimeoutError`.
+        `download.Downloader`). Transport failures, while sending or while the caller reads,
+        become `APIConnectionError`/`APITimeoutError`.
         """
         target = URL(url)
         try:

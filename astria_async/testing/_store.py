@@ -288,12 +288,7 @@ class Store:
         took ~40 ms a page, in the loop of the client under test.
         """
         prompts = self.prompts
-        if tune is not None:
-            ids = self._by_tune.get(tune, [])
-        elif below is None:
-            return reversed(prompts.values())
-        else:
-            ids = self._ids
+        ids = self._ids if tune is None else self._by_tune.get(tune, [])
         end = len(ids) if below is None else bisect.bisect_left(ids, below)
         return (prompts[ids[i]] for i in range(end - 1, -1, -1))
 
