@@ -16,7 +16,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from yarl import URL
 
-from astria_async import AstriaClient, DownloadError, Prompt, WaitPolicy
+from astria_async import APIConnectionError, AstriaClient, DownloadError, Prompt, WaitPolicy
 from astria_async.download import extension
 from astria_async.testing import FakeAstria, png_of_size
 
@@ -213,6 +213,9 @@ async def test_interrupted_download_leaves_no_partial_file(host: Host, tmp_path:
         with pytest.raises(DownloadError) as caught:
             await prompt.download(tmp_path)
         assert caught.value.url == host.url("b")
+        # The drop while reading is the transport's typed error, named in the message.
+        assert isinstance(caught.value.__cause__, APIConnectionError)
+        assert "failed: ClientPayloadError" in str(caught.value)
         # One at a time: "b" broke mid-body; what finished before it is complete, what had
         # not started was cancelled; no partial or temp file anywhere.
         names = _files(tmp_path)
