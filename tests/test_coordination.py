@@ -175,6 +175,23 @@ async def test_in_flight_bound_across_clients_frees_when_another_sees_it_finish(
         assert await ledger.count(tune) == 3  # type: ignore[attr-defined]
 
 
+async def test_a_refused_reservation_names_the_prompts_holding_the_places(
+        astria_fake: FakeAstria, redis_server: RedisServer, namespace: str) -> None:
+    # The refusal carries the prompts to watch (their finishing frees a place): the waiting
+    # worker polls exactly those.
+    policy = FairUsePolicy(max_in_flight_per_tune=2, max_in_flight=None)
+    tune = _lora(astria_fake)
+    async with _client(astria_fake, redis_server, namespace, policy) as a:
+        first = [await a.prompts.create(FLUX, text=f"<lora:{tune}:1> {i}") for i in range(2)]
+        co = a._coordination
+        assert co is not None
+        await co._queue.join()  # the places are tied to their prompts (a queued write)
+        answer = await co.script("RESERVE", co.ledger._keys,
+                                 ["probe", 60_000, policy.tune_cap, 0, 2, tune])
+        assert answer[:3] == ["max_in_flight_per_tune", str(tune), 2]
+        assert sorted(int(pid) for pid in answer[3:]) == sorted(p.id for p in first)
+
+
 WORKER = """
 import asyncio, json, sys
 from astria_async import AstriaClient, FairUseError, WaitPolicy

@@ -39,9 +39,11 @@ for _, tid in ipairs(tunes) do
 end
 local function blocked(bound, tid, key)
   local out = {bound, tid, redis.call('ZCARD', key)}
-  for _, p in ipairs(redis.call('ZRANGE', key, 0, 49)) do
-    local pid = redis.call('HGET', place_prompt, p)
-    if pid then out[#out + 1] = pid end
+  local held = redis.call('ZRANGE', key, 0, 49)
+  if #held > 0 then  -- one HMGET, not one HGET a place: a refusal is 4 commands, not 53
+    for _, pid in ipairs(redis.call('HMGET', place_prompt, unpack(held))) do
+      if pid then out[#out + 1] = pid end
+    end
   end
   return out
 end
