@@ -192,6 +192,60 @@ async def test_a_refused_reservation_names_the_prompts_holding_the_places(
         assert sorted(int(pid) for pid in answer[3:]) == sorted(p.id for p in first)
 
 
+def _count_pipelines(co: Any) -> list[int]:
+    """Calls to `co.redis.pipeline` from now on (the queued writes' round trips)."""
+    calls: list[int] = []
+    original = co.redis.pipeline
+
+    def counted(**kw: Any) -> Any:
+        calls.append(1)
+        return original(**kw)
+
+    co.redis.pipeline = counted
+    return calls
+
+
+async def test_queued_writes_go_to_redis_in_one_round_trip(
+        astria_fake: FakeAstria, redis_server: RedisServer, namespace: str) -> None:
+    async with _client(astria_fake, redis_server, namespace) as a:
+        co = a._coordination
+        assert co is not None
+        await co.start()
+        counts = co.key("counts")
+        pipelines = _count_pipelines(co)
+        for _ in range(5):
+            co.later("HINCRBY", [counts], ["9", 1])
+        co.later("SEED", [counts], [10, 4])
+        await co._queue.join()
+        assert len(pipelines) == 1  # six writes, one round trip (they were six before)
+        assert await co.redis.hmget(counts, ["9", "10"]) == ["5", "4"]
+
+
+async def test_queued_scripts_survive_redis_losing_them(
+        astria_fake: FakeAstria, redis_server: RedisServer, namespace: str) -> None:
+    # A restarted Redis (or SCRIPT FLUSH) knows none of the scripts: the queued writes are
+    # sent again once they are loaded, not lost.
+    async with _client(astria_fake, redis_server, namespace) as a:
+        co = a._coordination
+        assert co is not None
+        await co.start()
+        counts = co.key("counts")
+        await co.redis.script_flush()
+        pipelines = _count_pipelines(co)
+        co.later("SEED", [counts], [9, 5])
+        co.later("SEED", [counts], [10, 6])
+        await co._queue.join()
+        assert await co.redis.hmget(counts, ["9", "10"]) == ["5", "6"]
+        assert len(pipelines) == 3  # refused, the scripts loaded, sent again
+        # An awaited script after a flush loads all of them: the next queued write goes at once.
+        await co.redis.script_flush()
+        assert await co.script("SEED", [counts], [9, 7]) == 7
+        co.later("SEED", [counts], [10, 8])
+        await co._queue.join()
+        assert await co.redis.hget(counts, "10") == "8"
+        assert len(pipelines) == 5  # the load of the awaited one, then one for the write
+
+
 WORKER = """
 import asyncio, json, sys
 from astria_async import AstriaClient, FairUseError, WaitPolicy

@@ -44,7 +44,8 @@ class Link(Protocol):
 
     async def script(self, name: str, keys: list[str], args: list[Any]) -> Any: ...
 
-    def later(self, write: Callable[[], Awaitable[object]]) -> None: ...
+    def later(self, name: str, keys: list[Any], args: list[Any]) -> None: ...
+
 
 LEASE = 2.0  # seconds a leader's lease lasts without renewal
 CYCLE = LEASE / 4  # seconds between renewals, registrations and reads of the watched ids
@@ -164,7 +165,7 @@ class Leadership:
                            f"states {co.sender} {body}"]
         for item in news:
             args += [item["id"], json.dumps(item, separators=(",", ":"), default=str)]
-        co.later(lambda: co.script("STATES", [], args))
+        co.later("STATES", [], args)
 
     def heard(self, kind_name: str, payload: Mapping[str, Any]) -> None:
         """A state the leader published: feed it to this worker's waits."""

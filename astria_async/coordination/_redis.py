@@ -3,7 +3,8 @@
 One `RedisCoordination` per client: a connection pool, one pub/sub listener task (pauses,
 freed places and callbacks from other workers arrive on one channel), and one queue of
 writes that need not hold up the caller (a prompt tied to its place, a finished prompt's
-place freed, a pause shared), run in order by one task.
+place freed, a pause shared), run in order by one task: whatever is queued when it looks is
+sent in one round trip (a pipeline).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from .._aio import Clock
 from ..errors import CoordinationError, FairUseError, RateLimitError
@@ -34,6 +35,7 @@ RECONNECT = 1.0  # seconds the listener waits before subscribing again after a f
 DRAIN = 5.0  # seconds `aclose` gives queued writes to reach Redis
 POOL = 32  # Redis connections per client at most (the listener holds one)
 MINE = 100_000  # unfinished prompts a worker remembers as its own, at most
+BATCH = 256  # queued writes sent in one round trip, at most
 
 OnFeed = Callable[[str, Mapping[str, Any]], None]
 
@@ -77,7 +79,8 @@ class RedisCoordination:
         self._start_lock = asyncio.Lock()
         self._subscribed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
-        self._queue: asyncio.Queue[Callable[[], Awaitable[object]]] = asyncio.Queue()
+        # Queued writes: (a script of `scripts` or a plain command, keys, args).
+        self._queue: asyncio.Queue[tuple[str, list[Any], list[Any]]] = asyncio.Queue()
         self._closed = False
 
     def key(self, name: str) -> str:
@@ -99,8 +102,17 @@ class RedisCoordination:
             raise self.unreachable(exc) from exc
 
     async def script(self, name: str, keys: list[str], args: list[Any]) -> Any:
-        """Run one of `scripts` (EVALSHA, loaded on first use)."""
-        return await self.call(self._scripts[name](keys=keys, args=args))
+        """Run one of `scripts` (EVALSHA; all of them loaded again if Redis lost them)."""
+        sha = self._scripts[name].sha
+        try:
+            return await self.call(self.redis.evalsha(sha, len(keys), *keys, *args))
+        except CoordinationError as exc:
+            if not isinstance(exc.__cause__, NoScriptError):
+                raise
+        # All at once, never one by one: then the queued writes of a pipeline fail together
+        # or not at all, and sent again they keep their order (see `_send`).
+        await self._load_scripts()
+        return await self.call(self.redis.evalsha(sha, len(keys), *keys, *args))
 
     # --- start and close ------------------------------------------------------------
 
@@ -124,6 +136,7 @@ class RedisCoordination:
                     "reservations and lead to prompts paid twice. Turn it on with "
                     "`appendonly yes` in redis.conf (now: CONFIG SET appendonly yes); "
                     "`appendfsync always` is safest for batch journals")
+            await self._load_scripts()  # queued writes send EVALSHA without a fallback
             left = await self.call(self.redis.pttl(self.key("pause")))
             if left > 0:
                 self.pause.extend(left / 1000)
@@ -163,11 +176,14 @@ class RedisCoordination:
 
     # --- writes that do not hold up the caller ----------------------------------------
 
-    def later(self, write: Callable[[], Awaitable[object]]) -> None:
-        """Queue a write; they run in order once the coordination has started."""
+    def later(self, name: str, keys: list[Any], args: list[Any]) -> None:
+        """Queue a write: one of `scripts` by name, or a plain command ("PUBLISH", ...).
+
+        They run in order once the coordination has started; each is atomic on its own.
+        """
         if self._closed:
             return
-        self._queue.put_nowait(write)
+        self._queue.put_nowait((name, keys, args))
         if not self._started and not self._tasks:  # a write before any reservation: start
             self._tasks.append(asyncio.get_running_loop().create_task(
                 self._start_quietly(), name="astria-redis-start"))
@@ -180,13 +196,49 @@ class RedisCoordination:
 
     async def _drain(self) -> None:
         while True:
-            write = await self._queue.get()
+            batch = [await self._queue.get()]
+            while len(batch) < BATCH and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
             try:
-                await write()
+                await self._send(batch)
             except CoordinationError as exc:
-                logger.warning("coordination: a write was lost: %s", exc)
+                logger.warning("coordination: %d queued writes were lost: %s", len(batch), exc)
             finally:
-                self._queue.task_done()
+                for _ in batch:
+                    self._queue.task_done()
+
+    async def _send(self, batch: list[tuple[str, list[Any], list[Any]]]) -> None:
+        """The writes in one round trip: a pipeline, not a transaction (each write is atomic
+        on its own, and none depends on another's answer).
+
+        Writes whose script Redis no longer knows (restarted, or SCRIPT FLUSH) are sent again,
+        in order, once the scripts are loaded. Scripts are only ever loaded all together, so
+        the script writes of one pipeline all fail or all run, and their order holds; the
+        plain commands queued (PUBLISH of a callback, HINCRBY of a count) commute with them.
+        """
+        pipe = self.redis.pipeline(transaction=False)
+        for name, keys, args in batch:
+            script = self._scripts.get(name)
+            if script is None:
+                pipe.execute_command(name, *keys, *args)
+            else:
+                pipe.evalsha(script.sha, len(keys), *keys, *args)
+        answers = await self.call(pipe.execute(raise_on_error=False))
+        again = [write for write, answer in zip(batch, answers, strict=True)
+                 if isinstance(answer, NoScriptError)]
+        for (name, _, _), answer in zip(batch, answers, strict=True):
+            if isinstance(answer, Exception) and not isinstance(answer, NoScriptError):
+                logger.warning("coordination: a queued %s failed: %s", name, answer)
+        if again:
+            await self._load_scripts()
+            await self._send(again)
+
+    async def _load_scripts(self) -> None:
+        """Every script of `scripts` known to Redis (one round trip)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for script in self._scripts.values():
+            pipe.script_load(script.script)
+        await self.call(pipe.execute())
 
     # --- the listener -----------------------------------------------------------------
 
@@ -234,7 +286,7 @@ class RedisCoordination:
         """Hand a callback's object to every other worker (they feed their waits)."""
         body = json.dumps([kind, dict(payload)], separators=(",", ":"), default=str)
         message = f"feed {self.sender} {body}"
-        self.later(lambda: self.call(self.redis.publish(self.channel, message)))
+        self.later("PUBLISH", [self.channel], [message])
 
 
 class SharedPause(LocalPause):
@@ -253,9 +305,8 @@ class SharedPause(LocalPause):
             self._last_error = exc
             co = self._coordination
             ms = max(1, round(pause * 1000))
-            self._coordination.later(lambda: co.script(
-                "PAUSE", [co.key("pause")],
-                [ms, co.channel, f"pause {ms} {co.sender} {describe(exc)}"]))
+            co.later("PAUSE", [co.key("pause")],
+                     [ms, co.channel, f"pause {ms} {co.sender} {describe(exc)}"])
         return pause
 
     _last_error: RateLimitError | None = None
@@ -356,8 +407,7 @@ class RedisLedger:
         self._mine[prompt_id] = None
         if len(self._mine) > MINE:
             del self._mine[next(iter(self._mine))]
-        self._co.later(lambda: co.script("CREATED", self._keys[2:],
-                                         [place.token, prompt_id]))
+        co.later("CREATED", self._keys[2:], [place.token, prompt_id])
 
     def finished(self, prompt_id: int) -> None:
         """Free the place of a finished prompt (queued).
@@ -370,13 +420,11 @@ class RedisLedger:
             del self._mine[prompt_id]
         elif not co.leadership.leading:
             return
-        self._co.later(lambda: co.script("RELEASE", self._keys,
-                                         ["", 0, prompt_id, co.channel]))
+        co.later("RELEASE", self._keys, ["", 0, prompt_id, co.channel])
 
     def record(self, tune_id: int, prompts: int) -> None:
         """Count prompts created some other way (queued)."""
-        co = self._co
-        self._co.later(lambda: co.call(co.redis.hincrby(self._keys[0], str(tune_id), prompts)))
+        self._co.later("HINCRBY", [self._keys[0]], [str(tune_id), prompts])
 
     async def seed(self, tune_id: int, count: int) -> int:
         """Raise the shared count of a tune to at least `count`."""
