@@ -226,6 +226,41 @@ async def test_a_journal_joins_once_and_knows_its_jobs(coordination: RedisCoordi
         await journal.close()
 
 
+async def test_jobs_held_by_others_are_read_in_one_round_trip(
+        coordination: RedisCoordination) -> None:
+    name = uuid.uuid4().hex[:8]
+    jobs = _jobs([1], 4)
+    keys = [job.key for job in jobs]
+    a, b = RedisJournal(coordination, name, lease=0.3), RedisJournal(coordination, name)
+    await a.claim()
+    await b.claim()
+    try:
+        await a.add(jobs)
+        for key in keys[:3]:
+            assert await a.take(key) is not None
+        await a.done(keys[1], images=1)
+        await a.failed(keys[2], "refused")
+        # a holds 0 unfinished, 1 and 2 are finished, nobody holds 3.
+        assert await b.held(keys) == ([keys[0]], [keys[3]])
+        assert await a.held(keys) == ([], [keys[0], keys[3]])  # its own are not "held"
+        calls: list[str] = []
+        script = b._script
+
+        async def counted(name: str, keys: list[str], args: list[Any]) -> Any:
+            calls.append(name)
+            return await script(name, keys, args)
+
+        b._script = counted  # type: ignore[method-assign]
+        assert await b.held(keys * 300) == ([keys[0]] * 300, [keys[3]] * 300)
+        assert calls == ["JOB_HELD"] * 3  # 1,200 keys: one round trip per 500
+        assert a._heartbeat is not None
+        a._heartbeat.cancel()  # a dies: once its lease lapses its job is free
+        await asyncio.sleep(0.35)
+        assert await b.held(keys) == ([], [keys[0], keys[3]])
+    finally:
+        await b.close()
+
+
 async def test_marks_wait_out_the_account_pause(coordination: RedisCoordination) -> None:
     journal = RedisJournal(coordination, uuid.uuid4().hex[:8])
     jobs = _jobs([1], 1)

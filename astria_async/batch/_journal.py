@@ -158,8 +158,10 @@ class SharedJournal(Journal, Protocol):
       of a handle already claimed, or a store that cannot be used, still raises).
     - `take(key)`: before any step on a job, the runner takes it for this worker: the job
       is this worker's until it closes or dies (its lease lapses). Returns the job's row as
-      it is now, or None while another live worker holds it (the runner then skips it and
-      tries again after `retry_after` seconds, until it is finished or free).
+      it is now, or None while another live worker holds it (the runner then skips it).
+    - `held(keys)`: of the jobs skipped so, those another live worker still holds unfinished
+      and those free to take (finished ones in neither). The runner asks every
+      `retry_after` seconds, and takes only the free ones, until none is left.
     - `creating(marks)` may mark only part of a group: it raises `MarkRefused` naming the
       jobs it refused (no longer this worker's) with the time the others were marked.
     - Writes to a job this worker no longer holds are dropped: the worker that took it over
@@ -170,3 +172,5 @@ class SharedJournal(Journal, Protocol):
     retry_after: float
 
     async def take(self, key: str) -> Row | None: ...
+
+    async def held(self, keys: Sequence[str]) -> tuple[list[str], list[str]]: ...

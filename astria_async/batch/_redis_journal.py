@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger("astria_async")
 
 LEASE = 10.0  # seconds a worker's jobs stay its own after its last renewal
+# Seconds between checks of the jobs other workers hold (one round trip for all of them): a
+# worker whose own jobs are over notices theirs finishing within this, not half a lease later.
+RECHECK = 1.0
 ADD_CHUNK = 500  # jobs per JOB_ADD call (a script holds the server while it runs)
 ROWS_CHUNK = 1_000  # job hashes read per pipeline
 
@@ -79,7 +82,7 @@ class RedisJournal:
         self.coordination = coordination
         self.name = name
         self.lease = lease
-        self.retry_after = lease / 2
+        self.retry_after = min(RECHECK, lease / 2)
         self.worker = secrets.token_hex(8)
         self._prefix = coordination.key(f"batch:{name}:")
         self._heartbeat: asyncio.Task[None] | None = None
@@ -154,6 +157,22 @@ class RedisJournal:
             return None
         fields = dict(zip(answer[1::2], answer[2::2], strict=True))
         return _row(key, fields)
+
+    async def held(self, keys: Sequence[str]) -> tuple[list[str], list[str]]:
+        """Of `keys` (in order): those another live worker still holds unfinished, and those
+        free to take; finished jobs are in neither. One round trip per `ADD_CHUNK` keys."""
+        still: list[str] = []
+        free: list[str] = []
+        for start in range(0, len(keys), ADD_CHUNK):
+            chunk = list(keys[start:start + ADD_CHUNK])
+            states = await self._script("JOB_HELD", [], [self._key("job:"), self.worker,
+                                                         self._key("alive:"), *chunk])
+            for key, state in zip(chunk, states, strict=True):
+                if state == 1:
+                    still.append(key)
+                elif state == 0:
+                    free.append(key)
+        return still, free
 
     async def workers(self) -> list[Worker]:
         """Every worker that joined and has not left, alive or not (its lease lapsed)."""

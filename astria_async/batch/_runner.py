@@ -393,9 +393,15 @@ class BatchRunner:
         async with anyio.create_task_group() as tg:
             held = await self._start_all(tg, jobs, rows, slots)
             while held and self._shared is not None:
-                # Held by live workers: wait for them to finish, or to die and free them.
+                # Held by live workers: wait for them to finish, or to die and free them. One
+                # read for all of them; only the free ones are taken (in file order).
                 await anyio.sleep(self._shared.retry_after)
-                held = await self._start_all(tg, held, {}, slots, again=True)
+                still, free = await self._shared.held([job.key for job in held])
+                ready = set(free)
+                again = await self._start_all(tg, [j for j in held if j.key in ready], {},
+                                              slots, again=True)
+                waiting = set(still) | {job.key for job in again}
+                held = [job for job in held if job.key in waiting]
 
     async def _start_all(self, tg: anyio.abc.TaskGroup, jobs: Sequence[Job],
                          rows: dict[str, Row], slots: anyio.Semaphore, *,

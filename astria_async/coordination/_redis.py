@@ -74,7 +74,8 @@ class RedisCoordination:
         self._scripts = {name: self.redis.register_script(getattr(scripts, name))
                          for name in ("RESERVE", "RELEASE", "CREATED", "SEED", "PAUSE", "LEAD",
                                       "REGISTER", "WATCHED", "STATES", "RESIGN",
-                                      "JOB_ADD", "JOB_TAKE", "JOB_MARK", "JOB_SET")}
+                                      "JOB_ADD", "JOB_TAKE", "JOB_HELD", "JOB_MARK",
+                                      "JOB_SET")}
         self._started = False
         self._start_lock = asyncio.Lock()
         self._subscribed = asyncio.Event()

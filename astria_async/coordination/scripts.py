@@ -213,6 +213,29 @@ table.insert(all, 1, 'ok')
 return all
 """
 
+# ARGV: job hash prefix, me, alive key prefix, then job keys. For each job: 1 while another
+# live worker holds it unfinished, 2 once it is finished (done or failed), 0 otherwise (free
+# to take, or not journaled: `take` says so). Reads only: the jobs a worker waits on others
+# for are checked in one round trip, and only the free ones taken.
+JOB_HELD = """
+local out = {}
+for i = 4, #ARGV do
+  local k = ARGV[1] .. ARGV[i]
+  local status = redis.call('HGET', k, 'status')
+  local state = 0
+  if status == 'done' or status == 'failed' then
+    state = 2
+  elseif status then
+    local owner = redis.call('HGET', k, 'owner')
+    if owner and owner ~= ARGV[2] and redis.call('EXISTS', ARGV[3] .. owner) == 1 then
+      state = 1
+    end
+  end
+  out[#out + 1] = state
+end
+return out
+"""
+
 # KEYS: the account pause. ARGV: job hash prefix, me, then key, cost for each job. While the
 # account is paused (a 429 any worker saw) marks nothing: {'pause', ms left}. Otherwise marks
 # the jobs this worker holds (or that nobody holds: given back as unsent, taken again here)
