@@ -160,6 +160,33 @@ async def test_seed_and_record_reach_the_ledger(pair: tuple[AstriaClient, Astria
     assert await ledger.count(77) == 8  # type: ignore[attr-defined]
 
 
+async def test_a_tune_is_counted_on_the_server_by_one_worker_only(
+        astria_fake: FakeAstria, redis_server: RedisServer, namespace: str) -> None:
+    # Workers starting one batch together each seed their tunes: one of them lists the
+    # tune's prompts on the server, the others start from the shared count.
+    tune = _lora(astria_fake)
+    for i in range(3):  # made elsewhere (the web app): only the server knows of them
+        astria_fake.add_prompt(tune_id=FLUX, text=f"<lora:{tune}:1> earlier {i}")
+    clients = [_client(astria_fake, redis_server, namespace) for _ in range(3)]
+    try:
+        for client in clients:
+            await client.__aenter__()
+        astria_fake.clear_log()
+        assert await clients[0].prompts.charged_to(tune) == 3
+        once = len(astria_fake.requests)  # what counting it on the server costs
+        astria_fake.clear_log()
+        counts = await asyncio.gather(*(c.fair_use.seed(tune) for c in clients))
+        assert counts == [3, 3, 3]
+        assert len(astria_fake.requests) == once  # one worker counted it, not three
+        astria_fake.clear_log()
+        await clients[0].prompts.create(FLUX, text=f"<lora:{tune}:1> now")
+        assert await clients[1].fair_use.seed(tune) == 4  # the shared count, no request
+        assert astria_fake.count("GET", "*") == 0
+    finally:
+        for client in clients:
+            await client.aclose()
+
+
 async def test_in_flight_bound_across_clients_frees_when_another_sees_it_finish(
         astria_fake: FakeAstria, redis_server: RedisServer, namespace: str) -> None:
     policy = FairUsePolicy(max_in_flight_per_tune=2, max_in_flight=None)
@@ -192,6 +219,11 @@ async def test_a_refused_reservation_names_the_prompts_holding_the_places(
         assert sorted(int(pid) for pid in answer[3:]) == sorted(p.id for p in first)
 
 
+def _seed_args(co: Any, tune: int, count: int) -> tuple[list[str], list[Any]]:
+    """Keys and arguments of the SEED script (raise `tune`'s shared count to `count`)."""
+    return [co.key("counts"), co.key(f"seeded:{tune}")], [tune, count, 60_000]
+
+
 def _count_pipelines(co: Any) -> list[int]:
     """Calls to `co.redis.pipeline` from now on (the queued writes' round trips)."""
     calls: list[int] = []
@@ -215,7 +247,7 @@ async def test_queued_writes_go_to_redis_in_one_round_trip(
         pipelines = _count_pipelines(co)
         for _ in range(5):
             co.later("HINCRBY", [counts], ["9", 1])
-        co.later("SEED", [counts], [10, 4])
+        co.later("SEED", *_seed_args(co, 10, 4))
         await co._queue.join()
         assert len(pipelines) == 1  # six writes, one round trip (they were six before)
         assert await co.redis.hmget(counts, ["9", "10"]) == ["5", "4"]
@@ -232,15 +264,15 @@ async def test_queued_scripts_survive_redis_losing_them(
         counts = co.key("counts")
         await co.redis.script_flush()
         pipelines = _count_pipelines(co)
-        co.later("SEED", [counts], [9, 5])
-        co.later("SEED", [counts], [10, 6])
+        co.later("SEED", *_seed_args(co, 9, 5))
+        co.later("SEED", *_seed_args(co, 10, 6))
         await co._queue.join()
         assert await co.redis.hmget(counts, ["9", "10"]) == ["5", "6"]
         assert len(pipelines) == 3  # refused, the scripts loaded, sent again
         # An awaited script after a flush loads all of them: the next queued write goes at once.
         await co.redis.script_flush()
-        assert await co.script("SEED", [counts], [9, 7]) == 7
-        co.later("SEED", [counts], [10, 8])
+        assert await co.script("SEED", *_seed_args(co, 9, 7)) == 7
+        co.later("SEED", *_seed_args(co, 10, 8))
         await co._queue.join()
         assert await co.redis.hget(counts, "10") == "8"
         assert len(pipelines) == 5  # the load of the awaited one, then one for the write

@@ -36,6 +36,11 @@ DRAIN = 5.0  # seconds `aclose` gives queued writes to reach Redis
 POOL = 32  # Redis connections per client at most (the listener holds one)
 MINE = 100_000  # unfinished prompts a worker remembers as its own, at most
 BATCH = 256  # queued writes sent in one round trip, at most
+# A tune counted on the server by one worker is not counted again by the others for this long
+# (they start from the shared count, which every create since has raised).
+SEEDED = 600.0
+SEED_CLAIM = 5.0  # seconds one worker's claim to count a tune lasts (it may die counting)
+SEED_POLL = 0.25  # seconds between looks at a claim another worker holds
 
 OnFeed = Callable[[str, Mapping[str, Any]], None]
 
@@ -72,7 +77,8 @@ class RedisCoordination:
         self.ledger = RedisLedger(self)
         self.leadership = Leadership(self)
         self._scripts = {name: self.redis.register_script(getattr(scripts, name))
-                         for name in ("RESERVE", "RELEASE", "CREATED", "SEED", "PAUSE", "LEAD",
+                         for name in ("RESERVE", "RELEASE", "CREATED", "SEED", "SEED_CLAIM",
+                                      "PAUSE", "LEAD",
                                       "REGISTER", "WATCHED", "STATES", "RESIGN",
                                       "JOB_ADD", "JOB_TAKE", "JOB_HELD", "JOB_MARK",
                                       "JOB_SET")}
@@ -430,7 +436,26 @@ class RedisLedger:
     async def seed(self, tune_id: int, count: int) -> int:
         """Raise the shared count of a tune to at least `count`."""
         await self._co.start()
-        return int(await self._co.script("SEED", self._keys[:1], [tune_id, count]))
+        return int(await self._co.script("SEED", [self._keys[0], self._seed_mark(tune_id)],
+                                         [tune_id, count, round(SEEDED * 1000)]))
+
+    async def seeded(self, tune_id: int) -> int | None:
+        """None when this worker should count `tune_id` on the server (it now holds the claim
+        for `SEED_CLAIM` s); the shared count when another worker counted it in the last
+        `SEEDED` s. A worker counting it now is waited for (its claim lapses if it dies)."""
+        await self._co.start()
+        keys = [self._keys[0], self._seed_mark(tune_id)]
+        while True:
+            answer = await self._co.script("SEED_CLAIM", keys,
+                                           [tune_id, round(SEED_CLAIM * 1000)])
+            if answer[0] == "mine":
+                return None
+            if answer[0] == "done":
+                return int(answer[1])
+            await asyncio.sleep(SEED_POLL)
+
+    def _seed_mark(self, tune_id: int) -> str:
+        return self._co.key(f"seeded:{tune_id}")
 
     async def count(self, tune_id: int) -> int:
         """Prompts counted against `tune_id` by every worker."""

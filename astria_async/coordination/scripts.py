@@ -104,12 +104,27 @@ redis.call('HSET', KEYS[3], ARGV[2], ARGV[1])
 return 1
 """
 
-# KEYS: counts. ARGV: tune, count. The count never goes down.
+# KEYS: counts, the tune's seed mark. ARGV: tune, count, ms the mark lasts. The count never
+# goes down; the mark tells other workers the tune was counted on the server lately.
 SEED = """
+redis.call('SET', KEYS[2], 'done', 'PX', ARGV[3])
 local used = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
 local want = tonumber(ARGV[2])
 if want > used then redis.call('HSET', KEYS[1], ARGV[1], want); return want end
 return used
+"""
+
+# KEYS: counts, the tune's seed mark. ARGV: tune, ms a claim lasts. {'mine'}: this worker
+# counts the tune on the server now (it holds the claim); {'done', count}: a worker did
+# lately; {'busy'}: one is counting it now.
+SEED_CLAIM = """
+local mark = redis.call('GET', KEYS[2])
+if mark == 'done' then
+  return {'done', tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')}
+end
+if mark then return {'busy'} end
+redis.call('SET', KEYS[2], 'busy', 'PX', ARGV[2])
+return {'mine'}
 """
 
 # KEYS: pause. ARGV: ms, channel, message. Lengthens the account pause, never shortens it.

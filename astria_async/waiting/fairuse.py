@@ -108,6 +108,11 @@ class Ledger(Protocol):
         """Raise the shared count of a tune to at least `count`; returns it."""
         ...
 
+    async def seeded(self, tune_id: int) -> int | None:
+        """The shared count if another process counted `tune_id` on the server lately (this
+        one need not count it again); None when this one should count it now."""
+        ...
+
 
 @attrs.frozen
 class FairUseEvent:
@@ -195,7 +200,9 @@ class FairUse:
         """Start the count of a tune from the server, or from `count` (no request then).
 
         The server's count is `client.prompts.charged_to(tune_id)`: the tune's own prompts
-        plus the prompts on base models that reference it (usually two requests). The count
+        plus the prompts on base models that reference it (usually two requests). With a
+        shared ledger, a tune another process counted on the server in the last ten minutes
+        is not counted again: its count is the shared one, requests none. The count
         becomes that number, lower or higher than before (creates counted here that never
         became prompts, e.g. lost in an outage, stop counting), plus the creates of this
         client still waiting for their answer (the server may not show them yet).
@@ -204,6 +211,13 @@ class FairUse:
             The tune's count after seeding.
         """
         tid = tune_id.id if isinstance(tune_id, Tune) else tune_id
+        if count is None and self.ledger is not None:
+            # Many workers starting one batch: one counts each tune on the server, the others
+            # start from the shared count (every create since has raised it).
+            shared = await self.ledger.seeded(tid)
+            if shared is not None:
+                self._counts[tid] = max(self._counts[tid], shared)
+                return self._counts[tid]
         if count is None:
             count = await self._count_prompts(tid)
         unanswered = sum(1 for p in self._flying if tid in p.tunes and p.prompt_id is None)
