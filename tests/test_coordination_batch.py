@@ -336,3 +336,47 @@ async def test_a_job_taken_over_before_its_mark_is_left_alone(
 
 def _never() -> RedisCoordination:
     raise AssertionError("the client has no coordination")
+
+
+class _Counted(RedisJournal):
+    """Counts the jobs this worker takes."""
+
+    taken: list[str]
+
+    async def take(self, key: str) -> Any:
+        self.taken.append(key)
+        return await super().take(key)
+
+
+async def test_jobs_other_workers_hold_or_finished_cost_no_take(
+        astria_fake: FakeAstria, redis_server: RedisServer, namespace: str,
+        tmp_path: Path) -> None:
+    tune = int(astria_fake.add_tune(branch="flux1")["id"])
+    jobs = _jobs([tune], 4)
+    keys = [job.key for job in jobs]
+    async with _client(astria_fake, redis_server, namespace) as client:
+        co = client.coordination or _never()
+        name = uuid.uuid4().hex[:8]
+        other = RedisJournal(co, name)
+        await other.claim()
+        try:
+            await other.add(jobs)
+            for key in keys[:2]:
+                await other.take(key)
+            await other.done(keys[1], images=1)  # the other worker finished job 1, holds job 0
+            journal = _Counted(co, name)
+            journal.taken = []
+
+            async def finish_later() -> None:
+                await asyncio.sleep(0.3)
+                await other.done(keys[0], images=1)
+
+            later = asyncio.ensure_future(finish_later())
+            runner = BatchRunner(client, "shared", tmp_path, journal=journal)
+            summary = await asyncio.wait_for(runner.run(jobs), 30)
+            await later
+        finally:
+            await other.close()
+    assert summary.counts == {"done": 4}
+    assert journal.taken == keys[2:]  # one look for all four, then only the free ones taken
+    assert sorted(_made(astria_fake).values()) == [1, 1]

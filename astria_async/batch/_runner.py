@@ -58,6 +58,9 @@ _FATAL = (AuthenticationError, PermissionDeniedError, ConfigurationError)
 # Creates to send per job and run: the first, and one more when a lookup proved the first
 # never reached Astria.
 _ATTEMPTS = 2
+# A shared journal: jobs looked at in one round trip before they are taken one by one, so
+# that those other workers hold or finished cost no take (workers walk one file together).
+_PEEK = 64
 
 
 def _transient(exc: AstriaError) -> bool:
@@ -406,12 +409,24 @@ class BatchRunner:
     async def _start_all(self, tg: anyio.abc.TaskGroup, jobs: Sequence[Job],
                          rows: dict[str, Row], slots: anyio.Semaphore, *,
                          again: bool = False) -> list[Job]:
-        """Start every job this worker may run; returns those another live worker holds."""
+        """Start every job this worker may run; returns those another live worker holds.
+
+        `again`: the jobs were just found free (`SharedJournal.held`): taken without a look.
+        """
         held: list[Job] = []
-        for job in jobs:
+        free: dict[str, bool] = {}  # peeked at: free to take, or held (absent: finished)
+        peeked: set[str] = set()
+        for index, job in enumerate(jobs):
             known = rows.get(job.key)
             if self._shared is not None and (known is None or known.status not in (DONE, FAILED)):
-                taken = await self._shared.take(job.key)
+                if not again and job.key not in peeked:
+                    ahead = [j.key for j in jobs[index:index + _PEEK]]
+                    still, ready = await self._shared.held(ahead)
+                    peeked.update(ahead)
+                    free.update(dict.fromkeys(still, False) | dict.fromkeys(ready, True))
+                if not again and job.key not in free:
+                    continue  # finished by another worker since the run began
+                taken = await self._shared.take(job.key) if again or free[job.key] else None
                 if taken is None:
                     if not again:
                         self._emit("held", job, message="another worker holds it")
