@@ -237,45 +237,48 @@ def _count_pipelines(co: Any) -> list[int]:
     return calls
 
 
-async def test_queued_writes_go_to_redis_in_one_round_trip(
-        astria_fake: FakeAstria, redis_server: RedisServer, namespace: str) -> None:
+@pytest.fixture
+async def started(astria_fake: FakeAstria, redis_server: RedisServer,
+                  namespace: str) -> AsyncIterator[Any]:
+    """The started Redis coordination of a client."""
     async with _client(astria_fake, redis_server, namespace) as a:
         co = a._coordination
         assert co is not None
         await co.start()
-        counts = co.key("counts")
-        pipelines = _count_pipelines(co)
-        for _ in range(5):
-            co.later("HINCRBY", [counts], ["9", 1])
-        co.later("SEED", *_seed_args(co, 10, 4))
-        await co._queue.join()
-        assert len(pipelines) == 1  # six writes, one round trip (they were six before)
-        assert await co.redis.hmget(counts, ["9", "10"]) == ["5", "4"]
+        yield co
 
 
-async def test_queued_scripts_survive_redis_losing_them(
-        astria_fake: FakeAstria, redis_server: RedisServer, namespace: str) -> None:
+async def test_queued_writes_go_to_redis_in_one_round_trip(started: Any) -> None:
+    co = started
+    counts = co.key("counts")
+    pipelines = _count_pipelines(co)
+    for _ in range(5):
+        co.later("HINCRBY", [counts], ["9", 1])
+    co.later("SEED", *_seed_args(co, 10, 4))
+    await co._queue.join()
+    assert len(pipelines) == 1  # six writes, one round trip (they were six before)
+    assert await co.redis.hmget(counts, ["9", "10"]) == ["5", "4"]
+
+
+async def test_queued_scripts_survive_redis_losing_them(started: Any) -> None:
     # A restarted Redis (or SCRIPT FLUSH) knows none of the scripts: the queued writes are
     # sent again once they are loaded, not lost.
-    async with _client(astria_fake, redis_server, namespace) as a:
-        co = a._coordination
-        assert co is not None
-        await co.start()
-        counts = co.key("counts")
-        await co.redis.script_flush()
-        pipelines = _count_pipelines(co)
-        co.later("SEED", *_seed_args(co, 9, 5))
-        co.later("SEED", *_seed_args(co, 10, 6))
-        await co._queue.join()
-        assert await co.redis.hmget(counts, ["9", "10"]) == ["5", "6"]
-        assert len(pipelines) == 3  # refused, the scripts loaded, sent again
-        # An awaited script after a flush loads all of them: the next queued write goes at once.
-        await co.redis.script_flush()
-        assert await co.script("SEED", *_seed_args(co, 9, 7)) == 7
-        co.later("SEED", *_seed_args(co, 10, 8))
-        await co._queue.join()
-        assert await co.redis.hget(counts, "10") == "8"
-        assert len(pipelines) == 5  # the load of the awaited one, then one for the write
+    co = started
+    counts = co.key("counts")
+    await co.redis.script_flush()
+    pipelines = _count_pipelines(co)
+    co.later("SEED", *_seed_args(co, 9, 5))
+    co.later("SEED", *_seed_args(co, 10, 6))
+    await co._queue.join()
+    assert await co.redis.hmget(counts, ["9", "10"]) == ["5", "6"]
+    assert len(pipelines) == 3  # refused, the scripts loaded, sent again
+    # An awaited script after a flush loads all of them: the next queued write goes at once.
+    await co.redis.script_flush()
+    assert await co.script("SEED", *_seed_args(co, 9, 7)) == 7
+    co.later("SEED", *_seed_args(co, 10, 8))
+    await co._queue.join()
+    assert await co.redis.hget(counts, "10") == "8"
+    assert len(pipelines) == 5  # the load of the awaited one, then one for the write
 
 
 WORKER = """
