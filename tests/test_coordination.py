@@ -23,7 +23,7 @@ from astria_async import (
     WaitPolicy,
     errors,
 )
-from astria_async.coordination import namespace_for
+from astria_async.coordination import _redis, namespace_for
 from astria_async.coordination._redis import redacted
 from astria_async.errors import ConfigurationError, RateLimitError
 from astria_async.testing import FakeAstria
@@ -246,6 +246,17 @@ async def started(astria_fake: FakeAstria, redis_server: RedisServer,
         assert co is not None
         await co.start()
         yield co
+
+
+async def test_a_worker_stuck_counting_a_tune_is_waited_for_a_while_only(
+        started: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    co = started
+    monkeypatch.setattr(_redis, "SEED_CLAIM", 0.3)
+    # Another worker claimed tune 55 for a minute and hangs (the API is down, say).
+    await co.redis.set(co.key("seeded:55"), "busy", px=60_000)
+    assert await asyncio.wait_for(co.ledger.seeded(55), 5) is None  # then it counts itself
+    await co.ledger.seed(55, 2)
+    assert await co.ledger.seeded(55) == 2  # counted now: the others take the shared count
 
 
 async def test_queued_writes_go_to_redis_in_one_round_trip(started: Any) -> None:

@@ -441,10 +441,13 @@ class RedisLedger:
 
     async def seeded(self, tune_id: int) -> int | None:
         """None when this worker should count `tune_id` on the server (it now holds the claim
-        for `SEED_CLAIM` s); the shared count when another worker counted it in the last
-        `SEEDED` s. A worker counting it now is waited for (its claim lapses if it dies)."""
+        for `SEED_CLAIM` s, or waited that long for another's); the shared count when another
+        worker counted it in the last `SEEDED` s. A worker counting it now is waited for, at
+        most `SEED_CLAIM` s (it may have died, or failed to count: the API is down)."""
         await self._co.start()
         keys = [self._keys[0], self._seed_mark(tune_id)]
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + SEED_CLAIM
         while True:
             answer = await self._co.script("SEED_CLAIM", keys,
                                            [tune_id, round(SEED_CLAIM * 1000)])
@@ -452,6 +455,8 @@ class RedisLedger:
                 return None
             if answer[0] == "done":
                 return int(answer[1])
+            if loop.time() >= give_up:
+                return None
             await asyncio.sleep(SEED_POLL)
 
     def _seed_mark(self, tune_id: int) -> str:
