@@ -40,6 +40,10 @@ _NOT_IMAGES = frozenset({"image/svg+xml"})
 _HEADERS = {"User-Agent": USER_AGENT, "Accept": "image/*,video/*;q=0.9"}
 # Folders whose listing a Downloader remembers (least recently used ones are listed again).
 _FOLDERS = 256
+# A folder with at most this many entries is listed on the loop (one readdir, tens of µs):
+# a thread, and every prompt waiting on it, cost more (issue #16). A bigger one goes to a
+# thread, whatever its size.
+_SMALL = 64
 # `{tune}-{prompt}-{index}.{ext}` and its temp files `.{tune}-{prompt}-{index}.{random}.part`.
 _OURS = re.compile(r"(\.?)(\d+-\d+-\d+)(\..*)")
 
@@ -99,9 +103,22 @@ class _Folder:
         A folder that cannot be listed counts as empty, as with glob: writing into it then
         fails with a DownloadError.
         """
+        return cls._list(folder, None)[0]
+
+    @classmethod
+    def small(cls, folder: str) -> _Folder | None:
+        """The listing of `folder` if it has at most `_SMALL` entries (cheap on the loop)."""
+        known, whole = cls._list(folder, _SMALL)
+        return known if whole else None
+
+    @classmethod
+    def _list(cls, folder: str, limit: int | None) -> tuple[_Folder, bool]:
+        """What `folder` holds of ours, and False if it had more than `limit` entries."""
         known = cls()
         with contextlib.suppress(OSError), os.scandir(folder) as entries:
-            for entry in entries:
+            for seen, entry in enumerate(entries):
+                if limit is not None and seen >= limit:
+                    return known, False
                 ours = _OURS.fullmatch(entry.name)
                 if ours is None:
                     continue
@@ -110,7 +127,7 @@ class _Folder:
                     known.learn(rest)
                 elif rest.endswith(".part"):
                     known.stale.setdefault(name, []).append(entry.path)
-        return known
+        return known, True
 
     def learn(self, extension: str) -> None:
         if extension not in self.extensions:
@@ -144,8 +161,9 @@ class Downloader:
     fsync'd, so it survives a power loss or a kernel crash too; that costs a disk flush
     per file and is off by default.
 
-    Complete files are skipped. A folder is listed once (in a thread), then each file is
-    checked with a stat of the extensions seen there; a complete file with another extension
+    Complete files are skipped. A folder is listed once (on the loop when it holds at most
+    64 entries, else in a thread), then each file is checked with a stat of the extensions
+    seen there; a complete file with another extension
     written by another process meanwhile is fetched again and replaced (atomically).
     """
 
@@ -198,8 +216,13 @@ class Downloader:
         folder = self._resolve(directory)
         listing = self._folders.get(folder)
         if listing is None:
-            listing = asyncio.ensure_future(asyncio.to_thread(_Folder.scan, folder))
-            listing.add_done_callback(self._forget_failed(folder))
+            small = _Folder.small(folder)
+            if small is not None:  # listed already: no thread, no prompt waits on it
+                listing = asyncio.get_running_loop().create_future()
+                listing.set_result(small)
+            else:
+                listing = asyncio.ensure_future(asyncio.to_thread(_Folder.scan, folder))
+                listing.add_done_callback(self._forget_failed(folder))
             self._folders[folder] = listing
             while len(self._folders) > _FOLDERS:
                 self._folders.popitem(last=False)

@@ -160,13 +160,13 @@ async def test_folder_listed_once_and_recreated(client: AstriaClient, host: Host
     from astria_async import download
 
     scans: list[Path] = []
-    real = download._Folder.scan
+    real = download._Folder._list
 
-    def spy(folder: str) -> download._Folder:
+    def spy(folder: str, limit: int | None) -> tuple[download._Folder, bool]:
         scans.append(Path(folder))
-        return real(folder)
+        return real(folder, limit)
 
-    monkeypatch.setattr(download._Folder, "scan", spy)
+    monkeypatch.setattr(download._Folder, "_list", spy)
     out = tmp_path / "out"
     prompts = [Prompt.from_dict({"id": i, "tune_id": 7, "text": "sks man",
                                  "images": [host.url(f"n{i}")]}, client) for i in range(1, 9)]
@@ -178,6 +178,33 @@ async def test_folder_listed_once_and_recreated(client: AstriaClient, host: Host
     out.rmdir()
     await prompts[0].download(out)
     assert len(scans) == 1 and _files(out) == ["7-1-0.png"]
+
+
+@pytest.mark.parametrize(("entries", "threads"), [(0, 0), (63, 0), (64, 1)])
+async def test_a_small_folder_is_listed_on_the_loop(
+        client: AstriaClient, host: Host, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        entries: int, threads: int) -> None:
+    # A thread and every prompt waiting for it cost more than one readdir of a few entries;
+    # a big folder (it could hold a million files) is still listed in a thread.
+    out = tmp_path / "out"
+    out.mkdir()
+    for i in range(entries):
+        (out / f"other-{i}.txt").write_bytes(b"")
+    (out / "7-1-0.png").write_bytes(PNG)  # complete already: found by the listing (64 at most)
+    sent: list[object] = []
+    to_thread = asyncio.to_thread
+
+    async def counted(func: Any, /, *args: Any) -> Any:
+        sent.append(func)
+        return await to_thread(func, *args)
+
+    monkeypatch.setattr(asyncio, "to_thread", counted)
+    prompts = [Prompt.from_dict({"id": i, "tune_id": 7, "text": "sks man",
+                                 "images": [host.url(f"n{i}")]}, client) for i in (1, 2)]
+    paths = await asyncio.gather(*(p.download(out) for p in prompts))
+    assert [p.name for [p] in paths] == ["7-1-0.png", "7-2-0.png"]
+    assert [n for n, _ in host.seen] == ["n2"]  # the complete one was skipped
+    assert len(sent) == threads
 
 
 async def test_a_folder_is_the_one_its_path_names_now(client: AstriaClient, host: Host,
