@@ -214,7 +214,8 @@ class RedisCoordination:
                 for _ in batch:
                     self._queue.task_done()
 
-    async def _send(self, batch: list[tuple[str, list[Any], list[Any]]]) -> None:
+    async def _send(self, batch: list[tuple[str, list[Any], list[Any]]], *,
+                    again: bool = True) -> None:
         """The writes in one round trip: a pipeline, not a transaction (each write is atomic
         on its own, and none depends on another's answer).
 
@@ -222,6 +223,7 @@ class RedisCoordination:
         in order, once the scripts are loaded. Scripts are only ever loaded all together, so
         the script writes of one pipeline all fail or all run, and their order holds; the
         plain commands queued (PUBLISH of a callback, HINCRBY of a count) commute with them.
+        They are sent again once (`again`): refused again, they are logged as lost.
         """
         pipe = self.redis.pipeline(transaction=False)
         for name, keys, args in batch:
@@ -231,14 +233,14 @@ class RedisCoordination:
             else:
                 pipe.evalsha(script.sha, len(keys), *keys, *args)
         answers = await self.call(pipe.execute(raise_on_error=False))
-        again = [write for write, answer in zip(batch, answers, strict=True)
-                 if isinstance(answer, NoScriptError)]
+        unknown = [write for write, answer in zip(batch, answers, strict=True)
+                   if again and isinstance(answer, NoScriptError)]
         for (name, _, _), answer in zip(batch, answers, strict=True):
-            if isinstance(answer, Exception) and not isinstance(answer, NoScriptError):
+            if isinstance(answer, Exception) and not (again and isinstance(answer, NoScriptError)):
                 logger.warning("coordination: a queued %s failed: %s", name, answer)
-        if again:
+        if unknown:
             await self._load_scripts()
-            await self._send(again)
+            await self._send(unknown, again=False)
 
     async def _load_scripts(self) -> None:
         """Every script of `scripts` known to Redis (one round trip)."""
