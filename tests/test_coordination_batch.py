@@ -28,7 +28,7 @@ from astria_async.batch import (
 from astria_async.batch._redis_journal import RedisJournal, batch_journal, parse_state
 from astria_async.coordination import connect
 from astria_async.coordination._redis import RedisCoordination
-from astria_async.errors import ConfigurationError
+from astria_async.errors import ConfigurationError, CoordinationError
 from astria_async.testing import FakeAstria
 
 pytestmark = SKIP
@@ -380,3 +380,44 @@ async def test_jobs_other_workers_hold_or_finished_cost_no_take(
     assert summary.counts == {"done": 4}
     assert journal.taken == keys[2:]  # one look for all four, then only the free ones taken
     assert sorted(_made(astria_fake).values()) == [1, 1]
+
+
+class _Deaf(RedisJournal):
+    """A renewal in which the cancellation is lost (seen inside the Redis client after a
+    Redis restart): it turns into a Redis error, which the heartbeat logs and goes on."""
+
+    async def _renew(self) -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            raise CoordinationError("Redis timed out") from None
+
+
+async def test_leaving_ends_the_heartbeat_even_if_a_renewal_loses_the_cancel(
+        coordination: RedisCoordination) -> None:
+    journal = _Deaf(coordination, uuid.uuid4().hex[:8], lease=0.3)
+    await coordination.start()
+    journal._heartbeat = asyncio.ensure_future(journal._beat())
+    await asyncio.sleep(0.15)  # the heartbeat is renewing now
+    closing = asyncio.ensure_future(journal.close())
+    done, _ = await asyncio.wait({closing}, timeout=5)
+    assert done == {closing}  # it hung here: the beat went on for ever
+
+
+async def test_closing_ends_its_tasks_even_if_a_redis_call_loses_the_cancel(
+        redis_server: RedisServer, namespace: str) -> None:
+    co = connect(redis_server.url, namespace=namespace, clock=asyncio.get_running_loop().time,
+                 cap=60.0)
+    await co.start()
+
+    async def deaf(now: float) -> None:  # the leader's cycle, caught in a lost cancellation
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            raise CoordinationError("Redis timed out") from None
+
+    co.leadership.cycle = deaf  # type: ignore[method-assign]
+    await asyncio.sleep(0.6)  # a cycle is running now
+    closing = asyncio.ensure_future(co.aclose())
+    done, _ = await asyncio.wait({closing}, timeout=5)
+    assert done == {closing}  # it hung here: the leader's loop went on

@@ -125,7 +125,10 @@ class RedisJournal:
             await co.call(pipe.execute())
 
     async def _beat(self) -> None:
-        while True:
+        # Until `close` (not only until cancelled): a cancellation can be lost inside the
+        # Redis client after a Redis restart, turned into a Redis error; the loop went on,
+        # and `close` waited for it for ever.
+        while self._heartbeat is not None:
             await asyncio.sleep(self.lease / 3)
             try:
                 await self._renew()
@@ -138,8 +141,11 @@ class RedisJournal:
         if task is None:
             return
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        # `wait`, not `await task` under suppress(CancelledError): that also swallowed a
+        # cancellation of `close` itself.
+        await asyncio.wait({task})
+        if not task.cancelled() and (error := task.exception()) is not None:
+            raise error
         co = self.coordination
         with contextlib.suppress(AstriaError):
             async with co.redis.pipeline(transaction=True) as pipe:

@@ -89,6 +89,10 @@ class RedisCoordination:
         # Queued writes: (a script of `scripts` or a plain command, keys, args).
         self._queue: asyncio.Queue[tuple[str, list[Any], list[Any]]] = asyncio.Queue()
         self._closed = False
+        # Set when the tasks are cancelled: their loops end on it too, since a cancellation
+        # can be lost inside the Redis client after a Redis restart (turned into a Redis
+        # error, which the loops log and go on from), and `aclose` then waited for ever.
+        self._stopping = False
 
     def key(self, name: str) -> str:
         """The Redis key `name` of this namespace."""
@@ -158,7 +162,7 @@ class RedisCoordination:
 
     async def _lead(self) -> None:
         loop = asyncio.get_running_loop()
-        while True:
+        while not self._stopping:
             await asyncio.sleep(CYCLE)
             try:
                 await self.leadership.cycle(loop.time())
@@ -175,6 +179,7 @@ class RedisCoordination:
                 with contextlib.suppress(CoordinationError, asyncio.TimeoutError):
                     await asyncio.wait_for(self.script(
                         "RESIGN", [self.key("leader")], [self.sender]), DRAIN)
+        self._stopping = True
         for task in self._tasks:
             if task is not asyncio.current_task():
                 task.cancel()
@@ -202,7 +207,7 @@ class RedisCoordination:
             logger.warning("coordination: %s", exc)
 
     async def _drain(self) -> None:
-        while True:
+        while not self._stopping:
             batch = [await self._queue.get()]
             while len(batch) < BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
@@ -252,7 +257,7 @@ class RedisCoordination:
     # --- the listener -----------------------------------------------------------------
 
     async def _listen(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 async with self.redis.pubsub() as pubsub:
                     await pubsub.subscribe(self.channel)
