@@ -238,11 +238,12 @@ class RedisCoordination:
             else:
                 pipe.evalsha(script.sha, len(keys), *keys, *args)
         answers = await self.call(pipe.execute(raise_on_error=False))
-        unknown = [write for write, answer in zip(batch, answers, strict=True)
-                   if again and isinstance(answer, NoScriptError)]
-        for (name, _, _), answer in zip(batch, answers, strict=True):
-            if isinstance(answer, Exception) and not (again and isinstance(answer, NoScriptError)):
-                logger.warning("coordination: a queued %s failed: %s", name, answer)
+        unknown = []
+        for write, answer in zip(batch, answers, strict=True):
+            if again and isinstance(answer, NoScriptError):
+                unknown.append(write)
+            elif isinstance(answer, Exception):
+                logger.warning("coordination: a queued %s failed: %s", write[0], answer)
         if unknown:
             await self._load_scripts()
             await self._send(unknown, again=False)
