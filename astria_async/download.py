@@ -163,8 +163,8 @@ class Downloader:
 
     Complete files are skipped. A folder is listed once (on the loop when it holds at most
     64 entries, else in a thread), then each file is checked with a stat of the extensions
-    seen there; a complete file with another extension
-    written by another process meanwhile is fetched again and replaced (atomically).
+    seen there; a complete file with another extension written by another process
+    meanwhile is fetched again and replaced (atomically).
     """
 
     def __init__(self, transport: Transport, concurrency: int, *, durable: bool = False,
