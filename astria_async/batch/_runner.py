@@ -135,6 +135,10 @@ class BatchRunner:
         self._claimed: set[int] = set()
         self._shared: SharedJournal | None = None
         self._looked: set[str] = set()  # creating jobs looked up in this run
+        # A shared journal: jobs another worker took from this one's tasks (to watch to the
+        # end), and set each time one of those tasks ends.
+        self._handed: list[Job] = []
+        self._ended = anyio.Event()
         self._lookups = asyncio.Lock()
         self._per_tune: dict[int, anyio.Semaphore] = {}
         self._fast: frozenset[int] = frozenset()
@@ -392,10 +396,21 @@ class BatchRunner:
             raise found from None
 
     async def _dispatch_all(self, jobs: Sequence[Job], rows: dict[str, Row]) -> None:
-        slots = anyio.Semaphore(self.in_flight())
+        size = self.in_flight()
+        slots = anyio.Semaphore(size)
+        self._handed, self._ended = [], anyio.Event()
         async with anyio.create_task_group() as tg:
             held = await self._start_all(tg, jobs, rows, slots)
-            while held and self._shared is not None:
+            while self._shared is not None:
+                # Jobs another worker took from a task of this one are watched like the
+                # held ones: this worker's summary must not show them unfinished.
+                held += [job for job in self._handed if job not in held]
+                self._handed, self._ended = [], anyio.Event()
+                if not held:
+                    if slots.value == size:  # no task of this worker runs any more
+                        break
+                    await self._ended.wait()  # a task ended: it may have handed a job on
+                    continue
                 # Held by live workers: wait for them to finish, or to die and free them. One
                 # read for all of them; only the free ones are taken (in file order).
                 await anyio.sleep(self._shared.retry_after)
@@ -472,7 +487,7 @@ class BatchRunner:
             if found is not False:
                 await self._finish(job, found)
         finally:
-            slots.release()
+            self._release(slots)
 
     async def _job(self, job: Job, row: Row, cost: int, slots: anyio.Semaphore) -> None:
         try:
@@ -482,7 +497,11 @@ class BatchRunner:
             async with self._tune_places(job):
                 await self._finish(job, await self._create(job, cost))
         finally:
-            slots.release()
+            self._release(slots)
+
+    def _release(self, slots: anyio.Semaphore) -> None:
+        slots.release()
+        self._ended.set()
 
     async def _finish(self, job: Job, prompt_id: int | None) -> None:
         if prompt_id is None:
@@ -499,6 +518,7 @@ class BatchRunner:
             except StateLockedError as exc:  # a shared journal: another worker took it over
                 self._spent -= cost
                 self._emit("held", job, message=str(exc))
+                self._handed.append(job)  # watched until that worker finishes it (or dies)
                 return None
             try:
                 prompt = await self.post(job)

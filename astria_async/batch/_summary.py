@@ -35,7 +35,8 @@ EventKind = Literal["created", "creating", "recovered", "resend", "lookup_failed
 - ``settling``: waiting for the creates of an interrupted run to land (key ``*``).
 - ``changed``: a sent job's line was edited; the prompt keeps what was sent.
 - ``not_in_file``: a journaled job is no longer in the job file; left as it is.
-- ``held``: another live worker of a shared journal holds the job; this one leaves it.
+- ``held``: another live worker of a shared journal holds the job; this one watches it
+  until it is finished (or free again, then runs it).
 """
 
 
