@@ -92,7 +92,7 @@ async def test_workers_on_one_job_file_create_each_job_exactly_once(
     tunes = [int(astria_fake.add_tune(branch="flux1")["id"]) for _ in range(2)]
     jobs = _jobs(tunes, 12)
     # A lease a loaded CI rarely lets lapse (a job taken over between a worker's take and its
-    # mark is then watched to the end: see the next tests).
+    # mark is then watched to the end: test_a_job_taken_over_before_its_mark_is_watched_...).
     state = f"{redis_server.url}/many?lease=5"
     clients = [_client(astria_fake, redis_server, namespace) for _ in range(workers)]
     try:
@@ -344,7 +344,8 @@ async def test_a_job_taken_over_before_its_mark_is_watched_to_the_end(
             await journal.other.close()  # that worker leaves without running it
             summary = await asyncio.wait_for(run, 30)
         finally:
-            run.cancel()
+            run.cancel()  # only still running when an assertion failed: ended, not leaked
+            await asyncio.gather(run, return_exceptions=True)
             if journal.other is not None:
                 await journal.other.close()
     assert summary.counts == {"done": 1}

@@ -135,8 +135,8 @@ class BatchRunner:
         self._claimed: set[int] = set()
         self._shared: SharedJournal | None = None
         self._looked: set[str] = set()  # creating jobs looked up in this run
-        # A shared journal: jobs another worker took from this one's tasks (to watch to the
-        # end), and set each time one of those tasks ends.
+        # A shared journal: jobs another worker took from this one's tasks, watched to the end
+        # (`_dispatch_all`); `_ended` is set whenever a task of this worker ends.
         self._handed: list[Job] = []
         self._ended = anyio.Event()
         self._lookups = asyncio.Lock()
