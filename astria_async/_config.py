@@ -14,6 +14,7 @@ from pathlib import Path
 
 import attrs
 
+from ._fields_repr import fields_repr
 from ._retry import RetryPolicy
 from .errors import ConfigurationError
 
@@ -185,6 +186,8 @@ def read_config(path: Path) -> dict[str, str]:
 class KeySource:
     """Where the API key came from, for error messages and `-v` (never the key itself)."""
 
+    __repr__ = fields_repr
+
     key: str | None = attrs.field(repr=False)
     source: str
     config: dict[str, str] = attrs.field(factory=dict, repr=False)
@@ -221,6 +224,8 @@ def find_key(api_key: str | None, env: Mapping[str, str] | None = None,
 @attrs.frozen(kw_only=True)
 class Settings:
     """Resolved configuration of one client (the key is kept out of repr)."""
+
+    __repr__ = fields_repr
 
     api_key: str = attrs.field(repr=False)
     base_url: str

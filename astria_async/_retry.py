@@ -10,6 +10,7 @@ from email.utils import parsedate_to_datetime
 
 import attrs
 
+from ._fields_repr import fields_repr
 from .errors import APIConnectionError, APITimeoutError
 
 # Methods whose effect does not depend on how often they are sent (API notes §13: reads and
@@ -58,6 +59,8 @@ class RetryPolicy:
         gateway_timeout_wait: wait before re-sending a create after a 504 when idempotency is on;
             Astria advises 60 s so the original request can finish (API notes §13, §14).
     """
+
+    __repr__ = fields_repr
 
     max_retries: int = attrs.field(default=3, validator=attrs.validators.ge(0))
     backoff_base: float = attrs.field(default=0.5, validator=_non_negative_seconds)

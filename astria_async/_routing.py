@@ -17,6 +17,7 @@ from typing import Any
 import attrs
 
 from ._config import ROUTE_DEFAULT_BASE, ROUTE_MEMORY
+from ._fields_repr import fields_repr
 from .models import Prompt, Tune, tune_refs
 
 logger = logging.getLogger("astria_async")
@@ -33,6 +34,8 @@ class Route:
     sent as given); `token` is the reference put in the text (`<lora:ID:1>`), or None when the
     text already had one.
     """
+
+    __repr__ = fields_repr
 
     tune_id: int
     text: str | None

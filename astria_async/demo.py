@@ -13,6 +13,8 @@ from typing import Any
 
 import attrs
 
+from ._fields_repr import fields_repr
+
 Log = Callable[[str], None]
 
 # Real time, short durations: the demo shows real waits without making anyone wait long.
@@ -33,6 +35,8 @@ SUBJECTS = (
 @attrs.frozen
 class DemoResult:
     """What the demo did: the tune, the prompts and the files it wrote."""
+
+    __repr__ = fields_repr
 
     out: Path
     tune_id: int

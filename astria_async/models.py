@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import attrs
 
 from ._config import TUNE_ETA_MARGIN, TUNE_FAST_FIRST_LOOK, TUNE_MIN_FIRST_LOOK
+from ._fields_repr import fields_repr
 from .errors import ConfigurationError
 from .waiting.policy import WaitPolicy
 
@@ -337,6 +338,8 @@ class Prompt:
 class Pack:
     """A pack ("template" in the GUI): template prompts plus training config (API notes §8)."""
 
+    __repr__ = fields_repr
+
     id: int
     slug: str | None = None
     title: str | None = None
@@ -380,6 +383,8 @@ class PackRun:
     `prompt_ids` set) or "message" (prompts created on existing tunes; `message` set).
     """
 
+    __repr__ = fields_repr
+
     kind: str
     tune: Tune | None = None
     message: str | None = None
@@ -396,6 +401,8 @@ def _raw() -> Any:
 @attrs.frozen(kw_only=True)
 class User:
     """The account behind the API key: `GET /users` (API notes §10.1)."""
+
+    __repr__ = fields_repr
 
     id: int
     name: str | None = None
@@ -416,6 +423,8 @@ class User:
 class Workspace:
     """A workspace (API notes §1.3, §10.2): scopes tunes, prompts and billing."""
 
+    __repr__ = fields_repr
+
     id: int
     title: str | None = None
     slug: str | None = None
@@ -430,6 +439,8 @@ class Workspace:
 class CatalogModel:
     """One named model of the catalogue: the tune id to post prompts to (API notes §10.6)."""
 
+    __repr__ = fields_repr
+
     name: str
     tune_id: int
     resolutions: tuple[str, ...] = ()
@@ -443,6 +454,8 @@ class ModelCatalog:
     `source` is "api" when read from Astria, "builtin" when Astria could not be reached and
     the official CLI's built-in ids stand in.
     """
+
+    __repr__ = fields_repr
 
     default: str | None = None
     default_video_model: str | None = None
@@ -470,6 +483,8 @@ class ImageInspection:
     String attributes are None when Astria answered "NONE" or ""; `characteristics()` gives
     the ones present, ready for a tune's `characteristics`.
     """
+
+    __repr__ = fields_repr
 
     name: str | None = None
     body_type: str | None = None

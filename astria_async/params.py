@@ -9,6 +9,7 @@ from typing import Any, TypeAlias
 
 import attrs
 
+from ._fields_repr import fields_repr
 from ._validators import (
     Checker,
     boolean,
@@ -156,6 +157,8 @@ class PromptParams:
     """The attrs form of a prompt (API notes §5.1): for prompt create, a tune's prompts, batch
     files and pack overrides. Each field is declared here once, with its check."""
 
+    __repr__ = fields_repr
+
     text: str | None = param(nonblank)
     negative_prompt: str | None = param(string)
     callback: str | None = param(url)
@@ -292,6 +295,8 @@ def _need_images(out: Mapping[str, Any]) -> None:
 class _TuneCommon:
     """The fields POST /tunes (API notes §3.4) and POST /p/:pack_id/tunes (API notes §8.3) share."""
 
+    __repr__ = fields_repr
+
     title: str = param(nonblank)
     name: str = param(nonblank)
     images: Sequence[FileInput] = param(seq(image_file("image_urls"), "image files"), default=())
@@ -304,6 +309,8 @@ class _TuneCommon:
 @attrs.frozen(kw_only=True)
 class TuneParams(_TuneCommon):
     """Parameters of POST /tunes (API notes §3.4)."""
+
+    __repr__ = fields_repr
 
     branch: str | None = param(choice("sd15|sdxl1|flux1|fast"))
     # A model name ("gemini") is resolved to its tune id by the client before sending.
@@ -341,6 +348,8 @@ class TuneParams(_TuneCommon):
 class PackTuneParams(_TuneCommon):
     """Parameters of POST /p/:pack_id/tunes (API notes §8.3)."""
 
+    __repr__ = fields_repr
+
     prompt_attributes: PromptParams | None = attrs.field(
         default=None, validator=attrs.validators.optional(
             lambda _, a, v: _is_params("prompt_attributes", v)))
@@ -374,6 +383,8 @@ class PackTuneParams(_TuneCommon):
 class PromptUpdateParams:
     """Fields of PATCH /prompts/:id (API notes §5.4): pack, provenance and workspace."""
 
+    __repr__ = fields_repr
+
     pack_id: int | None = param(positive)
     base_pack_id: int | None = param(positive)
     workspace_id: int | None = param(positive)
@@ -392,6 +403,8 @@ class PromptUpdateParams:
 class WorkspaceParams:
     """Fields of POST /workspaces and PATCH /workspaces/:id (API notes §10.2)."""
 
+    __repr__ = fields_repr
+
     title: str | None = param(nonblank)
     brief: str | None = param(string)
     landing_page_html: str | None = param(string)
@@ -408,6 +421,8 @@ class WorkspaceParams:
 class PackParams:
     """Fields of POST /packs (API notes §8.4): a new, empty pack on a base model."""
 
+    __repr__ = fields_repr
+
     title: str = param(nonblank)
     base_tune_id: int | str = param(tune_ref)
     model_type: str | None = param(choice("lora|pti|faceid"))
@@ -421,6 +436,8 @@ class PackParams:
 @attrs.frozen(kw_only=True)
 class InspectParams:
     """Fields of POST /images/inspect (API notes §9): the class name and one image."""
+
+    __repr__ = fields_repr
 
     name: str = param(nonblank)
     file: FileInput | None = param(file_input("file_url"))

@@ -9,6 +9,7 @@ from typing import Any
 
 import attrs
 
+from .._fields_repr import fields_repr
 from ..errors import ConfigurationError
 from ..models import Prompt
 from ._jobs import Job
@@ -29,6 +30,8 @@ def _count(value: Any, what: str) -> int:
 @attrs.frozen(kw_only=True)
 class PriceTable:
     """What a prompt is expected to cost: per image, per prompt, optionally per tune."""
+
+    __repr__ = fields_repr
 
     per_image_mc: int = DEFAULT_PER_IMAGE_MC
     per_prompt_mc: int = 0

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 
+from .._fields_repr import fields_repr
 from ..errors import AstriaError, InvalidParamsError
 from ..params import PromptParams
 
@@ -24,6 +25,8 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 @attrs.frozen
 class LineError:
     """One problem in a job file, with the line it is on (1-based)."""
+
+    __repr__ = fields_repr
 
     line: int
     message: str
@@ -47,6 +50,8 @@ class JobFileError(AstriaError):
 @attrs.frozen
 class Job:
     """One prompt to create: the tune it is posted to, its parameters and a stable key."""
+
+    __repr__ = fields_repr
 
     key: str
     tune_id: int

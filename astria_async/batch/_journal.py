@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 import attrs
 
+from .._fields_repr import fields_repr
 from ..errors import AstriaError
 
 if TYPE_CHECKING:
@@ -69,6 +70,8 @@ class MarkRefused(AstriaError):
 class Row:
     """A job as journaled."""
 
+    __repr__ = fields_repr
+
     key: str
     line: int
     tune_id: int
@@ -85,6 +88,8 @@ class Row:
 @attrs.frozen
 class Mark:
     """One "about to create" entry of a group commit: the job and its estimated cost."""
+
+    __repr__ = fields_repr
 
     key: str
     cost_mc: int

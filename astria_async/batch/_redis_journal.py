@@ -26,6 +26,7 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import attrs
 
+from .._fields_repr import fields_repr
 from ..coordination._redis import RedisCoordination, redacted
 from ..errors import AstriaError, ConfigurationError
 from ._jobs import Job, canonical
@@ -47,6 +48,8 @@ ROWS_CHUNK = 1_000  # job hashes read per pipeline
 @attrs.frozen
 class Worker:
     """A worker of a shared batch journal, as `RedisJournal.workers` lists it."""
+
+    __repr__ = fields_repr
 
     id: str
     description: str

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 import attrs
 
+from .._fields_repr import fields_repr
 from ..errors import BudgetExceededError
 from ._journal import DONE, FAILED, PENDING, Row, Status
 from ._state import read_rows
@@ -44,6 +45,8 @@ EventKind = Literal["created", "creating", "recovered", "resend", "lookup_failed
 class BatchEvent:
     """A step of a batch, for progress reporting (`kind` names it, see `EventKind`)."""
 
+    __repr__ = fields_repr
+
     kind: EventKind
     key: str
     prompt_id: int | None = None
@@ -54,6 +57,8 @@ class BatchEvent:
 @attrs.frozen
 class JobResult:
     """One job at the end of a run."""
+
+    __repr__ = fields_repr
 
     key: str
     line: int
@@ -126,6 +131,8 @@ class BatchSummary:
 class BatchPlan:
     """What a run would do (`BatchRunner.plan`, the dry run)."""
 
+    __repr__ = fields_repr
+
     total: int
     done: int
     failed: int
@@ -156,6 +163,8 @@ class BatchBudgetError(BudgetExceededError):
 @attrs.frozen
 class StateStatus:
     """What a state file has journaled (`read_status`)."""
+
+    __repr__ = fields_repr
 
     path: Path | str  # the state file, or a redis://… state
     jobs: int

@@ -9,6 +9,7 @@ import attrs
 
 from .._config import PAGE_LIMIT
 from .._convert import structure
+from .._fields_repr import fields_repr
 from .._http import Transport
 from .._routing import TuneRoutes
 from ..download import Downloader
@@ -26,6 +27,8 @@ K = TypeVar("K", Tune, Prompt)
 @attrs.frozen(eq=False)
 class Services:
     """What the resource classes use, built by the client (the composition root)."""
+
+    __repr__ = fields_repr
 
     transport: Transport
     tune_board: Board[Tune]

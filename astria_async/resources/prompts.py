@@ -11,6 +11,7 @@ import attrs
 
 from .._config import MAX_PROMPT_OFFSET
 from .._convert import structure, structure_many
+from .._fields_repr import fields_repr
 from .._forms import Body
 from ..errors import PromptFailedError
 from ..models import Prompt, Tune, tune_refs
@@ -399,6 +400,8 @@ class Prompts(Resource):
 @attrs.frozen
 class _Copy:
     """What the fair-use guard reads of a duplicate: the copy's text and image count."""
+
+    __repr__ = fields_repr
 
     text: str | None
     num_images: int | None

@@ -15,6 +15,7 @@ import attrs
 
 from .._aio import wait_event
 from .._config import FAIR_USE_IN_FLIGHT_EXPIRY
+from .._fields_repr import fields_repr
 from ..errors import ClientClosedError, FairUseError, maybe_processed
 from ..models import Prompt, Tune, tune_refs
 from .board import Board
@@ -55,6 +56,8 @@ DEFAULT_FAIR_USE = FairUsePolicy()
 @attrs.define(eq=False)
 class Place:
     """One prompt's reservation: the tunes it counts against and its in-flight place."""
+
+    __repr__ = fields_repr
 
     tunes: tuple[int, ...]
     since: float = 0.0
@@ -127,6 +130,8 @@ class FairUseEvent:
         in_flight: prompts in flight under that bound.
         cap: the bound's value.
     """
+
+    __repr__ = fields_repr
 
     kind: str
     tune_ids: tuple[int, ...]

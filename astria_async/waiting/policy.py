@@ -24,6 +24,7 @@ from .._config import (
     WAIT_JITTER,
     WAIT_MULTIPLIER,
 )
+from .._fields_repr import fields_repr
 
 
 def _number(name: str, value: Any, *, low: float, inclusive: bool = True,
@@ -71,6 +72,8 @@ class WaitPolicy:
     Raises:
         ValueError: a field is out of range; the message names the field.
     """
+
+    __repr__ = fields_repr
 
     interval: float = PROMPT_WAIT_INTERVAL
     multiplier: float = WAIT_MULTIPLIER
@@ -172,6 +175,8 @@ class FairUsePolicy:
         place_timeout: seconds a create waits for an in-flight place before it raises
             `FairUseError` (None: the prompt wait timeout, 15 min by default).
     """
+
+    __repr__ = fields_repr
 
     prompts_per_tune: int = attrs.field(default=FAIR_USE_PROMPTS_PER_TUNE,
                                         validator=_whole_number)

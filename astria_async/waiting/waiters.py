@@ -20,6 +20,7 @@ from typing import Any
 import attrs
 
 from .._aio import Clock, Sleep, wait_event
+from .._fields_repr import fields_repr
 from ..errors import WaitTimeoutError
 from .policy import WaitPolicy
 
@@ -27,6 +28,8 @@ from .policy import WaitPolicy
 @attrs.define(eq=False)
 class Watcher:
     """One waiter's registration: its ids, its pace, its deadline, and how it is woken."""
+
+    __repr__ = fields_repr
 
     ids: tuple[int, ...]  # distinct
     policy: WaitPolicy
