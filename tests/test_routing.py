@@ -64,6 +64,10 @@ def test_memory_is_bounded_and_forgets_non_routed() -> None:
     assert routes.route(3, "x").routed
     routes.remember(Tune(id=3))  # now a checkpoint: no longer routed
     assert not routes.route(3, "x").routed
+    for tid in (4, 5, 4, 6):  # seeing 4 again makes it the newest: 5 is the one dropped
+        routes.remember(Tune(id=tid, model_type="lora", base_tune_id=FLUX))
+    assert routes.route(4, "x").routed and routes.route(6, "x").routed
+    assert not routes.route(5, "x").routed
 
 
 # --- the library ----------------------------------------------------------------------------
