@@ -31,7 +31,7 @@ from ._retry import RetryPolicy
 from .callbacks import callback_url
 from .coordination import connect, namespace_for
 from .download import Downloader
-from .models import ModelCatalog, Prompt, Tune, imageless_failure
+from .models import Prompt, Tune, imageless_failure
 from .resources import (
     ApiSource,
     Gallery,
@@ -51,6 +51,7 @@ from .waiting.pause import LocalPause, Pause
 from .waiting.policy import PROMPT_WAIT, TUNE_WAIT, WaitPolicy
 
 if TYPE_CHECKING:
+    from .answers import ModelCatalog
     from .coordination._redis import RedisCoordination
 
 

@@ -129,7 +129,7 @@ def test_catalogue_answers_are_parsed_leniently() -> None:
 
 async def test_user_payloads_are_read_leniently(fake: FakeAstria) -> None:
     from astria_async._convert import structure_plain
-    from astria_async.models import User
+    from astria_async.answers import User
 
     lenient = structure_plain({"id": 1, "usd_balance_mc": "lots", "name": "A"}, User, "user")
     assert lenient.usd_balance_mc is None and lenient.raw["usd_balance_mc"] == "lots"

@@ -17,11 +17,22 @@ def test_client_import_leaves_params_callbacks_and_structure_functions_unloaded(
                          "astria_async.callbacks._parse")) == []
 
 
+def test_a_client_built_leaves_the_answer_models_unloaded() -> None:
+    # Users, workspaces, the model catalogue, pack runs and inspections: built on first use.
+    code = ("import sys; from astria_async import AstriaClient; AstriaClient(api_key='sk')\n"
+            "built = [name for name, m in list(sys.modules.items()) if name.startswith("
+            "'astria_async') and 'Workspace' in vars(m)]\n"
+            "assert not built, built")
+    assert loaded(code, ("astria_async.answers",)) == []
+
+
 def test_lazy_names_of_the_package_resolve_and_are_listed() -> None:
+    from astria_async.answers import ModelCatalog, User
     from astria_async.params import PromptParams
 
     assert astria_async.PromptParams is PromptParams
-    assert "TuneParams" in astria_async.__all__ and "TuneParams" in dir(astria_async)
+    assert astria_async.User is User and astria_async.ModelCatalog is ModelCatalog
+    assert {"TuneParams", "User", "PackRun"} <= set(astria_async.__all__) & set(dir(astria_async))
 
 
 def test_lazy_names_of_callbacks_resolve_and_are_listed() -> None:

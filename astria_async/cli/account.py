@@ -13,7 +13,7 @@ from ._root import json_option, state
 
 if TYPE_CHECKING:
     from .._client import AstriaClient
-    from ..models import ModelCatalog, Workspace
+    from ..answers import ModelCatalog, Workspace
 
 
 @click.command(short_help="Show the account behind the API key.")

@@ -16,7 +16,7 @@ from ._waits import wait_prompts
 
 if TYPE_CHECKING:
     from .._client import AstriaClient
-    from ..models import PackRun
+    from ..answers import PackRun
 
 
 @click.group(short_help="List, inspect and run packs (templates).")

@@ -4,21 +4,26 @@ resolution of model names such as "gemini" to the tune ids Astria expects."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._config import BUILTIN_MODELS, MODEL_ENV_VARS, MODELS_CACHE_TTL
 from .._convert import _int, _opt_float, _opt_str
 from .._http import Transport
 from .._validators import fail
 from ..errors import APIConnectionError, APIResponseValidationError, APIStatusError
-from ..models import CatalogModel, ModelCatalog
+
+if TYPE_CHECKING:  # `answers` loads when a catalogue is first read (start-up)
+    from ..answers import CatalogModel, ModelCatalog
 
 
 def parse_catalog(data: Any, source: str = "api") -> ModelCatalog:
     """A `/cli/models` answer as a `ModelCatalog`; entries without a tune id are skipped."""
+    from ..answers import CatalogModel, ModelCatalog
+
     if not isinstance(data, Mapping):
         raise APIResponseValidationError(
             f"expected the model catalogue object, got {type(data).__name__}", body=data)
@@ -50,10 +55,13 @@ def parse_catalog(data: Any, source: str = "api") -> ModelCatalog:
         source=source, raw=data)
 
 
-BUILTIN_CATALOG = parse_catalog(
-    {"default": "gemini",
-     "models": {name: {"tune_id": tid} for name, tid in BUILTIN_MODELS.items()}},
-    source="builtin")
+@functools.cache
+def builtin_catalog() -> ModelCatalog:
+    """The official CLI's built-in model ids as a catalogue (`source="builtin"`)."""
+    return parse_catalog(
+        {"default": "gemini",
+         "models": {name: {"tune_id": tid} for name, tid in BUILTIN_MODELS.items()}},
+        source="builtin")
 
 
 class Catalogue:
@@ -84,7 +92,7 @@ class Catalogue:
         try:
             return await self.get(refresh=refresh)
         except (APIConnectionError, APIStatusError, APIResponseValidationError):
-            return BUILTIN_CATALOG
+            return builtin_catalog()
 
     async def resolve(self, field: str, value: int | str) -> int:
         """A tune id for `value`: an int as is; a name from `<NAME>_TUNE_ID`, the catalogue,

@@ -6,12 +6,14 @@ Astria's CLI sends them.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._convert import structure_plain
 from .._forms import Body
-from ..models import User, Workspace
 from ._base import Resource, as_list, first_object, ident
+
+if TYPE_CHECKING:  # `answers` loads on the first call that needs it (start-up)
+    from ..answers import User, Workspace
 
 
 class Users(Resource):
@@ -19,6 +21,8 @@ class Users(Resource):
 
     async def me(self) -> User:
         """`GET /users`: id, name, email and the balance (`usd_balance_mc`, milli-cents)."""
+        from ..answers import User
+
         reply = await self._transport.request("GET", "/users", workspace=False)
         return structure_plain(reply.data, User, "user")
 
@@ -29,8 +33,7 @@ class Workspaces(Resource):
     async def list(self) -> list[Workspace]:
         """`GET /workspaces.json`: the workspaces you belong to."""
         reply = await self._transport.request("GET", "/workspaces.json", workspace=False)
-        return [structure_plain(item, Workspace, "workspace")
-                for item in as_list(reply.data, "workspace")]
+        return [self._one(item) for item in as_list(reply.data, "workspace")]
 
     async def create(self, *, title: str, brief: str | None = None,
                      landing_page_html: str | None = None) -> Workspace:
@@ -70,4 +73,6 @@ class Workspaces(Resource):
 
     @staticmethod
     def _one(data: Any) -> Workspace:
+        from ..answers import Workspace
+
         return structure_plain(first_object(data, "workspace"), Workspace, "workspace")

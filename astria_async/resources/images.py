@@ -8,10 +8,10 @@ import attrs
 
 from .._convert import structure_plain
 from .._forms import Body
-from ..models import ImageInspection
 from ._base import Resource, first_object
 
-if TYPE_CHECKING:  # `params` loads on the first call that needs it (start-up)
+if TYPE_CHECKING:  # `answers` and `params` load on the first call that needs them (start-up)
+    from ..answers import ImageInspection
     from ..params import FileInput
 
 # Attribute values that mean "nothing seen" (API notes §9).
@@ -33,6 +33,7 @@ class Images(Resource):
         Raises:
             InvalidParamsError: no name, or not exactly one of file and file_url.
         """
+        from ..answers import ImageInspection
         from ..params import InspectParams
 
         payload = InspectParams(name=name, file=file, file_url=file_url).to_payload()

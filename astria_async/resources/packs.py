@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING, Any
 from .._convert import _ints, structure, structure_many
 from .._forms import Body
 from ..errors import APIResponseValidationError, InvalidParamsError
-from ..models import Pack, PackRun, Tune
+from ..models import Pack, Tune
 from ._base import Paginator, Resource, as_list, first_object, query
 
-if TYPE_CHECKING:  # `params` loads on the first call that needs it (start-up)
+if TYPE_CHECKING:  # `answers` and `params` load on the first call that needs them (start-up)
+    from ..answers import PackRun
     from ..params import FileInput, PromptParams
 
 
@@ -107,6 +108,8 @@ class Packs(Resource):
 
     def _run(self, data: Any) -> PackRun:
         # The answer is polymorphic (API notes §8.3): a tune, an order, or a bare message.
+        from ..answers import PackRun
+
         if isinstance(data, list):
             data = data[0] if data else None
         if not isinstance(data, Mapping):
