@@ -19,6 +19,11 @@ from ._fields_repr import fields_repr
 from .models import Tune
 
 
+def _raw() -> Any:
+    # The payload as sent: not compared, hashed or shown.
+    return attrs.field(factory=dict, eq=False, repr=False, hash=False)
+
+
 @attrs.frozen(kw_only=True)
 class PackRun:
     """What `POST /p/:pack_id/tunes` answered: a tune, a message, or an order (API notes §8.3).
@@ -35,11 +40,7 @@ class PackRun:
     order_id: int | None = None
     tune_ids: tuple[int, ...] = ()
     prompt_ids: tuple[int, ...] = ()
-    raw: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False, hash=False)
-
-
-def _raw() -> Any:
-    return attrs.field(factory=dict, eq=False, repr=False, hash=False)
+    raw: Mapping[str, Any] = _raw()
 
 
 @attrs.frozen(kw_only=True)

@@ -33,7 +33,7 @@ class Workspaces(Resource):
     async def list(self) -> list[Workspace]:
         """`GET /workspaces.json`: the workspaces you belong to."""
         reply = await self._transport.request("GET", "/workspaces.json", workspace=False)
-        return [self._one(item) for item in as_list(reply.data, "workspace")]
+        return [_workspace(item) for item in as_list(reply.data, "workspace")]
 
     async def create(self, *, title: str, brief: str | None = None,
                      landing_page_html: str | None = None) -> Workspace:
@@ -73,6 +73,10 @@ class Workspaces(Resource):
 
     @staticmethod
     def _one(data: Any) -> Workspace:
-        from ..answers import Workspace
+        return _workspace(first_object(data, "workspace"))
 
-        return structure_plain(first_object(data, "workspace"), Workspace, "workspace")
+
+def _workspace(data: Any) -> Workspace:
+    from ..answers import Workspace
+
+    return structure_plain(data, Workspace, "workspace")
