@@ -400,6 +400,26 @@ async def test_only_the_leader_polls_and_the_follower_hears_every_state(
     assert polls[0] == 0 and polls[1] > 0  # one worker polled for both
 
 
+async def test_a_state_the_leader_knew_before_anyone_waited_reaches_a_late_follower(
+        astria_fake: FakeAstria, pair: tuple[AstriaClient, AstriaClient]) -> None:
+    a, b = pair  # a leads
+    assert a._coordination is not None and a._coordination.leadership.leading
+    tune = _lora(astria_fake)
+    prompt = await b.prompts.create(FLUX, text=f"<lora:{tune}:1> known early")
+    body: Any = None
+    for _ in range(100):
+        status, body = await astria_fake.call("GET", f"/prompts/{prompt.id}")
+        if status == 200 and body.get("images"):
+            break
+        await asyncio.sleep(0.05)
+    # The leader's board learns the final state while no worker has registered the id (its
+    # own wait that ended within one cycle, say): nothing is published then. It never polls
+    # a finished id again, so the follower registering it later must still be told.
+    assert _board(a).feed(_structure(body, a))
+    done = await asyncio.wait_for(b.prompts.wait_images(prompt.id), 10)
+    assert done.images
+
+
 async def test_a_dead_leader_is_replaced(
         astria_fake: FakeAstria, redis_server: RedisServer, namespace: str) -> None:
     a = _client(astria_fake, redis_server, namespace)

@@ -140,13 +140,18 @@ class Leadership:
             "WATCHED", [co.key(f"watched:{kind.name}")], []))
         if ids == kind.union:
             return
-        old, kind.union = kind.watcher, ids
+        old, added, kind.union = kind.watcher, ids - kind.union, ids
         kind.watcher = kind.board.watch(ids, kind.policy) if ids else None
         if old is not None:
             kind.board.unwatch(old)
         for oid in list(kind.published):
             if oid not in ids:
                 del kind.published[oid]
+        # The board never polls an id it already knows finished (learned before anyone
+        # registered it, so not published then): such a state is published now.
+        known = [obj.raw for oid in sorted(added) if (obj := kind.board.get(oid)) is not None]
+        if known:
+            self._publish(kind.name, known)
 
     def _publish(self, kind_name: str, items: Sequence[Any]) -> None:
         kind = self._kinds.get(kind_name)
