@@ -362,15 +362,21 @@ async def test_a_callback_on_one_client_ends_the_wait_on_another(
     # a polls every 30 s: only b's callback can end its wait within the test's 10 s.
     waiting = asyncio.ensure_future(
         a.prompts.wait_images(prompt.id, policy=SLOW))
-    body: Any = None
-    for _ in range(100):
-        status, body = await astria_fake.call("GET", f"/prompts/{prompt.id}")
-        if status == 200 and body.get("images"):
-            break
-        await asyncio.sleep(0.05)
+    body = await _finished(astria_fake, prompt.id)
     b.feed(_structure(body, b))
     done = await asyncio.wait_for(waiting, 10)
     assert done.id == prompt.id and done.images
+
+
+async def _finished(fake: FakeAstria, prompt_id: int) -> Any:
+    """The fake's answer for a prompt once it has images (polled for up to 5 s)."""
+    body: Any = None
+    for _ in range(100):
+        status, body = await fake.call("GET", f"/prompts/{prompt_id}")
+        if status == 200 and body.get("images"):
+            break
+        await asyncio.sleep(0.05)
+    return body
 
 
 def _structure(body: Any, client: AstriaClient) -> Any:
@@ -406,12 +412,7 @@ async def test_a_state_the_leader_knew_before_anyone_waited_reaches_a_late_follo
     assert a._coordination is not None and a._coordination.leadership.leading
     tune = _lora(astria_fake)
     prompt = await b.prompts.create(FLUX, text=f"<lora:{tune}:1> known early")
-    body: Any = None
-    for _ in range(100):
-        status, body = await astria_fake.call("GET", f"/prompts/{prompt.id}")
-        if status == 200 and body.get("images"):
-            break
-        await asyncio.sleep(0.05)
+    body = await _finished(astria_fake, prompt.id)
     # The leader's board learns the final state while no worker has registered the id (its
     # own wait that ended within one cycle, say): nothing is published then. It never polls
     # a finished id again, so the follower registering it later must still be told.
