@@ -54,64 +54,108 @@ async def run_all(aws: Iterable[Awaitable[R]]) -> list[R]:
 
 
 class Stalled(Exception):
-    """Raised by `StallWatch` when what it watched made no progress for its limit."""
+    """Raised by a `Watch` when what it watched made no progress for its limit."""
 
 
-class StallWatch:
-    """Cancel the task in this block when `progress()` stays the same for `limit` seconds;
-    the block then raises `Stalled` instead of `CancelledError`.
+_UNSEEN = object()
 
-    One timer, looking at the counter every `limit / CHECKS` seconds: a stall is noticed
-    `limit` to `limit * (1 + 1 / CHECKS)` seconds after the last progress. aiohttp's own read
-    timeout (`sock_read`) instead moves a timer on every socket read, 16 for a 1 MB image:
-    ~150 µs of CPU a file, most of what downloads cost over raw aiohttp (issue #16).
-    What is watched may change while the block runs (`follow`).
+
+class Watchdog:
+    """One timer for every transfer it watches: a watch whose progress stays the same for
+    `limit` seconds has its task cancelled, and its block raises `Stalled` instead of
+    `CancelledError`.
+
+    The timer ticks every `limit / CHECKS` seconds while something is watched, so a stall is
+    noticed `limit` to `limit * (1 + 1 / CHECKS)` seconds after the last progress. One timer
+    for all, not one per transfer: arming and cancelling a timer for each file was a tenth of
+    what a download costs over raw aiohttp (issue #16); a watch is now a dict entry. aiohttp's
+    own read timeout (`sock_read`) moves a timer on every socket read instead, 16 for a 1 MB
+    image.
     """
 
     CHECKS = 4
 
-    def __init__(self, limit: float, progress: Callable[[], object] = lambda: None) -> None:
+    def __init__(self, limit: float) -> None:
         self.limit = limit
+        self._watches: dict[Watch, None] = {}
+        self._handle: asyncio.TimerHandle | None = None
+
+    def watch(self, progress: Callable[[], object] = lambda: None) -> Watch:
+        """A block that is cancelled when `progress()` stays the same for `limit` seconds."""
+        return Watch(self, progress)
+
+    def _start(self, watch: Watch) -> None:
+        self._watches[watch] = None
+        if self._handle is None:
+            self._arm(asyncio.get_running_loop())
+
+    def _stop(self, watch: Watch) -> None:
+        self._watches.pop(watch, None)
+        if not self._watches and self._handle is not None:
+            self._handle.cancel()  # nothing left to watch: no timer keeps ticking
+            self._handle = None
+
+    def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._handle = loop.call_at(loop.time() + self.limit / self.CHECKS, self._tick, loop)
+
+    def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
+        now = loop.time()
+        for watch in list(self._watches):
+            seen = watch.progress()
+            if seen != watch.last:
+                watch.last, watch.since = seen, now
+            elif now - watch.since >= self.limit:
+                self._fire(watch)
+        self._handle = None
+        if self._watches:
+            self._arm(loop)
+
+    def _fire(self, watch: Watch) -> None:
+        del self._watches[watch]
+        if watch.task is not None:
+            watch.fired = True
+            watch.task.cancel()
+
+
+class Watch:
+    """One transfer watched by a `Watchdog` (an async context manager around the transfer).
+
+    What is watched may change while the block runs (`follow`).
+    """
+
+    __slots__ = ("fired", "last", "progress", "since", "task", "watchdog")
+
+    def __init__(self, watchdog: Watchdog, progress: Callable[[], object]) -> None:
+        self.watchdog = watchdog
         self.progress = progress
         self.fired = False
-        self._last: object = None  # what `progress()` said at the last check
-        self._quiet = 0  # checks in a row without progress
-        self._task: asyncio.Task[object] | None = None
-        self._handle: asyncio.TimerHandle | None = None
+        # What `progress()` said when it last changed, and the loop time the watchdog saw it
+        # change: `_UNSEEN` until its next tick, which counts it as progress (no clock read
+        # per transfer).
+        self.last: object = _UNSEEN
+        self.since = 0.0
+        self.task: asyncio.Task[object] | None = None
+
+    @property
+    def limit(self) -> float:
+        """Seconds without progress that make a stall."""
+        return self.watchdog.limit
 
     def follow(self, progress: Callable[[], object]) -> None:
         """Watch `progress` from now on; the change itself counts as progress."""
-        self.progress, self._last, self._quiet = progress, progress(), 0
+        self.progress, self.last = progress, _UNSEEN
 
-    def _arm(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._handle = loop.call_at(loop.time() + self.limit / self.CHECKS, self._check)
-
-    def _check(self) -> None:
-        now = self.progress()
-        if now != self._last:
-            self._last, self._quiet = now, 0
-        else:
-            self._quiet += 1
-            if self._quiet >= self.CHECKS and self._task is not None:
-                self.fired = True
-                self._task.cancel()
-                return
-        self._arm()
-
-    async def __aenter__(self) -> StallWatch:
-        self._task = asyncio.current_task()
-        self._last = self.progress()
-        self._arm()
+    async def __aenter__(self) -> Watch:
+        self.task = asyncio.current_task()
+        self.watchdog._start(self)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: object) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
+        self.watchdog._stop(self)
         if not self.fired:
             return
-        task = self._task
+        task = self.task
         # The cancellation was ours; another one requested meanwhile still propagates.
         if sys.version_info >= (3, 11) and task is not None and task.uncancel() > 0:
             return

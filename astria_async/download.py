@@ -14,7 +14,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from ._aio import Stalled, StallWatch, run_all
+from ._aio import Stalled, Watchdog, run_all
 from ._config import DOWNLOAD_MAX_BYTES, DOWNLOAD_READ_TIMEOUT, USER_AGENT
 from ._http import Transport
 from .errors import AstriaError, DownloadError
@@ -181,7 +181,9 @@ class Downloader:
         # Paths as str inside (pathlib objects cost microseconds each, several per file).
         self._busy: dict[str, asyncio.Lock] = {}
         self._folders: OrderedDict[str, asyncio.Future[_Folder]] = OrderedDict()
-        self._resolved: dict[str, str] = {}  # directory as given -> resolved (see _resolve)
+        # Directory as given -> (resolved path, st_dev, st_ino): see _resolve.
+        self._resolved: dict[str, tuple[str, int, int]] = {}
+        self._watchdog = Watchdog(DOWNLOAD_READ_TIMEOUT)  # notices stalled transfers
 
     async def prompt(self, prompt: Prompt, directory: str | os.PathLike[str]) -> list[Path]:
         """Save every image of `prompt` into `directory`; skip files already complete.
@@ -236,24 +238,29 @@ class Downloader:
         """`directory` created if missing, as an absolute path with symlinks resolved.
 
         On the loop: a few syscalls, cheaper than a thread hop. The path resolved last time
-        is reused while it is still a directory, not a link, and the one `directory` names
-        (two stats instead of a mkdir and an lstat per component of the path, for every
-        prompt); a folder removed, moved or replaced (by a link too) since, or a relative path
-        after a chdir, is resolved again. Only a link put in place of one of its parents
-        meanwhile is not looked for: the files still go where `directory` points.
+        is reused while `directory` still names the same directory (one stat instead of a
+        mkdir and an lstat per component of the path, for every prompt); a folder removed,
+        moved or replaced (by a link elsewhere too) since, or a relative path after a chdir,
+        is resolved again. Only a link that leads to the same directory, put in place of it or
+        of one of its parents meanwhile, is not looked for: the files still go where
+        `directory` points.
         """
         given = os.fspath(directory)
-        folder = self._resolved.get(given)
-        if folder is not None:
-            with contextlib.suppress(OSError):
-                now, then = os.stat(given), os.lstat(folder)
-                if (stat.S_ISDIR(then.st_mode) and now.st_ino == then.st_ino
-                        and now.st_dev == then.st_dev):
+        known = self._resolved.get(given)
+        if known is not None:
+            folder, device, inode = known
+            try:
+                now = os.stat(given)
+            except OSError:
+                pass
+            else:
+                if now.st_ino == inode and now.st_dev == device and stat.S_ISDIR(now.st_mode):
                     return folder
         folder = _ready(given)
+        found = os.stat(folder)
         if len(self._resolved) >= _FOLDERS:
             self._resolved.clear()  # rare (many folders): each is resolved again once
-        self._resolved[given] = folder
+        self._resolved[given] = (folder, found.st_dev, found.st_ino)
         return folder
 
     def _forget_failed(self, folder: str) -> Callable[[asyncio.Future[_Folder]], None]:
@@ -290,7 +297,9 @@ class Downloader:
             raise DownloadError(f"not an http(s) image URL: {url!r}", url=url)
         tmp: str | None = None
         # A minute without data (the answer's head, then its body) fails the download.
-        watch = StallWatch(DOWNLOAD_READ_TIMEOUT)
+        if self._watchdog.limit != DOWNLOAD_READ_TIMEOUT:  # a test shortened it
+            self._watchdog = Watchdog(DOWNLOAD_READ_TIMEOUT)
+        watch = self._watchdog.watch()
         try:
             async with watch, self._transport.stream(url, _HEADERS) as resp:
                 content = resp.content

@@ -24,7 +24,9 @@ _SECRET = re.compile(r"((?:^|[?&])[^=&]*secret[^=&]*=)[^&]*", re.IGNORECASE)
 
 def tune_refs(text: str | None) -> tuple[int, ...]:
     """The tune ids referenced by `<lora:ID:w>` / `<faceid:ID:w>` tokens in a prompt text."""
-    return tuple(dict.fromkeys(int(m) for m in _REF.findall(text or "")))
+    if not text or "<" not in text:  # most prompts: no token, no regex scan (issue #16)
+        return ()
+    return tuple(dict.fromkeys(int(m) for m in _REF.findall(text)))
 
 
 def _redacted(url: str | None) -> str:
