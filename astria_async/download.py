@@ -66,9 +66,22 @@ def _length(value: str | None) -> int | None:
     return int(value) if value.isdigit() else None
 
 
+if os.access in os.supports_follow_symlinks:
+    def _absent(path: str) -> bool:
+        """True when nothing (not even a dangling link) has that name.
+
+        faccessat(2) answers False without an exception: a missing name, the usual case
+        before a download, costs ~0.7 µs less than an lstat that raises (issue #16).
+        """
+        return not os.access(path, os.F_OK, follow_symlinks=False)
+else:  # pragma: no cover - platforms without faccessat (Windows)
+    def _absent(path: str) -> bool:
+        return not os.path.lexists(path)
+
+
 def _not_a_link(path: str, url: str) -> None:
     """Refuse a symlink at a file's final name: it would be taken for (or replace) our file."""
-    if os.path.islink(path):
+    if not _absent(path) and os.path.islink(path):
         raise DownloadError(f"{path} is a symbolic link; refusing to save {url} there "
                             "(remove the link to download it)", url=url)
 
@@ -141,6 +154,8 @@ class _Folder:
         """
         for ext in self.extensions:
             path = os.path.join(folder, name + ext)
+            if _absent(path):
+                continue
             try:
                 mode = os.lstat(path).st_mode
             except OSError:
