@@ -9,7 +9,9 @@ in a child process, so the CPU time of the event loop's thread and the peak extr
 from a thread) are the client's own. After a warm-up round, the ways run in rotating order for
 several rounds; ratios are taken per round (adjacent runs) and reported as the median and the
 spread (min-max), with each way's CPU µs per file. Files go to $TMPDIR (/tmp by default):
-TMPDIR=/dev/shm leaves the disk's own noise out and shows the client's cost alone.
+TMPDIR=/dev/shm leaves the disk's own noise out and shows the client's cost alone. The same
+ways then fetch 1 KB images: without the kernel's copying, what each way costs a file (the
+library's own work, and the temp file + rename's) is measured to about a microsecond.
 """
 
 from __future__ import annotations
@@ -104,7 +106,8 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-async def measure(url: str, key: str, ids: list[int], reps: int) -> dict[str, Any]:
+async def measure(url: str, key: str, ids: list[int], reps: int,
+                  image_bytes: int = IMAGE_BYTES) -> dict[str, Any]:
     """Warm every way, then `reps` rounds in rotating order: MB/s, CPU µs per file, RSS."""
     root = Path(tempfile.mkdtemp(prefix="astria-bench-dl-"))
     rss: dict[str, list[float]] = {}
@@ -115,8 +118,8 @@ async def measure(url: str, key: str, ids: list[int], reps: int) -> dict[str, An
                 aiohttp.ClientSession() as session:
             prompts = list(await asyncio.gather(*(client.prompts.get(i) for i in ids)))
             files = sum(len(p.images) for p in prompts)
-            total = files * IMAGE_BYTES / 1e6
-            ways = {label: timed(label, run, root, files, rss)
+            total = files * image_bytes / 1e6
+            ways = {label: timed(label, run, root, files, files * image_bytes, rss)
                     for label, run in runs(client, durable, session, prompts).items()}
             speed, cpu = await rotate(ways, reps)
     finally:
@@ -125,8 +128,8 @@ async def measure(url: str, key: str, ids: list[int], reps: int) -> dict[str, An
             "rss_mb": {label: values[1:] for label, values in rss.items()}}  # [0]: warm-up
 
 
-def timed(label: str, run: Run, root: Path, files: int, rss: dict[str, list[float]],
-          ) -> Callable[[], Awaitable[tuple[float, float]]]:
+def timed(label: str, run: Run, root: Path, files: int, total: int,
+          rss: dict[str, list[float]]) -> Callable[[], Awaitable[tuple[float, float]]]:
     """One run of a way into a fresh folder: (MB/s, CPU µs per file); RSS kept aside.
 
     CPU is the event loop thread's (`time.thread_time`): the fake serves from another process,
@@ -143,7 +146,7 @@ def timed(label: str, run: Run, root: Path, files: int, rss: dict[str, list[floa
             await run(folder)
             elapsed, cpu = loop.time() - started, time.thread_time() - cpu
         size = sum(f.stat().st_size for f in folder.iterdir())
-        assert size >= files * IMAGE_BYTES * 0.99, (label, size)
+        assert size >= total * 0.99, (label, size)
         shutil.rmtree(folder)
         rss.setdefault(label, []).append(sampler.growth_mb)
         return size / 1e6 / elapsed, cpu / files * 1e6
@@ -163,7 +166,7 @@ def spread(values: list[float]) -> str:
 
 def run(quick: bool) -> Outcome:
     """500 x 1 MB (60 in --quick)."""
-    n, reps = (60, 3) if quick else (500, 9)
+    n, reps = (60, 3) if quick else (500, 15)
     note(f"{n} prompts x 1 image x {IMAGE_BYTES:,} bytes, concurrency "
          f"{DEFAULT_DOWNLOAD_CONCURRENCY}, {reps} rounds in rotating order after a warm-up "
          "round; ratios per round (median, min-max); fake in a child process; files in "
@@ -199,7 +202,42 @@ def run(quick: bool) -> Outcome:
     data["ratios"] = {"library/raw": ratios[LIB], "rename/raw": ratios[RAW_RENAME],
                       "library/rename": vs_rename, "durable": durable,
                       "cpu raw/library": cpu_ratio, "cpu rename/library": cpu_floor}
+    data["small"] = small = per_file(n, 3 if quick else 21)
+    checks += [
+        Check(NAME, f"  per file, {SMALL_BYTES:,}-byte images: library's CPU over raw + temp, "
+              "rename", f"{small['library_over_rename_us']:+.1f} µs"),
+        Check(NAME, "  per file, same: raw + temp, rename over raw (the floor's own)",
+              f"{small['rename_over_raw_us']:+.1f} µs"),
+    ]
     return Outcome(NAME, checks, data)
+
+
+SMALL_BYTES = 1_000
+
+
+def per_file(n: int, reps: int) -> dict[str, Any]:
+    """The same ways with 1 KB images: each way's CPU per file without the copying.
+
+    With 1 MB images the kernel's copies (socket to Python, Python to the page cache) are
+    ~90 % of a file's CPU, and their noise from round to round (tens of µs) hides the few
+    µs a change to the client's own path makes; with 1 KB images what is left is each way's
+    fixed cost a file, measured to about a µs.
+    """
+    with remote_fake(tunes=10, prompts=n, prompt_seconds=0, image_bytes=SMALL_BYTES) as remote:
+        data = asyncio.run(measure(remote.url, remote.api_key, remote.prompts, reps,
+                                   image_bytes=SMALL_BYTES))
+    cpu = data["cpu_us"]
+
+    def over(way: str, base: str) -> float:
+        return median([c - b for c, b in zip(cpu[way], cpu[base], strict=True)])
+
+    table(f"Per file without the copying: {n} x {SMALL_BYTES:,}-byte images, {reps} rounds "
+          "(CPU µs per file of the event loop's thread, medians)",
+          ["way", "CPU µs/file", "- raw's", "- raw + temp, rename's"],
+          [(label, f"{median(values):.1f}", f"{over(label, RAW):+.1f}",
+            f"{over(label, RAW_RENAME):+.1f}") for label, values in cpu.items()])
+    return {"cpu_us": cpu, "library_over_rename_us": over(LIB, RAW_RENAME),
+            "rename_over_raw_us": over(RAW_RENAME, RAW), "library_over_raw_us": over(LIB, RAW)}
 
 
 if __name__ == "__main__":
