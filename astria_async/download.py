@@ -167,6 +167,21 @@ class _Folder:
         return None
 
 
+class _Turn:
+    """The callers of one file: the lock they take turns with, and how many hold or wait.
+
+    Forgotten when the last one leaves, not when the lock is released: a caller woken but
+    not yet holding it still counts, so one arriving meanwhile waits behind it instead of
+    fetching the same file alongside it.
+    """
+
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.users = 0
+
+
 class Downloader:
     """Downloads through the client's session, without its API headers.
 
@@ -194,7 +209,7 @@ class Downloader:
         self._max_bytes = max_bytes
         self._limit: asyncio.Semaphore | None = None
         # Paths as str inside (pathlib objects cost microseconds each, several per file).
-        self._busy: dict[str, asyncio.Lock] = {}
+        self._busy: dict[str, _Turn] = {}
         self._folders: OrderedDict[str, asyncio.Future[_Folder]] = OrderedDict()
         # Directory as given -> (resolved path, st_dev, st_ino): see _resolve.
         self._resolved: dict[str, tuple[str, int, int]] = {}
@@ -287,9 +302,12 @@ class Downloader:
 
     async def _one(self, url: str, folder: str, name: str, known: _Folder) -> Path:
         key = os.path.join(folder, name)
-        lock = self._busy.setdefault(key, asyncio.Lock())
+        turn = self._busy.get(key)
+        if turn is None:
+            turn = self._busy[key] = _Turn()
+        turn.users += 1
         try:
-            async with lock:  # the same file twice at once: the second one finds it complete
+            async with turn.lock:  # the same file twice at once: the second one finds it complete
                 done = known.complete(folder, name, url)
                 if done is not None:
                     logger.debug("download: %s already complete", done.name)
@@ -304,7 +322,8 @@ class Downloader:
                 known.learn(done.name[len(name):])
                 return done
         finally:
-            if not lock.locked() and self._busy.get(key) is lock:
+            turn.users -= 1
+            if not turn.users:
                 del self._busy[key]
 
     async def _fetch(self, url: str, folder: str, name: str) -> Path:

@@ -347,6 +347,25 @@ async def test_same_file_twice_at_once_is_fetched_once(client: AstriaClient, hos
     assert client._downloader._busy == {}
 
 
+async def test_a_file_is_fetched_once_at_a_time_after_a_failed_try(
+        client: AstriaClient, host: Host, tmp_path: Path) -> None:
+    # The first try fails while a second caller waits for it; the second fetches again. A
+    # third caller arriving meanwhile waits for the second (and finds the file complete)
+    # rather than fetching the same image alongside it.
+    host.cut["a"] = 1
+    host.delay = 0.1
+    prompt = _prompt(client, [host.url("a")])
+    first = asyncio.ensure_future(prompt.download(tmp_path))
+    second = asyncio.ensure_future(prompt.download(tmp_path))
+    await asyncio.wait([first])  # the first try was cut
+    await asyncio.sleep(0.05)  # the second is on its way (the host answers after 0.1 s)
+    third = await prompt.download(tmp_path)
+    assert isinstance(first.exception(), DownloadError)
+    assert await second == third == [tmp_path / "777-55-0.png"]
+    assert host.requests("a") == 2
+    assert client._downloader._busy == {}
+
+
 @pytest.mark.parametrize("name", ["missing-x", "json-x"])
 async def test_bad_answers_raise_and_write_nothing(client: AstriaClient, host: Host,
                                                    tmp_path: Path, name: str) -> None:
