@@ -16,7 +16,7 @@ from _common import HERE, Check, load_checks, parse_args, summary, table
 SCRIPTS = {"bench_overhead": "overhead", "bench_poll_economy": "poll_economy",
            "bench_scale": "scale", "bench_batch": "batch", "bench_downloads": "downloads",
            "bench_cli": "cli_startup", "bench_scale_out": "scale_out",
-           "bench_batch_journal": "batch_journal"}
+           "bench_batch_journal": "batch_journal", "bench_instructions": "instructions"}
 
 
 def main() -> int:
