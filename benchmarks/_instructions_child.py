@@ -19,11 +19,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-import aiohttp
 import bench_downloads
 import bench_overhead
-
-from astria_async import AstriaClient
 
 
 async def get(url: str, key: str, ids: list[int], way: str, n: int, rounds: int) -> None:
@@ -38,12 +35,8 @@ async def get(url: str, key: str, ids: list[int], way: str, n: int, rounds: int)
 async def download(url: str, key: str, ids: list[int], way: str, rounds: int) -> None:
     root = Path(tempfile.mkdtemp(prefix="astria-bench-instr-"))
     try:
-        async with AstriaClient(api_key=key, base_url=url, fair_use=None) as client, \
-                AstriaClient(api_key=key, base_url=url, fair_use=None,
-                             durable_downloads=True) as durable, \
-                aiohttp.ClientSession() as session:
-            prompts = list(await asyncio.gather(*(client.prompts.get(i) for i in ids)))
-            run = bench_downloads.runs(client, durable, session, prompts)[way]
+        async with bench_downloads.every_way(url, key, ids) as (ways, _):
+            run = ways[way]
             for i in range(rounds + 1):
                 folder = root / str(i)
                 folder.mkdir()

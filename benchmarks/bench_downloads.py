@@ -17,11 +17,12 @@ library's own work, and the temp file + rename's) is measured to about a microse
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -106,21 +107,29 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+@contextlib.asynccontextmanager
+async def every_way(url: str, key: str, ids: list[int]
+                    ) -> AsyncIterator[tuple[dict[str, Run], list[Prompt]]]:
+    """The ways (`runs`) over the prompts `ids`, with their clients and session open."""
+    async with AstriaClient(api_key=key, base_url=url, fair_use=None) as client, \
+            AstriaClient(api_key=key, base_url=url, fair_use=None,
+                         durable_downloads=True) as durable, \
+            aiohttp.ClientSession() as session:
+        prompts = list(await asyncio.gather(*(client.prompts.get(i) for i in ids)))
+        yield runs(client, durable, session, prompts), prompts
+
+
 async def measure(url: str, key: str, ids: list[int], reps: int,
                   image_bytes: int = IMAGE_BYTES) -> dict[str, Any]:
     """Warm every way, then `reps` rounds in rotating order: MB/s, CPU µs per file, RSS."""
     root = Path(tempfile.mkdtemp(prefix="astria-bench-dl-"))
     rss: dict[str, list[float]] = {}
     try:
-        async with AstriaClient(api_key=key, base_url=url, fair_use=None) as client, \
-                AstriaClient(api_key=key, base_url=url, fair_use=None,
-                             durable_downloads=True) as durable, \
-                aiohttp.ClientSession() as session:
-            prompts = list(await asyncio.gather(*(client.prompts.get(i) for i in ids)))
+        async with every_way(url, key, ids) as (all_ways, prompts):
             files = sum(len(p.images) for p in prompts)
             total = files * image_bytes / 1e6
             ways = {label: timed(label, run, root, files, files * image_bytes, rss)
-                    for label, run in runs(client, durable, session, prompts).items()}
+                    for label, run in all_ways.items()}
             speed, cpu = await rotate(ways, reps)
     finally:
         shutil.rmtree(root, ignore_errors=True)
