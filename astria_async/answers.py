@@ -16,12 +16,7 @@ from typing import Any
 import attrs
 
 from ._fields_repr import fields_repr
-from .models import Tune
-
-
-def _raw() -> Any:
-    # The payload as sent: not compared, hashed or shown.
-    return attrs.field(factory=dict, eq=False, repr=False, hash=False)
+from .models import Tune, raw_field
 
 
 @attrs.frozen(kw_only=True)
@@ -40,7 +35,7 @@ class PackRun:
     order_id: int | None = None
     tune_ids: tuple[int, ...] = ()
     prompt_ids: tuple[int, ...] = ()
-    raw: Mapping[str, Any] = _raw()
+    raw: Mapping[str, Any] = raw_field()
 
 
 @attrs.frozen(kw_only=True)
@@ -56,7 +51,7 @@ class User:
     auto_extend_tunes: bool | None = None
     top_off_amount: float | None = None
     purchased_plugin_at: datetime | None = None
-    raw: Mapping[str, Any] = _raw()
+    raw: Mapping[str, Any] = raw_field()
 
     @property
     def balance_usd(self) -> float | None:
@@ -77,7 +72,7 @@ class Workspace:
     landing_page_html: str | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
-    raw: Mapping[str, Any] = _raw()
+    raw: Mapping[str, Any] = raw_field()
 
 
 @attrs.frozen(kw_only=True)
@@ -89,7 +84,7 @@ class CatalogModel:
     name: str
     tune_id: int
     resolutions: tuple[str, ...] = ()
-    raw: Mapping[str, Any] = _raw()
+    raw: Mapping[str, Any] = raw_field()
 
 
 @attrs.frozen(kw_only=True)
@@ -108,7 +103,7 @@ class ModelCatalog:
     video_models: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
     cache_ttl: float | None = None
     source: str = "api"
-    raw: Mapping[str, Any] = _raw()
+    raw: Mapping[str, Any] = raw_field()
 
     def tune_id(self, name: str) -> int | None:
         """The tune id of a model name (case-insensitive), or None if the catalogue lacks it."""
@@ -152,7 +147,7 @@ class ImageInspection:
     selfie: bool | None = None
     low_resolution: bool | None = None
     low_quality: bool | None = None
-    raw: Mapping[str, Any] = _raw()
+    raw: Mapping[str, Any] = raw_field()
 
     def characteristics(self) -> dict[str, str]:
         """The string attributes that were seen (not "NONE"), `name` left out."""

@@ -331,7 +331,9 @@ class Downloader:
             raise DownloadError(f"not an http(s) image URL: {url!r}", url=url)
         tmp: str | None = None
         # A minute without data (the answer's head, then its body) fails the download.
-        if self._watchdog.limit != DOWNLOAD_READ_TIMEOUT:  # a test shortened it
+        # Read per download, as before the shared watchdog (tests shorten it): a new limit
+        # gets a watchdog of its own; the transfers of the old one finish under it.
+        if self._watchdog.limit != DOWNLOAD_READ_TIMEOUT:
             self._watchdog = Watchdog(DOWNLOAD_READ_TIMEOUT)
         watch = self._watchdog.watch()
         try:

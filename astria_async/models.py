@@ -29,6 +29,11 @@ def tune_refs(text: str | None) -> tuple[int, ...]:
     return tuple(dict.fromkeys(int(m) for m in _REF.findall(text)))
 
 
+def raw_field() -> Any:
+    """The `raw` field of a model: the payload as sent, not compared, hashed or shown."""
+    return attrs.field(factory=dict, eq=False, repr=False, hash=False)
+
+
 def _redacted(url: str | None) -> str:
     # Callback URLs carry a secret in their query string (callbacks.py): never in a repr.
     return repr(_SECRET.sub(r"\1***", url) if url else url)
@@ -153,7 +158,7 @@ class Tune:
     prompts: tuple[Prompt, ...] = ()
     base_pack_id: int | None = None
     prompts_callback: str | None = attrs.field(default=None, repr=_redacted)
-    raw: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False, hash=False)
+    raw: Mapping[str, Any] = raw_field()
     _client: Binding | None = attrs.field(default=None, eq=False, repr=False, hash=False)
 
     if not TYPE_CHECKING:  # at run time only: mypy still rejects a misspelt attribute
@@ -262,7 +267,7 @@ class Prompt:
     prompt_likes_count: int | None = None
     # Only with `expand=["debug_images"]` on get/list (API notes §4).
     debug_images: tuple[str, ...] = ()
-    raw: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False, hash=False)
+    raw: Mapping[str, Any] = raw_field()
     _client: Binding | None = attrs.field(default=None, eq=False, repr=False, hash=False)
 
     if not TYPE_CHECKING:  # at run time only: mypy still rejects a misspelt attribute
@@ -364,7 +369,7 @@ class Pack:
     multiplier_api: float | None = None
     # API notes §8.2: the pack's template prompts (`id`, `cost_mc`, ...).
     template_prompts: tuple[Mapping[str, Any], ...] = ()
-    raw: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False, hash=False)
+    raw: Mapping[str, Any] = raw_field()
 
     if not TYPE_CHECKING:  # at run time only: mypy still rejects a misspelt attribute
         __getattr__ = _first_read

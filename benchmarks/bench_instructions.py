@@ -44,12 +44,12 @@ def count(argv: list[str]) -> int:
 
 
 def per_unit(jobs: dict[str, list[str]], rounds: int, units: int) -> dict[str, float]:
-    """Instructions per unit of each way: (K rounds - 0 rounds) / K / units.
+    """Instructions per unit of each way (its child arguments but the rounds, in `jobs`):
+    (K rounds - 0 rounds) / K / units.
 
     The counts do not depend on timing, so the runs go two at a time (one per core).
     """
-    argvs = [(label, k, [*argv[:-1], str(k)]) for label, argv in jobs.items()
-             for k in (0, rounds)]
+    argvs = [(label, k, [*argv, str(k)]) for label, argv in jobs.items() for k in (0, rounds)]
     with ThreadPoolExecutor(max_workers=2) as pool:
         counts = dict(zip([(label, k) for label, k, _ in argvs],
                           pool.map(count, [argv for _, _, argv in argvs]), strict=True))
@@ -61,7 +61,7 @@ def get_figures(n: int, rounds: int) -> dict[str, float]:
     """GET /tunes/:id: raw aiohttp, raw + the Tune model, the client (per request)."""
     ids = json.dumps(list(range(1, 11)))
     with fixed_server() as url:
-        return per_unit({way: ["get", url, "k", ids, way, str(n), "R"]
+        return per_unit({way: ["get", url, "k", ids, way, str(n)]
                          for way in (RAW, RAW_MODEL, CLIENT)}, rounds, n)
 
 
@@ -69,7 +69,7 @@ def download_figures(size: int, n: int, rounds: int) -> dict[str, float]:
     """n images of `size` bytes: raw aiohttp, raw + temp file and rename, the library."""
     with remote_fake(tunes=10, prompts=n, prompt_seconds=0, image_bytes=size) as remote:
         ids = json.dumps(remote.prompts)
-        return per_unit({way: ["download", remote.url, remote.api_key, ids, way, "R"]
+        return per_unit({way: ["download", remote.url, remote.api_key, ids, way]
                          for way in (RAW_DOWNLOAD, RAW_RENAME, LIB)}, rounds, n)
 
 
