@@ -7,8 +7,11 @@ share these.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
+from types import TracebackType
 from typing import TypeVar
 
 R = TypeVar("R")
@@ -51,6 +54,74 @@ async def run_all(aws: Iterable[Awaitable[R]]) -> list[R]:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class Limiter:
+    """A counting semaphore whose uncontended take and give are plain calls.
+
+    `asyncio.Semaphore` runs seven Python frames and a generator for each `async with`, even
+    with a slot free; the transport takes one slot for every request (issue #16). Here a free
+    slot is `try_take()`, a counter decrement. Waiters are served first come, first served: a
+    slot given back while someone waits goes straight to the first waiter still waiting, so a
+    newcomer never takes it first, and a waiter cancelled just after it was handed a slot
+    passes the slot on. Also an async context manager (`async with limiter:`).
+    """
+
+    __slots__ = ("_free", "_waiters")
+
+    def __init__(self, slots: int) -> None:
+        self._free = slots
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    @property
+    def free(self) -> int:
+        """Slots nobody holds (0 while anyone waits)."""
+        return self._free
+
+    def try_take(self) -> bool:
+        """Take a slot if one is free now; False otherwise (then `await take()`)."""
+        # A free slot means nobody waits: `give` hands slots to waiters before freeing one.
+        if self._free:
+            self._free -= 1
+            return True
+        return False
+
+    async def take(self) -> None:
+        """Take a slot, waiting in line for one if none is free."""
+        if self._free:
+            self._free -= 1
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self.give()  # handed a slot as it was cancelled: the next in line gets it
+            else:
+                with contextlib.suppress(ValueError):  # a `give` may have skipped it
+                    self._waiters.remove(waiter)
+            raise
+
+    def give(self) -> None:
+        """Give back a slot: to the first waiter still waiting, else to the free count."""
+        waiters = self._waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self._free += 1
+
+    async def __aenter__(self) -> None:
+        if self._free:
+            self._free -= 1
+        else:
+            await self.take()
+
+    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        self.give()
 
 
 class Stalled(Exception):

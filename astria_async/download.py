@@ -14,7 +14,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from ._aio import Stalled, Watchdog, run_all
+from ._aio import Limiter, Stalled, Watchdog, run_all
 from ._config import DOWNLOAD_MAX_BYTES, DOWNLOAD_READ_TIMEOUT, USER_AGENT
 from ._http import Transport
 from .errors import AstriaError, DownloadError
@@ -207,7 +207,7 @@ class Downloader:
         self._concurrency = concurrency
         self._durable = durable
         self._max_bytes = max_bytes
-        self._limit: asyncio.Semaphore | None = None
+        self._limit: Limiter | None = None
         # Paths as str inside (pathlib objects cost microseconds each, several per file).
         self._busy: dict[str, _Turn] = {}
         self._folders: OrderedDict[str, asyncio.Future[_Folder]] = OrderedDict()
@@ -316,7 +316,7 @@ class Downloader:
                     with contextlib.suppress(OSError):
                         os.unlink(stale)
                 if self._limit is None:
-                    self._limit = asyncio.Semaphore(self._concurrency)
+                    self._limit = Limiter(self._concurrency)
                 async with self._limit:
                     done = await self._fetch(url, folder, name)
                 known.learn(done.name[len(name):])

@@ -26,7 +26,7 @@ from collections import OrderedDict
 from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Iterable, Iterator
 from typing import Any, Generic, TypeVar
 
-from .._aio import Clock, Sleep, run_all, wait_event
+from .._aio import Clock, Limiter, Sleep, run_all, wait_event
 from .._config import (
     ADMIT_CHUNK,
     BOARD_LAST_FETCHES,
@@ -113,7 +113,7 @@ class Board(Generic[T]):
         self.longest_tick = 0.0  # seconds on the board's clock (for benchmarks and logs)
         self.last_error: BaseException | None = None  # the last transient refresh failure
         self._concurrency = concurrency
-        self._limit: asyncio.Semaphore | None = None
+        self._limit: Limiter | None = None
         self._state: dict[int, T] = {}
         # Unfinished states read from list pages that nobody reads (see `_keep`): only their
         # signature, the time they were updated and their tune, instead of payload and model.
@@ -782,7 +782,7 @@ class Board(Generic[T]):
         # Board requests take at most a share of the client's concurrency limiter, so that
         # waits never crowd out the caller's own requests.
         if self._limit is None:
-            self._limit = asyncio.Semaphore(self._concurrency)
+            self._limit = Limiter(self._concurrency)
         async with self._limit:
             self.requests += 1
             return await request
