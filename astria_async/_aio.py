@@ -150,6 +150,7 @@ class Watchdog:
         self.limit = limit
         self._watches: dict[Watch, None] = {}
         self._handle: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def watch(self, progress: Callable[[], object] = lambda: None) -> Watch:
         """A block that is cancelled when `progress()` stays the same for `limit` seconds."""
@@ -167,7 +168,13 @@ class Watchdog:
             self._handle = None
 
     def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
         self._handle = loop.call_at(loop.time() + self.limit / self.CHECKS, self._tick, loop)
+
+    def running_loop(self) -> asyncio.AbstractEventLoop | None:
+        """The loop of the armed timer (the running one, while anything is watched), else
+        None: `asyncio.current_task(loop)` then needs no `get_running_loop()` (a getpid(2))."""
+        return self._loop if self._handle is not None else None
 
     def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
         now = loop.time()
@@ -217,7 +224,7 @@ class Watch:
         self.progress, self.last = progress, _UNSEEN
 
     async def __aenter__(self) -> Watch:
-        self.task = asyncio.current_task()
+        self.task = asyncio.current_task(self.watchdog.running_loop())
         self.watchdog._start(self)
         return self
 

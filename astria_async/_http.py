@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Mapping
@@ -201,6 +202,7 @@ class Transport:
         self._owns_session = session is None
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread = 0  # the thread that first used the client in `_loop`
         self._limiter: Limiter | None = None
         self._headers = settings.headers()
         self._account_headers = {k: v for k, v in self._headers.items()
@@ -222,9 +224,18 @@ class Transport:
         """The session, created lazily inside the running loop on first use."""
         if self._closed:
             raise ClientClosedError("the AstriaClient is closed; create a new one")
+        session = self._session
+        # The client's loop, running in the thread that first ran it, is the running loop
+        # here (a thread runs one loop at a time): known without `get_running_loop()`, which
+        # costs a getpid(2) system call on every request (CPython 3.11). Not noticed: a loop
+        # moved to another thread while its first thread runs a second one.
+        if session is not None and self._loop is not None and self._loop.is_running() \
+                and threading.get_ident() == self._thread:
+            return session
         loop = asyncio.get_running_loop()
         if self._loop is None:
             self._loop = loop
+            self._thread = threading.get_ident()
             self._limiter = Limiter(self.settings.max_concurrency)
             # Proxy variables are read once per session: aiohttp's trust_env=True re-reads them
             # on every request, measured 5-6x slower on loopback with aiohttp 3.14.

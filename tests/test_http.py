@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -294,6 +295,31 @@ async def test_use_after_close_raises_clearly(mocked: aioresponses) -> None:
     await c.aclose()
     with pytest.raises(errors.ClientClosedError, match="closed"):
         await c.tunes.get(1)
+
+
+def test_a_client_used_in_a_second_event_loop_says_so(mocked: aioresponses) -> None:
+    mocked.get(f"{API}/tunes/1", payload={"id": 1}, repeat=True)
+    c = AstriaClient(KEY, base_url=API)
+    first, second = asyncio.new_event_loop(), asyncio.new_event_loop()
+    try:
+        assert first.run_until_complete(c.tunes.get(1)).id == 1
+        with pytest.raises(errors.ClientClosedError, match="another event loop"):
+            second.run_until_complete(c.tunes.get(1))
+        assert first.run_until_complete(c.tunes.get(1)).id == 1
+    finally:
+        first.run_until_complete(c.aclose())
+        first.close()
+        second.close()
+
+
+async def test_a_client_used_from_another_threads_loop_says_so(mocked: aioresponses) -> None:
+    # Its own loop keeps running here while another thread runs a loop of its own.
+    mocked.get(f"{API}/tunes/1", payload={"id": 1}, repeat=True)
+    async with AstriaClient(KEY, base_url=API) as c:
+        assert (await c.tunes.get(1)).id == 1
+        with pytest.raises(errors.ClientClosedError, match="another event loop"):
+            await asyncio.to_thread(asyncio.run, c.tunes.get(1))
+        assert (await c.tunes.get(1)).id == 1
 
 
 async def test_borrowed_session_is_never_closed(mocked: aioresponses) -> None:
