@@ -35,6 +35,17 @@ async def test_no_more_than_its_slots_at_once_and_every_slot_comes_back() -> Non
     assert limiter.free == 3
 
 
+async def test_take_and_try_take_count_the_free_slots() -> None:
+    limiter = Limiter(2)
+    await limiter.take()
+    assert limiter.try_take()
+    assert limiter.free == 0
+    assert not limiter.try_take()
+    limiter.give()
+    limiter.give()
+    assert limiter.free == 2
+
+
 async def test_waiters_are_served_in_arrival_order_before_a_newcomer() -> None:
     limiter, release = Limiter(1), asyncio.Event()
     order: list[str] = []
