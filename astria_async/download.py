@@ -21,7 +21,8 @@ from .errors import AstriaError, DownloadError
 from .models import Prompt
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Coroutine
+    from typing import Any
 
 logger = logging.getLogger("astria_async")
 
@@ -84,6 +85,12 @@ def _not_a_link(path: str, url: str) -> None:
     if not _absent(path) and os.path.islink(path):
         raise DownloadError(f"{path} is a symbolic link; refusing to save {url} there "
                             "(remove the link to download it)", url=url)
+
+
+def _image_urls(prompt: Prompt) -> list[str]:
+    # The images to fetch (not the prompt's own page); a function, not a comprehension in
+    # `Downloader.prompt`: see `Downloader._jobs`.
+    return [url for url in prompt.images if url != prompt.url]
 
 
 def _stem_base(prompt: Prompt) -> str:
@@ -229,7 +236,7 @@ class Downloader:
             state = f"failed: {prompt.user_error}" if prompt.is_failed else "has no images yet"
             raise DownloadError(f"prompt {prompt.id} {state}; nothing to download "
                                 "(wait with wait_images() first)")
-        urls = [u for u in prompt.images if u != prompt.url]
+        urls = _image_urls(prompt)
         try:
             folder, known = await self._folder(directory)
         except OSError as exc:  # e.g. a file (an earlier, incomplete download) has that name
@@ -238,10 +245,16 @@ class Downloader:
                                 f"{os.fspath(directory)!r}: {exc.strerror or exc}",
                                 url=url) from exc
         base = _stem_base(prompt)
-        jobs = [self._one(url, folder, f"{base}{i}", known) for i, url in enumerate(urls)]
-        if len(jobs) == 1:
-            return [await jobs[0]]  # no task for a single image
-        return await run_all(jobs)
+        if len(urls) == 1:  # no task for a single image
+            return [await self._one(urls[0], folder, f"{base}0", known)]
+        return await run_all(self._jobs(urls, folder, base, known))
+
+    def _jobs(self, urls: list[str], folder: str, base: str, known: _Folder
+              ) -> list[Coroutine[Any, Any, Path]]:
+        # Built here, not in `prompt`: before Python 3.12 a comprehension is a function of its
+        # own, and every local of `prompt` it reads would become a cell, a GC-tracked object
+        # kept for as long as the download runs (five per prompt in flight).
+        return [self._one(url, folder, f"{base}{i}", known) for i, url in enumerate(urls)]
 
     async def _folder(self, directory: str | os.PathLike[str]) -> tuple[str, _Folder]:
         # The listing is done once per folder, in a thread, shared by the prompts asking for it.
