@@ -88,8 +88,7 @@ class Limiter:
 
     async def take(self) -> None:
         """Take a slot, waiting in line for one if none is free."""
-        if self._free:
-            self._free -= 1
+        if self.try_take():
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
@@ -114,9 +113,7 @@ class Limiter:
         self._free += 1
 
     async def __aenter__(self) -> None:
-        if self._free:
-            self._free -= 1
-        else:
+        if not self.try_take():  # no coroutine for `take` when a slot is free
             await self.take()
 
     async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,

@@ -220,7 +220,9 @@ class Downloader:
         self._folders: OrderedDict[str, asyncio.Future[_Folder]] = OrderedDict()
         # Directory as given -> (resolved path, st_dev, st_ino): see _resolve.
         self._resolved: dict[str, tuple[str, int, int]] = {}
-        self._watchdog = Watchdog(DOWNLOAD_READ_TIMEOUT)  # notices stalled transfers
+        # Notices stalled transfers; made on the first download, like the limit (the read
+        # timeout is the module's `DOWNLOAD_READ_TIMEOUT` then: tests shorten it).
+        self._watchdog: Watchdog | None = None
 
     async def prompt(self, prompt: Prompt, directory: str | os.PathLike[str]) -> list[Path]:
         """Save every image of `prompt` into `directory`; skip files already complete.
@@ -344,9 +346,7 @@ class Downloader:
             raise DownloadError(f"not an http(s) image URL: {url!r}", url=url)
         tmp: str | None = None
         # A minute without data (the answer's head, then its body) fails the download.
-        # Read per download, as before the shared watchdog (tests shorten it): a new limit
-        # gets a watchdog of its own; the transfers of the old one finish under it.
-        if self._watchdog.limit != DOWNLOAD_READ_TIMEOUT:
+        if self._watchdog is None:
             self._watchdog = Watchdog(DOWNLOAD_READ_TIMEOUT)
         watch = self._watchdog.watch()
         try:
