@@ -17,7 +17,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import hdrs
-from multidict import CIMultiDictProxy
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from . import _json, _retry
@@ -44,6 +44,11 @@ logger = logging.getLogger("astria_async")
 _STREAM_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=DOWNLOAD_CONNECT_TIMEOUT)
 RateLimitHook = Callable[[RateLimitError], object]
 _CONTENT_ENCODING, _TRANSFER_ENCODING = hdrs.CONTENT_ENCODING, hdrs.TRANSFER_ENCODING
+
+
+def frozen_headers(headers: Mapping[str, str]) -> CIMultiDictProxy[str]:
+    """`headers` as aiohttp takes them without a copy per request: a read-only CIMultiDict."""
+    return CIMultiDictProxy(CIMultiDict(headers))
 
 
 class Reply:
@@ -204,9 +209,12 @@ class Transport:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread = 0  # the thread that first used the client in `_loop`
         self._limiter: Limiter | None = None
-        self._headers = settings.headers()
-        self._account_headers = {k: v for k, v in self._headers.items()
-                                 if k != "X-Workspace-Id"}
+        # Read-only multidicts, not dicts: aiohttp would copy a dict into a new CIMultiDict
+        # on every request (issue #16).
+        headers = settings.headers()
+        self._headers = frozen_headers(headers)
+        self._account_headers = frozen_headers(
+            {k: v for k, v in headers.items() if k != "X-Workspace-Id"})
         self._proxies: dict[str, str | None] = {}
         self._env_proxies: dict[str, str] = {}
         self._base_proxy: str | None = None
