@@ -16,7 +16,7 @@ from typing import IO, TYPE_CHECKING
 
 from ._aio import Limiter, Stalled, Watchdog, run_all
 from ._config import DOWNLOAD_MAX_BYTES, DOWNLOAD_READ_TIMEOUT, USER_AGENT
-from ._http import Transport
+from ._http import Transport, frozen_headers
 from .errors import AstriaError, DownloadError
 from .models import Prompt
 
@@ -38,7 +38,7 @@ EXTENSIONS = {
 # API notes §11), a script or an SVG (XML that can carry scripts) never is.
 _NOT_IMAGES = frozenset({"image/svg+xml"})
 # Only a User-Agent: the API key must never reach an image host.
-_HEADERS = {"User-Agent": USER_AGENT, "Accept": "image/*,video/*;q=0.9"}
+_HEADERS = frozen_headers({"User-Agent": USER_AGENT, "Accept": "image/*,video/*;q=0.9"})
 # Folders whose listing a Downloader remembers (least recently used ones are listed again).
 _FOLDERS = 256
 # A folder with at most this many entries is listed on the loop (one readdir, tens of µs):
@@ -59,6 +59,23 @@ def is_media(content_type: str | None) -> bool:
     """True for `image/*` (but SVG) and `video/*`: the only types a download saves."""
     mime = (content_type or "").split(";", 1)[0].strip().lower()
     return mime.startswith("video/") or (mime.startswith("image/") and mime not in _NOT_IMAGES)
+
+
+# Content-Type as sent -> the extension to save it with, or None: not an image or a video.
+# A host sends the same few values, so a lookup replaces two parses a file (issue #16).
+_SAVED_AS: dict[str, str | None] = {}
+
+
+def _saved_as(content_type: str) -> str | None:
+    """The extension a body of `content_type` is saved with; None when it is not saved."""
+    try:
+        return _SAVED_AS[content_type]
+    except KeyError:
+        pass
+    if len(_SAVED_AS) >= 256:  # a host that varies it (parameters): forget, never grow
+        _SAVED_AS.clear()
+    ext = _SAVED_AS[content_type] = extension(content_type) if is_media(content_type) else None
+    return ext
 
 
 def _length(value: str | None) -> int | None:
@@ -154,13 +171,14 @@ class _Folder:
             self.extensions.append(extension)
 
     def complete(self, folder: str, name: str, url: str) -> Path | None:
-        """The complete file of `name`, if any (a few stats: cheap enough for the loop).
+        """The complete file of `name` in `folder` (a path ending in a separator), if any (a
+        few stats: cheap enough for the loop).
 
         Raises:
             DownloadError: a symlink is there: it is not a file this library wrote.
         """
         for ext in self.extensions:
-            path = os.path.join(folder, name + ext)
+            path = folder + name + ext
             if _absent(path):
                 continue
             try:
@@ -172,21 +190,6 @@ class _Folder:
             if stat.S_ISREG(mode):
                 return Path(path)
         return None
-
-
-class _Turn:
-    """The callers of one file: the lock they take turns with, and how many hold or wait.
-
-    Forgotten when the last one leaves, not when the lock is released: a caller woken but
-    not yet holding it still counts, so one arriving meanwhile waits behind it instead of
-    fetching the same file alongside it.
-    """
-
-    __slots__ = ("lock", "users")
-
-    def __init__(self) -> None:
-        self.lock = asyncio.Lock()
-        self.users = 0
 
 
 class Downloader:
@@ -215,8 +218,12 @@ class Downloader:
         self._durable = durable
         self._max_bytes = max_bytes
         self._limit: Limiter | None = None
-        # Paths as str inside (pathlib objects cost microseconds each, several per file).
-        self._busy: dict[str, _Turn] = {}
+        # Paths as str inside (pathlib objects cost microseconds each, several per file); a
+        # folder as a prefix ending in a separator, joined to a name by `+` (not os.path.join,
+        # a Python function, three per file).
+        # The files being saved, each with its line: None while only its first caller has it
+        # (the usual case costs a dict entry), a Limiter of no slots once others wait for it.
+        self._busy: dict[str, Limiter | None] = {}
         self._folders: OrderedDict[str, asyncio.Future[_Folder]] = OrderedDict()
         # Directory as given -> (resolved path, st_dev, st_ino): see _resolve.
         self._resolved: dict[str, tuple[str, int, int]] = {}
@@ -259,7 +266,8 @@ class Downloader:
         return [self._one(url, folder, f"{base}{i}", known) for i, url in enumerate(urls)]
 
     async def _folder(self, directory: str | os.PathLike[str]) -> tuple[str, _Folder]:
-        # The listing is done once per folder, in a thread, shared by the prompts asking for it.
+        # The folder (a prefix, see `_resolve`) and what it holds. The listing is done once per
+        # folder (in a thread when it is big) and shared by the prompts asking for it.
         folder = self._resolve(directory)
         listing = self._folders.get(folder)
         if listing is None:
@@ -280,7 +288,8 @@ class Downloader:
         return folder, await asyncio.shield(listing)
 
     def _resolve(self, directory: str | os.PathLike[str]) -> str:
-        """`directory` created if missing, as an absolute path with symlinks resolved.
+        """`directory` created if missing, as an absolute path with symlinks resolved and a
+        trailing separator.
 
         On the loop: a few syscalls, cheaper than a thread hop. The path resolved last time
         is reused while `directory` still names the same directory (one stat instead of a
@@ -303,6 +312,8 @@ class Downloader:
                     return folder
         folder = _ready(given)
         found = os.stat(folder)
+        if not folder.endswith(os.sep):
+            folder += os.sep
         if len(self._resolved) >= _FOLDERS:
             self._resolved.clear()  # rare (many folders): each is resolved again once
         self._resolved[given] = (folder, found.st_dev, found.st_ino)
@@ -316,30 +327,53 @@ class Downloader:
         return forget
 
     async def _one(self, url: str, folder: str, name: str, known: _Folder) -> Path:
-        key = os.path.join(folder, name)
-        turn = self._busy.get(key)
-        if turn is None:
-            turn = self._busy[key] = _Turn()
-        turn.users += 1
+        # The same file twice at once: the second caller waits its turn, then finds it complete.
+        key = folder + name
+        if key in self._busy:
+            await self._turn(key)
+        else:
+            self._busy[key] = None
         try:
-            async with turn.lock:  # the same file twice at once: the second one finds it complete
-                done = known.complete(folder, name, url)
-                if done is not None:
-                    logger.debug("download: %s already complete", done.name)
-                    return done
-                for stale in known.stale.pop(name, ()):
-                    with contextlib.suppress(OSError):
-                        os.unlink(stale)
-                if self._limit is None:
-                    self._limit = Limiter(self._concurrency)
-                async with self._limit:
-                    done = await self._fetch(url, folder, name)
-                known.learn(done.name[len(name):])
+            done = known.complete(folder, name, url)
+            if done is not None:
+                logger.debug("download: %s already complete", done.name)
                 return done
+            for stale in known.stale.pop(name, ()):
+                with contextlib.suppress(OSError):
+                    os.unlink(stale)
+            if self._limit is None:
+                self._limit = Limiter(self._concurrency)
+            async with self._limit:
+                done = await self._fetch(url, folder, name)
+            known.learn(done.name[len(name):])
+            return done
         finally:
-            turn.users -= 1
-            if not turn.users:
-                del self._busy[key]
+            self._pass_turn(key)
+
+    async def _turn(self, key: str) -> None:
+        """Wait in line for the file `key`, which another caller is saving."""
+        line = self._busy[key]
+        if line is None:
+            line = self._busy[key] = Limiter(0)
+        try:
+            await line.take()
+        except BaseException:
+            self._forget_idle(key, line)  # handed the turn as it was cancelled: passed on
+            raise
+
+    def _pass_turn(self, key: str) -> None:
+        """Done with the file `key`: the next caller in line has it, or it is forgotten."""
+        line = self._busy[key]
+        if line is None:
+            del self._busy[key]
+        else:
+            line.give()
+            self._forget_idle(key, line)
+
+    def _forget_idle(self, key: str, line: Limiter) -> None:
+        # A free slot means nobody holds the file and nobody waits for it (see Limiter).
+        if line.free and self._busy.get(key) is line:
+            del self._busy[key]
 
     async def _fetch(self, url: str, folder: str, name: str) -> Path:
         if url.partition(":")[0].lower() not in ("http", "https"):
@@ -356,14 +390,15 @@ class Downloader:
                 if resp.status >= 400:
                     raise DownloadError(f"GET {url} answered HTTP {resp.status}", url=url)
                 ctype = resp.headers.get("Content-Type", "")
-                if not is_media(ctype):
+                ext = _saved_as(ctype)
+                if ext is None:
                     raise DownloadError(f"GET {url} returned {ctype or 'no Content-Type'!r}, "
                                         "not an image or a video; nothing was saved", url=url)
                 expected = _length(resp.headers.get("Content-Length"))
                 if expected is not None and expected > self._max_bytes:
                     raise self._too_big(url, f"its Content-Length is {expected}")
-                filename = name + extension(ctype)
-                final = os.path.join(folder, filename)
+                filename = name + ext
+                final = folder + filename
                 # Created on the loop: one open(2), where a thread hop per file cost more
                 # than it saved (issue #16: ~0.5 ms a file).
                 handle, tmp = _open_temp(folder, name)
@@ -439,10 +474,11 @@ _TEMP_FLAGS = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 
 
 
 def _open_temp(folder: str, name: str) -> tuple[IO[bytes], str]:
-    # Same directory as the final file, so os.replace is an atomic rename; the leading dot
-    # keeps it out of the names `_Folder.scan` takes for complete files.
+    # In `folder` (a path ending in a separator), the final file's directory, so os.replace
+    # is an atomic rename; the leading dot keeps it out of the names `_Folder.scan` takes for
+    # complete files.
     for _ in range(100):
-        path = os.path.join(folder, f".{name}.{random.getrandbits(48):012x}.part")
+        path = f"{folder}.{name}.{random.getrandbits(48):012x}.part"
         try:
             fd = os.open(path, _TEMP_FLAGS, 0o666)
         except FileExistsError:  # a name already taken: draw another, as mkstemp does

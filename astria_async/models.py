@@ -26,7 +26,7 @@ def tune_refs(text: str | None) -> tuple[int, ...]:
     """The tune ids referenced by `<lora:ID:w>` / `<faceid:ID:w>` tokens in a prompt text."""
     if not text or "<" not in text:  # most prompts: no token, no regex scan (issue #16)
         return ()
-    return tuple(dict.fromkeys(int(m) for m in _REF.findall(text)))
+    return tuple(dict.fromkeys(map(int, _REF.findall(text))))
 
 
 def raw_field() -> Any:
@@ -314,10 +314,12 @@ class Prompt:
         A LoRA or FaceID prompt is posted to a shared base model, so `tune_id` is that base
         model, not the user's tune (API notes §4).
         """
-        ids = list(tune_refs(self.text))
-        ids += [int(t["id"]) for t in self.tunes if isinstance(t.get("id"), int)]
+        ids = tune_refs(self.text)  # without duplicates
+        if self.tunes:
+            ids = tuple(dict.fromkeys(
+                [*ids, *(int(t["id"]) for t in self.tunes if isinstance(t.get("id"), int))]))
         if ids:
-            return tuple(dict.fromkeys(ids))
+            return ids
         return (self.tune_id,) if self.tune_id is not None else ()
 
     async def wait_images(self, *, timeout: float | None = None,

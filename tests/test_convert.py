@@ -103,6 +103,13 @@ def test_referenced_tunes_come_from_tokens_then_tunes_then_tune_id() -> None:
     assert listed.referenced_tune_ids == (333,)
     plain = Prompt.from_dict({"id": 1, "tune_id": 690204, "text": "sks man"})
     assert plain.referenced_tune_ids == (690204,)
+    both = Prompt.from_dict({"id": 1, "tune_id": 1504944,
+                             "text": "<lora:111:1> <lora:111:0.5> <faceid:222:1> man",
+                             "tunes": [{"id": 222}, {"id": 444}, {"id": "555"}, {}]})
+    assert both.referenced_tune_ids == (111, 222, 444)  # in order, once each, ints only
+    unusable = Prompt.from_dict({"id": 1, "tune_id": 690204, "text": "sks man",
+                                 "tunes": [{"id": None}]})
+    assert unusable.referenced_tune_ids == (690204,)
 
 
 def test_characteristics_as_object_or_json_string() -> None:

@@ -366,6 +366,39 @@ async def test_a_file_is_fetched_once_at_a_time_after_a_failed_try(
     assert client._downloader._busy == {}
 
 
+@pytest.mark.parametrize(("when", "callers"), [("waiting", 3), ("handed", 3), ("handed", 2)])
+async def test_a_caller_cancelled_in_line_for_a_file_passes_its_turn_on(
+        client: AstriaClient, host: Host, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        when: str, callers: int) -> None:
+    # Callers of one file: the first fetches it; the second is cancelled while it waits, or
+    # just as the first hands it the turn (cancelled before it runs again); a third, if any,
+    # still gets its turn and finds the file complete. Nothing of the file's line is left.
+    host.delay = 0.1
+    prompt = _prompt(client, [host.url("a")])
+    first = asyncio.ensure_future(prompt.download(tmp_path))
+    await asyncio.sleep(0.02)  # the first one holds the file's turn
+    later = [asyncio.ensure_future(prompt.download(tmp_path)) for _ in range(callers - 1)]
+    second = later[0]
+    await asyncio.sleep(0.02)  # they wait in line
+    if when == "waiting":
+        second.cancel()
+    else:
+        real = os.replace
+
+        def saved(src: str, dst: str) -> None:
+            real(src, dst)
+            # Runs before the second caller's wake-up, which the turn's hand-over schedules.
+            asyncio.get_running_loop().call_soon(second.cancel)
+
+        monkeypatch.setattr(os, "replace", saved)
+    results = await asyncio.wait_for(asyncio.gather(first, *later, return_exceptions=True), 5)
+    assert results[0] == [tmp_path / "777-55-0.png"]
+    assert isinstance(results[1], asyncio.CancelledError)
+    assert results[2:] == results[:1] * (callers - 2)
+    assert host.requests("a") == 1
+    assert client._downloader._busy == {}
+
+
 @pytest.mark.parametrize("name", ["missing-x", "json-x"])
 async def test_bad_answers_raise_and_write_nothing(client: AstriaClient, host: Host,
                                                    tmp_path: Path, name: str) -> None:

@@ -184,14 +184,14 @@ def test_a_taken_temp_name_is_never_written_through(tmp_path: Path,
     taken.symlink_to(secret)
     draws = iter([0, 0, 1])
     monkeypatch.setattr(random, "getrandbits", lambda bits: next(draws))
-    handle, path = download._open_temp(str(tmp_path), "777-55-0")
+    handle, path = download._open_temp(str(tmp_path) + os.sep, "777-55-0")
     with handle:
         handle.write(b"image")
     assert path == str(tmp_path / f".777-55-0.{1:012x}.part")
     assert secret.read_text() == "mine" and taken.is_symlink()
     monkeypatch.setattr(random, "getrandbits", lambda bits: 0)
     with pytest.raises(FileExistsError, match="no free temporary file name"):
-        download._open_temp(str(tmp_path), "777-55-0")
+        download._open_temp(str(tmp_path) + os.sep, "777-55-0")
     assert sorted(os.listdir(tmp_path)) == [taken.name, Path(path).name, "secret.txt"]
 
 
