@@ -115,6 +115,17 @@ def test_extension_from_content_type() -> None:
     assert extension(None) == ".bin" and extension("application/x-unknown-thing") == ".bin"
 
 
+def test_content_types_seen_are_remembered_within_a_bound() -> None:
+    from astria_async import download
+
+    for i in range(600):  # a host that sends a new parameter every time
+        assert download._saved_as(f"image/png; v={i}") == ".png"
+        assert download._saved_as(f"text/html; v={i}") is None
+        assert len(download._SAVED_AS) <= 256
+    assert download._saved_as("image/svg+xml") is None
+    assert download._saved_as("VIDEO/MP4") == ".mp4"
+
+
 async def test_names_types_and_no_api_key(client: AstriaClient, host: Host,
                                           tmp_path: Path) -> None:
     prompt = _prompt(client, [host.url("a"), host.url("jpeg-b")])
