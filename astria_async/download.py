@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import mimetypes
 import os
@@ -12,7 +13,7 @@ import re
 import stat
 from collections import OrderedDict
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
 from ._aio import Limiter, Stalled, Watchdog, run_all
 from ._config import DOWNLOAD_MAX_BYTES, DOWNLOAD_READ_TIMEOUT, USER_AGENT
@@ -401,9 +402,9 @@ class Downloader:
                 final = folder + filename
                 # Created on the loop: one open(2), where a thread hop per file cost more
                 # than it saved (issue #16: ~0.5 ms a file).
-                handle, tmp = _open_temp(folder, name)
+                fd, tmp = _open_temp(folder, name)
                 size = 0
-                with handle:
+                try:
                     # Written on the loop: a write of <= CHUNK bytes lands in the page cache
                     # and returns in microseconds, where a thread hop per chunk halved the
                     # throughput. Only fsync waits for the disk; it runs in a thread.
@@ -411,8 +412,7 @@ class Downloader:
                         size += len(chunk)
                         if size > self._max_bytes:
                             raise self._too_big(url, f"it sent more than {size - len(chunk)}")
-                        handle.write(chunk)
-                    handle.flush()
+                        _write_all(fd, chunk)
                     if not size:
                         raise DownloadError(f"GET {url} returned an empty body; nothing was "
                                             "saved", url=url)
@@ -420,7 +420,9 @@ class Downloader:
                         raise DownloadError(f"GET {url} ended after {size} of its {expected} "
                                             "bytes (Content-Length); nothing was saved", url=url)
                     if self._durable:
-                        await asyncio.to_thread(os.fsync, handle.fileno())
+                        await asyncio.to_thread(os.fsync, fd)
+                finally:
+                    os.close(fd)
                 # One rename, inline too: a thread still renaming after a cancellation would
                 # leave a final file behind the caller's back. A link at the final name (there
                 # before, or planted meanwhile) is refused rather than silently replaced; one
@@ -473,7 +475,7 @@ _TEMP_FLAGS = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 
                | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
 
 
-def _open_temp(folder: str, name: str) -> tuple[IO[bytes], str]:
+def _open_temp(folder: str, name: str) -> tuple[int, str]:
     # In `folder` (a path ending in a separator), the final file's directory, so os.replace
     # is an atomic rename; the leading dot keeps it out of the names `_Folder.scan` takes for
     # complete files.
@@ -483,8 +485,22 @@ def _open_temp(folder: str, name: str) -> tuple[IO[bytes], str]:
             fd = os.open(path, _TEMP_FLAGS, 0o666)
         except FileExistsError:  # a name already taken: draw another, as mkstemp does
             continue
-        return open(fd, "wb"), path
+        # The descriptor itself, not a file object: open() on it costs three more system
+        # calls a file (fstat, an isatty ioctl, lseek) and two objects (issue #16).
+        return fd, path
     raise FileExistsError(f"no free temporary file name for {name} in {folder}")
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write all of `data` to `fd` (a file, with no buffer of its own between)."""
+    done = os.write(fd, data)
+    if done < len(data):  # rare (a signal): the rest, as a buffered file would
+        view = memoryview(data)
+        while done < len(data):
+            wrote = os.write(fd, view[done:])
+            if not wrote:  # a regular file never does this; a hang would be worse than an error
+                raise OSError(errno.EIO, "the file took no more bytes")
+            done += wrote
 
 
 def _sync_dir(folder: str) -> None:

@@ -9,7 +9,7 @@ import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -113,6 +113,33 @@ def test_extension_from_content_type() -> None:
     assert extension("IMAGE/WEBP") == ".webp"
     assert extension("video/mp4") == ".mp4"
     assert extension(None) == ".bin" and extension("application/x-unknown-thing") == ".bin"
+
+
+async def test_a_write_that_takes_part_of_a_chunk_is_completed(
+        client: AstriaClient, host: Host, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # write(2) may take fewer bytes than asked (a signal): the rest is written after them.
+    real = os.write
+    calls: list[int] = []
+
+    def short(fd: int, data: Any) -> int:
+        calls.append(len(data))
+        return real(fd, bytes(data[:1000]))
+
+    monkeypatch.setattr(os, "write", short)
+    paths = await _prompt(client, [host.url("a")]).download(tmp_path)
+    assert paths[0].read_bytes() == PNG
+    assert len(calls) > len(PNG) // 1000
+
+
+async def test_a_file_that_takes_no_more_bytes_fails_the_download(
+        client: AstriaClient, host: Host, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    real = os.write
+    monkeypatch.setattr(os, "write", lambda fd, data: real(fd, bytes(data[:10])) and 0)
+    with pytest.raises(DownloadError, match="took no more bytes"):
+        await _prompt(client, [host.url("a")]).download(tmp_path)
+    assert _files(tmp_path) == []
 
 
 def test_content_types_seen_are_remembered_within_a_bound() -> None:
@@ -319,7 +346,7 @@ async def test_the_temp_file_is_created_on_the_loop(client: AstriaClient, host: 
     threads: list[int] = []
     real = download._open_temp
 
-    def spy(folder: str, name: str) -> tuple[IO[bytes], str]:
+    def spy(folder: str, name: str) -> tuple[int, str]:
         threads.append(threading.get_ident())
         return real(folder, name)
 

@@ -184,9 +184,11 @@ def test_a_taken_temp_name_is_never_written_through(tmp_path: Path,
     taken.symlink_to(secret)
     draws = iter([0, 0, 1])
     monkeypatch.setattr(random, "getrandbits", lambda bits: next(draws))
-    handle, path = download._open_temp(str(tmp_path) + os.sep, "777-55-0")
-    with handle:
-        handle.write(b"image")
+    fd, path = download._open_temp(str(tmp_path) + os.sep, "777-55-0")
+    try:
+        os.write(fd, b"image")
+    finally:
+        os.close(fd)
     assert path == str(tmp_path / f".777-55-0.{1:012x}.part")
     assert secret.read_text() == "mine" and taken.is_symlink()
     monkeypatch.setattr(random, "getrandbits", lambda bits: 0)
