@@ -222,8 +222,10 @@ class Downloader:
         # Paths as str inside (pathlib objects cost microseconds each, several per file); a
         # folder as a prefix ending in a separator, joined to a name by `+` (not os.path.join,
         # a Python function, three per file).
-        # The files being saved, each with its line: None while only its first caller has it
-        # (the usual case costs a dict entry), a Limiter of no slots once others wait for it.
+
+        # The files being saved, each with its line of callers: None while only its first
+        # caller has it (the usual case costs a dict entry), a Limiter of no slots once
+        # others wait for it.
         self._busy: dict[str, Limiter | None] = {}
         self._folders: OrderedDict[str, asyncio.Future[_Folder]] = OrderedDict()
         # Directory as given -> (resolved path, st_dev, st_ino): see _resolve.
@@ -359,7 +361,9 @@ class Downloader:
         try:
             await line.take()
         except BaseException:
-            self._forget_idle(key, line)  # handed the turn as it was cancelled: passed on
+            # Cancelled in line (a turn it was handed, `take` passed on): the file is
+            # forgotten if nobody holds it or waits for it any more.
+            self._forget_idle(key, line)
             raise
 
     def _pass_turn(self, key: str) -> None:
