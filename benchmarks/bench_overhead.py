@@ -243,8 +243,10 @@ def by_function(stats: pstats.Stats) -> dict[str, tuple[int, float]]:
 def run(quick: bool) -> Outcome:
     """Both placements; profile when the target is missed."""
     # Many short rounds rather than a few long ones: on a shared 2-core machine a neighbour's
-    # burst then spoils a few rounds, which the median of per-round ratios leaves out.
-    n, reps = (500, 7) if quick else (1500, 21)
+    # burst then spoils a few rounds, which the median of per-round ratios leaves out. With
+    # 21 rounds the median still moved by ±0.03 between whole runs, as far as the client was
+    # from the target; 61 rounds (~3 min) tighten it by ~1.7x.
+    n, reps = (500, 7) if quick else (1500, 61)
     note(f"{n} GET /tunes/:id per run, concurrency {CONCURRENCY}, {reps} rounds of 3 runs "
          "in rotating order")
     data: dict[str, Any] = {"n": n, "reps": reps, "concurrency": CONCURRENCY}
