@@ -10,9 +10,9 @@ import asyncio
 import contextlib
 import sys
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Generator, Iterable
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 R = TypeVar("R")
 
@@ -112,13 +112,28 @@ class Limiter:
                 return
         self._free += 1
 
-    async def __aenter__(self) -> None:
-        if not self.try_take():  # no coroutine for `take` when a slot is free
-            await self.take()
+    # Plain methods returning awaitables, not coroutines: a free slot makes no coroutine at
+    # all, and one waited for makes only `take`'s (a download queued behind the limit holds
+    # one coroutine fewer; issue #16).
+    def __aenter__(self) -> Awaitable[None]:
+        return _READY if self.try_take() else self.take()
 
-    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                  tb: TracebackType | None) -> Awaitable[None]:
         self.give()
+        return _READY
+
+
+class _Ready:
+    """An awaitable that is done at once (`await` on it returns None, suspending nothing)."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        yield from ()
+
+
+_READY = _Ready()
 
 
 class Stalled(Exception):
