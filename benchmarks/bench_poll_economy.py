@@ -67,7 +67,7 @@ async def official_cli(client: AstriaClient, ids: list[int], interval: float,
 
     while pending:
         began = loop.time()
-        queue, done = list(pending), []
+        queue, done = list(pending), list[int]()
         await asyncio.gather(*(worker(queue, done)
                                for _ in range(min(CLI_PARALLEL, len(pending)))))
         finished = set(done)

@@ -204,7 +204,7 @@ def run(quick: bool) -> Outcome:
         finally:
             redis.stop()
     one = results[0]["polls"]
-    rows = [("1 (no Redis)", plain["creates"], plain["polls"], "1.00",
+    rows: list[tuple[Any, ...]] = [("1 (no Redis)", plain["creates"], plain["polls"], "1.00",
              f"{plain['makespan']:.1f}", f"{plain['makespan'] / limit:.2f}", "-", "-")]
     for r in results:
         rows.append((r["workers"], r["creates"], r["polls"], f"{r['polls'] / one:.2f}",
